@@ -1,0 +1,61 @@
+#include "parley/runtime/config.hpp"
+
+#include "parley/runtime/log.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <iostream>
+#include <thread>
+
+namespace parley::runtime {
+
+size_t node_config::scheduler_threads() const {
+  if (threads > 0)
+    return threads;
+  // CAF would default to max(4, cores); on 2 cores, 2 workers measured as
+  // fast or faster (see docs/benchmarks.md).
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+void add_node_options(CLI::App& app, node_config& cfg) {
+  app.set_config("--config", "", "Read options from this TOML/INI file");
+  app.allow_config_extras(false);
+  app.add_option("--name", cfg.name, "Node name, used in logs")
+    ->envname("PARLEY_NAME")
+    ->check([](const std::string& s) -> std::string {
+      if (s.empty() || s.size() > 64)
+        return "must be 1 to 64 characters";
+      return {};
+    })
+    ->capture_default_str();
+  app.add_option("--threads", cfg.threads, "Scheduler threads (0 = one per core)")
+    ->envname("PARLEY_THREADS")
+    ->check(CLI::Range(0, 1024))
+    ->capture_default_str();
+  app.add_option("--log-level", cfg.log_level, "trace, debug, info, warn, error or off")
+    ->envname("PARLEY_LOG_LEVEL")
+    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+    ->capture_default_str();
+}
+
+std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const* argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    // One line: what is wrong, and where to look.
+    std::string what = e.what();
+    std::replace(what.begin(), what.end(), '\n', ' ');
+    std::cerr << app.get_name() << ": error: " << what << " (see --help)\n";
+    return usage_error_status;
+  }
+  return std::nullopt;
+}
+
+} // namespace parley::runtime

@@ -1,0 +1,49 @@
+#pragma once
+
+/// @file
+/// A node's settings, read strictly from the command line, the environment
+/// and a config file.
+///
+/// CAF's own config silently ignores a value of the wrong type, so it is not
+/// the last word here: options go through CLI11 (a Debian package), which
+/// refuses unknown keys and bad values. A bad flag or value prints one line
+/// and the program exits with status 2.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace CLI {
+class App;
+} // namespace CLI
+
+namespace parley::runtime {
+
+/// Exit status for a usage error (a bad flag, value or config file).
+constexpr int usage_error_status = 2;
+
+/// Settings every Parley program shares.
+struct node_config {
+  /// Name of this node in logs (and later in the cluster).
+  std::string name = "parley";
+  /// CAF scheduler worker threads; 0 means one per core.
+  size_t threads = 0;
+  /// trace, debug, info, warn, error or off.
+  std::string log_level = "info";
+
+  /// `threads`, with 0 resolved to the number of cores.
+  size_t scheduler_threads() const;
+};
+
+/// Adds the node options to `app`: --name, --threads, --log-level (each also
+/// from PARLEY_NAME, PARLEY_THREADS, PARLEY_LOG_LEVEL) and --config FILE
+/// (TOML or INI with the same keys: `threads = 2`). Unknown keys in the file
+/// are errors.
+void add_node_options(CLI::App& app, node_config& cfg);
+
+/// Parses `argv` into the options of `app`. Returns nothing when the program
+/// should go on; otherwise the status to exit with, after printing --help
+/// (status 0) or one line naming the bad flag or value (status 2) on stderr.
+std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const* argv);
+
+} // namespace parley::runtime

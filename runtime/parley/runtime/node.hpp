@@ -1,0 +1,86 @@
+#pragma once
+
+/// @file
+/// A Parley node: the actor system, its configuration, the root supervisor
+/// and clean shutdown on SIGINT/SIGTERM.
+
+#include "parley/runtime/config.hpp"
+#include "parley/runtime/supervisor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace parley::runtime {
+
+/// Announces the runtime's message types and error category to `cfg`.
+/// Every actor system that runs Parley actors calls it (node and tests).
+void announce_runtime(caf::actor_system_config& cfg);
+
+/// Owns one actor system and the root of its supervisor tree. Created and
+/// used on the program's main thread.
+///
+/// The constructor blocks SIGINT and SIGTERM before any thread starts, so a
+/// dedicated watcher thread receives them with `sigwait`: the first one asks
+/// the root supervisor to stop (children stop in reverse order), a second one
+/// exits at once.
+class node {
+public:
+  /// Hook to load modules or announce types before the system starts.
+  using setup_fn = std::function<void(caf::actor_system_config&)>;
+
+  explicit node(const node_config& cfg, const setup_fn& setup = {});
+  ~node();
+
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  caf::actor_system& system() {
+    return *system_;
+  }
+
+  const node_config& config() const {
+    return cfg_;
+  }
+
+  /// Spawns the root supervisor with `children`; call once.
+  supervisor_actor start(std::vector<child_spec> children, supervisor_flags flags = {});
+
+  supervisor_actor root() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return root_;
+  }
+
+  /// Blocks until the root supervisor has exited; returns its exit reason
+  /// (empty or `user_shutdown` after a clean stop).
+  caf::error wait();
+
+  /// Asks the root supervisor to stop, as SIGTERM does.
+  void stop();
+
+  /// True once a signal asked the node to stop.
+  bool signalled() const {
+    return signalled_;
+  }
+
+  /// The exit status for `reason`: 0 for a clean stop, 1 otherwise.
+  static int exit_status(const caf::error& reason);
+
+private:
+  void watch_signals();
+
+  node_config cfg_;
+  caf::actor_system_config sys_cfg_;
+  std::unique_ptr<caf::actor_system> system_;
+  mutable std::mutex mtx_; // guards root_ against the watcher thread
+  supervisor_actor root_;
+  std::thread watcher_;
+  std::atomic<bool> signalled_{false};
+  bool masked_ = false;
+};
+
+} // namespace parley::runtime
