@@ -1,0 +1,169 @@
+#include "parley/runtime/config.hpp"
+
+#include <CLI/CLI.hpp>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace parley::runtime;
+
+namespace {
+
+class ConfigTest : public ::testing::Test {
+protected:
+  CLI::App app{"test", "parley-test"};
+  node_config cfg;
+  std::string file_path;
+
+  void SetUp() override {
+    add_node_options(app, cfg);
+    ::unsetenv("PARLEY_THREADS");
+    ::unsetenv("PARLEY_LOG_LEVEL");
+    ::unsetenv("PARLEY_NAME");
+  }
+
+  void TearDown() override {
+    if (!file_path.empty())
+      std::remove(file_path.c_str());
+    ::unsetenv("PARLEY_THREADS");
+  }
+
+  std::optional<int> parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "parley-test");
+    std::vector<const char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.c_str());
+    ::testing::internal::CaptureStderr();
+    auto result = parse_command_line(app, static_cast<int>(argv.size()), argv.data());
+    last_stderr = ::testing::internal::GetCapturedStderr();
+    return result;
+  }
+
+  std::string write_file(const std::string& name, const std::string& text) {
+    file_path = ::testing::TempDir() + name;
+    std::ofstream{file_path} << text;
+    return file_path;
+  }
+
+  std::string last_stderr;
+};
+
+// One line, naming the program, ending in a newline.
+void expect_one_line(const std::string& text) {
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.find('\n'), text.size() - 1) << text;
+  EXPECT_EQ(text.rfind("parley-test: error: ", 0), 0u) << text;
+}
+
+} // namespace
+
+TEST_F(ConfigTest, DefaultsNeedNoFlags) {
+  EXPECT_FALSE(parse({}));
+  EXPECT_EQ(cfg.threads, 0u);
+  EXPECT_EQ(cfg.log_level, "info");
+  EXPECT_EQ(cfg.scheduler_threads(), std::max(1u, std::thread::hardware_concurrency()));
+}
+
+TEST_F(ConfigTest, FlagsSetValues) {
+  EXPECT_FALSE(parse({"--threads=3", "--log-level", "debug", "--name=n1"}));
+  EXPECT_EQ(cfg.threads, 3u);
+  EXPECT_EQ(cfg.scheduler_threads(), 3u);
+  EXPECT_EQ(cfg.log_level, "debug");
+  EXPECT_EQ(cfg.name, "n1");
+}
+
+TEST_F(ConfigTest, HelpExitsWithZero) {
+  ::testing::internal::CaptureStdout();
+  auto status = parse({"--help"});
+  auto out = ::testing::internal::GetCapturedStdout();
+  ASSERT_TRUE(status);
+  EXPECT_EQ(*status, 0);
+  EXPECT_NE(out.find("--threads"), std::string::npos);
+}
+
+TEST_F(ConfigTest, UnknownFlagIsAUsageError) {
+  auto status = parse({"--thread=2"});
+  ASSERT_TRUE(status);
+  EXPECT_EQ(*status, usage_error_status);
+  expect_one_line(last_stderr);
+  EXPECT_NE(last_stderr.find("--thread"), std::string::npos) << last_stderr;
+}
+
+TEST_F(ConfigTest, WrongTypeIsAUsageError) {
+  auto status = parse({"--threads=many"});
+  ASSERT_TRUE(status);
+  EXPECT_EQ(*status, usage_error_status);
+  expect_one_line(last_stderr);
+  EXPECT_NE(last_stderr.find("threads"), std::string::npos) << last_stderr;
+}
+
+TEST_F(ConfigTest, OutOfRangeIsAUsageError) {
+  EXPECT_EQ(parse({"--threads=5000"}), usage_error_status);
+  expect_one_line(last_stderr);
+  EXPECT_EQ(parse({"--threads=-1"}), usage_error_status);
+}
+
+TEST_F(ConfigTest, UnknownLogLevelIsAUsageError) {
+  EXPECT_EQ(parse({"--log-level=loud"}), usage_error_status);
+  expect_one_line(last_stderr);
+}
+
+TEST_F(ConfigTest, EmptyNameIsAUsageError) {
+  EXPECT_EQ(parse({"--name="}), usage_error_status);
+  expect_one_line(last_stderr);
+}
+
+TEST_F(ConfigTest, ConfigFileSetsValues) {
+  auto path = write_file("good.toml", "threads = 2\nlog-level = \"warn\"\n");
+  EXPECT_FALSE(parse({"--config", path}));
+  EXPECT_EQ(cfg.threads, 2u);
+  EXPECT_EQ(cfg.log_level, "warn");
+}
+
+TEST_F(ConfigTest, FlagsOverrideTheConfigFile) {
+  auto path = write_file("override.toml", "threads = 2\n");
+  EXPECT_FALSE(parse({"--config", path, "--threads=4"}));
+  EXPECT_EQ(cfg.threads, 4u);
+}
+
+TEST_F(ConfigTest, EnvironmentSetsValues) {
+  ::setenv("PARLEY_THREADS", "5", 1);
+  EXPECT_FALSE(parse({}));
+  EXPECT_EQ(cfg.threads, 5u);
+}
+
+TEST_F(ConfigTest, BadEnvironmentValueIsAUsageError) {
+  ::setenv("PARLEY_THREADS", "lots", 1);
+  EXPECT_EQ(parse({}), usage_error_status);
+  expect_one_line(last_stderr);
+}
+
+TEST_F(ConfigTest, UnknownKeyInConfigFileIsAUsageError) {
+  auto path = write_file("unknown.toml", "threads = 2\nthreds = 3\n");
+  EXPECT_EQ(parse({"--config", path}), usage_error_status);
+  expect_one_line(last_stderr);
+  EXPECT_NE(last_stderr.find("threds"), std::string::npos) << last_stderr;
+}
+
+TEST_F(ConfigTest, WrongTypeInConfigFileIsAUsageError) {
+  // CAF's own config would silently ignore this; we refuse it.
+  auto path = write_file("wrongtype.toml", "threads = \"two\"\n");
+  EXPECT_EQ(parse({"--config", path}), usage_error_status);
+  expect_one_line(last_stderr);
+}
+
+TEST_F(ConfigTest, MalformedConfigFileIsAUsageError) {
+  auto path = write_file("garbage.toml", "[[[ this is not toml\n\x01\x02 = = =\n");
+  EXPECT_EQ(parse({"--config", path}), usage_error_status);
+  expect_one_line(last_stderr);
+}
+
+TEST_F(ConfigTest, MissingConfigFileIsAUsageError) {
+  EXPECT_EQ(parse({"--config", "/nonexistent/parley.toml"}), usage_error_status);
+  expect_one_line(last_stderr);
+}

@@ -1,0 +1,71 @@
+#pragma once
+
+/// @file
+/// Runs a real program for integration tests: captures stdout and stderr,
+/// waits for a line to appear or for the exit, every wait bounded.
+///
+/// Hand-written on POSIX because Boost.Process needs Boost.Filesystem's
+/// compiled library, which the project does not otherwise depend on.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace parley::test {
+
+class process {
+public:
+  /// Starts `argv[0]` with the arguments `argv[1..]`.
+  explicit process(std::vector<std::string> argv);
+  ~process(); // kills the child if it still runs
+
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+
+  /// Waits until stdout or stderr holds `text`; false on timeout or exit.
+  bool wait_for_output(const std::string& text, std::chrono::milliseconds timeout);
+
+  /// Waits for the exit; the exit status, or 128 + signal; nothing on timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+
+  void signal(int sig);
+
+  const std::string& out() const {
+    return out_;
+  }
+
+  const std::string& err() const {
+    return err_;
+  }
+
+  pid_t pid() const {
+    return pid_;
+  }
+
+private:
+  /// Reads what is available, waiting at most `timeout`; false once both
+  /// pipes are closed.
+  bool pump(std::chrono::milliseconds timeout);
+
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  std::string out_;
+  std::string err_;
+  std::optional<int> status_;
+};
+
+/// Runs a program to completion (bounded by `timeout`) and returns it.
+struct run_result {
+  std::optional<int> status;
+  std::string out;
+  std::string err;
+};
+
+run_result run_program(std::vector<std::string> argv,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+} // namespace parley::test
