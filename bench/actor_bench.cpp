@@ -1,0 +1,252 @@
+// Costs of Parley's actor layer, side by side with the same work written
+// directly on CAF: ping-pong round trips, spawn + exit, memory per idle actor.
+
+#include "parley/actors/ping_pong.hpp"
+#include "parley/runtime/node.hpp"
+#include "parley/runtime/supervisor.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <fstream>
+#include <thread>
+#include <unistd.h>
+
+using namespace parley;
+
+namespace {
+
+constexpr uint64_t rounds_per_game = 10000;
+
+// One actor system for the whole run, sized like a node: a worker per core.
+// Created and destroyed in main(), not as a static, so that it shuts down
+// before the libraries it uses.
+caf::actor_system* the_system = nullptr;
+
+caf::actor_system& system() {
+  return *the_system;
+}
+
+// -- ping-pong through Parley: typed Pinger/Ponger under a supervisor ------------
+
+void BM_ParleyPingPong(benchmark::State& state) {
+  auto& sys = system();
+  auto sup = runtime::spawn_supervisor(sys, {}, actors::ping_pong_children(nullptr));
+  caf::scoped_actor self{sys};
+  caf::actor pinger_handle;
+  self->request(sup, caf::infinite, runtime::find_child_atom::value, std::string{"pinger"})
+    .receive([&](caf::actor& x) { pinger_handle = x; }, [](caf::error&) {});
+  auto pinger = caf::actor_cast<actors::pinger_actor>(pinger_handle);
+  for (auto _ : state) {
+    self->request(pinger, caf::infinite, actors::play_atom::value, rounds_per_game)
+      .receive([&](const actors::game_result& r) { benchmark::DoNotOptimize(r.rounds); },
+               [&](caf::error& err) { state.SkipWithError(sys.render(err).c_str()); });
+  }
+  state.SetItemsProcessed(state.iterations() * rounds_per_game);
+  state.counters["round_trips_per_s"]
+    = benchmark::Counter(static_cast<double>(state.iterations() * rounds_per_game),
+                         benchmark::Counter::kIsRate);
+  self->send_exit(sup, caf::exit_reason::user_shutdown);
+}
+BENCHMARK(BM_ParleyPingPong)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// -- the same game written directly on CAF ---------------------------------------
+
+using raw_ponger = caf::typed_actor<caf::replies_to<actors::ping_atom, uint64_t>::with<uint64_t>>;
+using raw_pinger = caf::typed_actor<caf::replies_to<actors::play_atom, uint64_t>::with<uint64_t>>;
+
+raw_ponger::behavior_type raw_ponger_impl() {
+  return {[](actors::ping_atom, uint64_t n) { return n; }};
+}
+
+struct raw_pinger_state {
+  raw_ponger ponger;
+  caf::duration timeout = caf::infinite;
+  uint64_t round = 0;
+  uint64_t target = 0;
+  caf::typed_response_promise<uint64_t> promise;
+};
+
+void raw_serve(raw_pinger::stateful_pointer<raw_pinger_state> self) {
+  auto& st = self->state;
+  if (st.round == st.target) {
+    st.promise.deliver(st.round);
+    return;
+  }
+  self->request(st.ponger, st.timeout, actors::ping_atom::value, st.round + 1)
+    .then([self](uint64_t n) {
+      self->state.round = n;
+      raw_serve(self);
+    });
+}
+
+raw_pinger::behavior_type raw_pinger_impl(raw_pinger::stateful_pointer<raw_pinger_state> self,
+                                          raw_ponger ponger, caf::duration timeout) {
+  self->state.ponger = std::move(ponger);
+  self->state.timeout = timeout;
+  return {[self](actors::play_atom, uint64_t n) -> caf::result<uint64_t> {
+    auto& st = self->state;
+    st.round = 0;
+    st.target = n;
+    st.promise = self->make_response_promise<uint64_t>();
+    raw_serve(self);
+    return st.promise;
+  }};
+}
+
+void BM_RawCafPingPong(benchmark::State& state) {
+  auto& sys = system();
+  auto ponger = sys.spawn(raw_ponger_impl);
+  // Arg 1: every request carries a 10 s timeout, as CAF code often does.
+  auto timeout = state.range(0) == 0 ? caf::infinite : caf::duration{std::chrono::seconds(10)};
+  auto pinger = sys.spawn(raw_pinger_impl, ponger, timeout);
+  caf::scoped_actor self{sys};
+  for (auto _ : state) {
+    self->request(pinger, caf::infinite, actors::play_atom::value, rounds_per_game)
+      .receive([&](uint64_t n) { benchmark::DoNotOptimize(n); },
+               [&](caf::error& err) { state.SkipWithError(sys.render(err).c_str()); });
+  }
+  state.SetItemsProcessed(state.iterations() * rounds_per_game);
+  state.counters["round_trips_per_s"]
+    = benchmark::Counter(static_cast<double>(state.iterations() * rounds_per_game),
+                         benchmark::Counter::kIsRate);
+  self->send_exit(pinger, caf::exit_reason::user_shutdown);
+  self->send_exit(ponger, caf::exit_reason::user_shutdown);
+}
+BENCHMARK(BM_RawCafPingPong)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// -- spawn + exit --------------------------------------------------------------------
+
+using spawn_atom = caf::atom_constant<caf::atom("spawnn")>;
+
+// Spawns N actors that end at once, replies when every one of them is down.
+struct spawner_state {
+  uint64_t pending = 0;
+  caf::response_promise promise;
+};
+
+caf::behavior spawner_impl(caf::stateful_actor<spawner_state>* self) {
+  self->set_down_handler([self](caf::down_msg&) {
+    if (--self->state.pending == 0)
+      self->state.promise.deliver(caf::unit);
+  });
+  return {[self](spawn_atom, uint64_t n) {
+    self->state.pending = n;
+    self->state.promise = self->make_response_promise();
+    for (uint64_t i = 0; i < n; ++i)
+      // An empty behaviour: the actor ends right after it starts.
+      self->spawn<caf::monitored>([] { return caf::behavior{}; });
+    return self->state.promise;
+  }};
+}
+
+void BM_SpawnAndExit(benchmark::State& state) {
+  auto& sys = system();
+  auto spawner = sys.spawn(spawner_impl);
+  caf::scoped_actor self{sys};
+  const uint64_t n = 10000;
+  for (auto _ : state) {
+    self->request(spawner, caf::infinite, spawn_atom::value, n)
+      .receive([] {}, [&](caf::error& err) { state.SkipWithError(sys.render(err).c_str()); });
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["spawns_per_s"]
+    = benchmark::Counter(static_cast<double>(state.iterations() * n), benchmark::Counter::kIsRate);
+  self->send_exit(spawner, caf::exit_reason::user_shutdown);
+}
+BENCHMARK(BM_SpawnAndExit)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// -- memory per idle actor -----------------------------------------------------------
+
+size_t resident_bytes() {
+  std::ifstream statm{"/proc/self/statm"};
+  size_t pages = 0;
+  size_t resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// An idle actor with a small state, as a room member or worker would be.
+struct idle_state {
+  uint64_t counter = 0;
+  std::string name;
+};
+
+caf::behavior idle_impl(caf::stateful_actor<idle_state>* self) {
+  return {[self](actors::ping_atom) { ++self->state.counter; }};
+}
+
+void BM_IdleActorMemory(benchmark::State& state) {
+  auto& sys = system();
+  const auto n = static_cast<size_t>(state.range(0));
+  double per_actor = 0;
+  for (auto _ : state) {
+    auto before = resident_bytes();
+    std::vector<caf::actor> actors;
+    actors.reserve(n);
+    auto vector_bytes = n * sizeof(caf::actor);
+    for (size_t i = 0; i < n; ++i)
+      actors.push_back(sys.spawn(idle_impl));
+    auto after = resident_bytes();
+    per_actor = static_cast<double>(after - before - vector_bytes) / static_cast<double>(n);
+    for (auto& a : actors)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+  state.counters["bytes_per_idle_actor"] = per_actor;
+}
+BENCHMARK(BM_IdleActorMemory)->Arg(100000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// The same through a supervisor: what child bookkeeping adds per child.
+void BM_SupervisedIdleActorMemory(benchmark::State& state) {
+  auto& sys = system();
+  const auto n = static_cast<size_t>(state.range(0));
+  double per_actor = 0;
+  for (auto _ : state) {
+    auto before = resident_bytes();
+    std::vector<runtime::child_spec> specs;
+    specs.reserve(n);
+    for (size_t i = 0; i < n; ++i)
+      specs.push_back(runtime::child_spec{
+        "c" + std::to_string(i),
+        [](caf::actor_system& s, const runtime::supervisor_actor&) -> caf::expected<caf::actor> {
+          return s.spawn(idle_impl);
+        },
+        runtime::restart_type::temporary});
+    auto sup = runtime::spawn_supervisor(sys, {}, std::move(specs));
+    caf::scoped_actor self{sys};
+    self->request(sup, caf::infinite, runtime::describe_atom::value)
+      .receive([](const runtime::supervisor_report&) {}, [](caf::error&) {});
+    auto after = resident_bytes();
+    per_actor = static_cast<double>(after - before) / static_cast<double>(n);
+    self->send_exit(sup, caf::exit_reason::user_shutdown);
+  }
+  state.counters["bytes_per_supervised_actor"] = per_actor;
+}
+BENCHMARK(BM_SupervisedIdleActorMemory)->Arg(100000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+} // namespace
+
+int main(int argc, char** argv) {
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", std::max(1u, std::thread::hardware_concurrency()));
+  runtime::announce_runtime(cfg);
+  actors::announce_ping_pong(cfg);
+  {
+    caf::actor_system sys{cfg};
+    the_system = &sys;
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+      return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    the_system = nullptr;
+  }
+  return 0;
+}
