@@ -94,6 +94,10 @@ struct supervisor_flags {
   /// ... within this period; one more and the supervisor stops its children
   /// and exits with `errc::restart_intensity_exceeded`.
   caf::timespan period = std::chrono::seconds(5);
+  /// Drop a child's spec when it ends for good (a transient child ending
+  /// normally), as OTP's simple_one_for_one does with dynamic children. For
+  /// supervisors of on-demand children such as rooms.
+  bool forget_ended = false;
 };
 
 /// What a supervisor reports about one child.

@@ -20,6 +20,18 @@ std::string to_string(errc x) {
       return "invalid_argument";
     case errc::supervisor_stopping:
       return "supervisor_stopping";
+    case errc::not_a_member:
+      return "not_a_member";
+    case errc::already_member:
+      return "already_member";
+    case errc::refused:
+      return "refused";
+    case errc::invalid_room_name:
+      return "invalid_room_name";
+    case errc::behavior_failed:
+      return "behavior_failed";
+    case errc::unavailable:
+      return "unavailable";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

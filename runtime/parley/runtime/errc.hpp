@@ -31,6 +31,19 @@ enum class errc : uint8_t {
   invalid_argument,
   /// The supervisor is stopping and takes no new work.
   supervisor_stopping,
+  // -- chat ------------------------------------------------------------------------
+  /// The request needs membership of the room.
+  not_a_member,
+  /// The member is in the room already.
+  already_member,
+  /// A room behaviour refused the request; the context says why.
+  refused,
+  /// A room name outside the allowed length or characters.
+  invalid_room_name,
+  /// A room behaviour failed to answer.
+  behavior_failed,
+  /// A room or its node is not reachable right now; retry.
+  unavailable,
 };
 
 /// The error category of `errc`.
@@ -50,6 +63,9 @@ caf::error make_error(errc x, T&& arg, Ts&&... args) {
 
 /// True if `err` is `code` in the Parley category.
 inline bool is(const caf::error& err, errc code) {
+  // CAF 0.17 reads an empty error's category through a null pointer.
+  if (!err)
+    return false;
   return err.category() == errc_category && err.code() == static_cast<uint8_t>(code);
 }
 

@@ -145,7 +145,7 @@ void supervisor_state::on_child_exit(const std::string& id, const caf::error& re
   if (!restart_it) {
     spdlog::debug("supervisor {}: child '{}' ended ({}), not restarted", self_->id(), id,
                   self_->system().render(reason));
-    if (spec.restart == restart_type::temporary)
+    if (spec.restart == restart_type::temporary || flags_.forget_ended)
       erase(it);
     return;
   }

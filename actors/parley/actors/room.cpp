@@ -1,0 +1,296 @@
+#include "parley/actors/room.hpp"
+
+#include "parley/runtime/errc.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/make_message.hpp>
+#include <caf/message_id.hpp>
+#include <caf/system_messages.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace parley::actors {
+
+using runtime::errc;
+using runtime::make_error;
+
+void room_state::init(std::string room, room_config cfg, std::shared_ptr<room_memory> memory,
+                      room_behavior_actor behavior, caf::timespan tick) {
+  room_ = std::move(room);
+  cfg_ = cfg;
+  memory_ = memory ? std::move(memory) : std::make_shared<room_memory>();
+  ++memory_->incarnations;
+  behavior_ = std::move(behavior);
+  tick_ = tick;
+  self_->set_down_handler([this](caf::down_msg& msg) {
+    if (remove(msg.source))
+      spdlog::debug("room {}: a member ended ({}), removed", room_,
+                    self_->system().render(msg.reason));
+  });
+  if (behavior_ && tick_.count() > 0)
+    self_->delayed_send(self_, tick_, tick_atom::value);
+  arm_idle_timer();
+}
+
+// -- logic ------------------------------------------------------------------------
+
+join_reply room_state::admit(const join_request& req) {
+  auto addr = req.member.address();
+  members_.emplace(addr, member{req.member, req.user, req.enc});
+  ++(req.enc == encoding::binary ? binary_members_ : json_members_);
+  self_->monitor(req.member);
+  ++idle_generation_; // an idle timer in flight no longer applies
+  join_reply reply;
+  reply.room = room_;
+  reply.seq = memory_->last_seq;
+  auto& backlog = memory_->backlog;
+  if (req.since) {
+    auto since = *req.since;
+    // Held: seq in [oldest, last]. The client missed nothing we cannot give
+    // it if since + 1 >= oldest (or nothing was published after since).
+    auto oldest = backlog.empty() ? memory_->last_seq + 1 : backlog.front().seq;
+    reply.gap = since + 1 < oldest && since < memory_->last_seq;
+    for (auto& m : backlog)
+      if (m.seq > since)
+        reply.messages.push_back(m);
+  } else {
+    reply.messages.assign(backlog.begin(), backlog.end());
+  }
+  if (users_[req.user]++ == 0)
+    presence_diff(req.user, true, addr); // the joiner gets the full list instead
+  reply.member_count = static_cast<uint32_t>(members_.size());
+  reply.members = presence();
+  return reply;
+}
+
+bool room_state::remove(const caf::actor_addr& addr) {
+  auto i = members_.find(addr);
+  if (i == members_.end())
+    return false;
+  auto user = std::move(i->second.user);
+  --(i->second.enc == encoding::binary ? binary_members_ : json_members_);
+  self_->demonitor(i->second.handle.address());
+  members_.erase(i);
+  if (auto u = users_.find(user); u != users_.end() && --u->second == 0) {
+    users_.erase(u);
+    presence_diff(user, false);
+  }
+  if (behavior_) {
+    auto count = static_cast<uint32_t>(members_.size());
+    self_->request(behavior_, cfg_.behavior_timeout, on_leave_atom::value,
+                   leave_event{room_, user, count})
+      .await([this](room_effects& fx) { publish_effects(fx); },
+             [this](caf::error& err) {
+               spdlog::warn("room {}: behaviour failed on leave: {}", room_,
+                            self_->system().render(err));
+             });
+  }
+  if (members_.empty())
+    arm_idle_timer();
+  return true;
+}
+
+seq_t room_state::append(std::string sender, std::string text, std::string body) {
+  chat_message msg{room_, ++memory_->last_seq, std::move(sender), std::move(text),
+                   std::move(body), now_ms()};
+  v1::ServerFrame frame;
+  to_proto(msg, *frame.mutable_message());
+  broadcast(frame);
+  auto& backlog = memory_->backlog;
+  backlog.push_back(std::move(msg));
+  while (backlog.size() > cfg_.backlog)
+    backlog.pop_front();
+  return memory_->last_seq;
+}
+
+history_reply room_state::history(const history_request& req) const {
+  history_reply reply;
+  reply.room = room_;
+  auto limit = req.limit == 0 ? cfg_.max_history : std::min<size_t>(req.limit, cfg_.max_history);
+  auto& backlog = memory_->backlog;
+  // Newest first: walk back from the end, then restore oldest-first order.
+  bool limited = false;
+  for (auto i = backlog.rbegin(); i != backlog.rend(); ++i) {
+    if (req.before != 0 && i->seq >= req.before)
+      continue;
+    if (i->seq <= req.after)
+      break;
+    if (reply.messages.size() == limit) {
+      limited = true;
+      break;
+    }
+    reply.messages.push_back(*i);
+  }
+  std::reverse(reply.messages.begin(), reply.messages.end());
+  // A gap: the wanted range (after, before) reaches below what the room holds.
+  auto oldest_held = backlog.empty() ? memory_->last_seq + 1 : backlog.front().seq;
+  auto lowest_wanted = req.after + 1;
+  auto highest_wanted = req.before == 0 ? memory_->last_seq
+                                        : std::min(req.before - 1, memory_->last_seq);
+  reply.gap = !limited && lowest_wanted < oldest_held && lowest_wanted <= highest_wanted;
+  return reply;
+}
+
+std::vector<std::string> room_state::presence() const {
+  std::vector<std::string> result;
+  result.reserve(users_.size());
+  for (auto& [user, n] : users_)
+    result.push_back(user);
+  return result;
+}
+
+const room_state::member* room_state::find(const caf::actor_addr& addr) const {
+  auto i = members_.find(addr);
+  return i == members_.end() ? nullptr : &i->second;
+}
+
+void room_state::publish_effects(const room_effects& fx) {
+  for (auto& m : fx.messages)
+    append(m.sender, m.text, m.body);
+}
+
+void room_state::broadcast(const v1::ServerFrame& frame, const caf::actor_addr& except) {
+  if (members_.empty())
+    return;
+  // Encode once per encoding in use; one message object shared by all.
+  auto msg = caf::make_message(deliver_atom::value,
+                               shared_frame::make(frame, binary_members_ > 0, json_members_ > 0));
+  // Enqueued directly: a typed send would re-check the (shared) message.
+  for (auto& [addr, m] : members_)
+    if (addr != except)
+      caf::actor_cast<caf::abstract_actor*>(m.handle)->enqueue(self_->ctrl(), caf::make_message_id(),
+                                                               msg, self_->context());
+}
+
+void room_state::presence_diff(const std::string& user, bool joined,
+                               const caf::actor_addr& except) {
+  v1::ServerFrame frame;
+  auto* p = frame.mutable_presence();
+  p->set_room(room_);
+  if (joined)
+    p->add_joined(user);
+  else
+    p->add_left(user);
+  broadcast(frame, except);
+}
+
+void room_state::arm_idle_timer() {
+  if (cfg_.idle_timeout.count() > 0 && members_.empty())
+    self_->delayed_send(self_, cfg_.idle_timeout, idle_atom::value, ++idle_generation_);
+}
+
+// -- handlers ---------------------------------------------------------------------
+
+caf::result<join_reply> room_state::on_join(join_request& req) {
+  if (!req.member)
+    return make_error(errc::invalid_argument, std::string{"join without a member"});
+  if (find(req.member.address()))
+    return make_error(errc::already_member, room_);
+  if (!behavior_)
+    return admit(req);
+  auto rp = self_->make_response_promise<join_reply>();
+  join_event ev{room_, req.user, static_cast<uint32_t>(members_.size())};
+  self_->request(behavior_, cfg_.behavior_timeout, on_join_atom::value, std::move(ev))
+    .await(
+      [this, rp, req](join_verdict& v) mutable {
+        if (!v.accept) {
+          rp.deliver(make_error(errc::refused, v.reason));
+          return;
+        }
+        rp.deliver(admit(req));
+        publish_effects(v.effects);
+      },
+      [this, rp](caf::error& err) mutable {
+        rp.deliver(make_error(errc::behavior_failed, self_->system().render(err)));
+      });
+  return rp;
+}
+
+bool room_state::on_leave(const member_actor& member) {
+  return remove(member.address());
+}
+
+caf::result<seq_t> room_state::on_publish(publish_request& req) {
+  auto* m = find(req.member.address());
+  if (!m)
+    return make_error(errc::not_a_member, room_);
+  if (!behavior_)
+    return append(m->user, std::move(req.text), std::move(req.body));
+  auto rp = self_->make_response_promise<seq_t>();
+  publish_event ev{room_, m->user, std::move(req.text), std::move(req.body)};
+  auto user = m->user;
+  self_->request(behavior_, cfg_.behavior_timeout, on_publish_atom::value, ev)
+    .await(
+      [this, rp, ev, user](publish_verdict& v) mutable {
+        switch (v.action) {
+          case publish_action::pass:
+            rp.deliver(append(user, ev.text, ev.body));
+            break;
+          case publish_action::transform:
+            rp.deliver(append(user, std::move(v.text), std::move(v.body)));
+            break;
+          case publish_action::reject:
+            rp.deliver(make_error(errc::refused, v.reason));
+            return;
+          case publish_action::answer:
+            // Nothing of the member's is published: its ack carries the
+            // room's seq after the answer.
+            publish_effects(v.effects);
+            rp.deliver(memory_->last_seq);
+            return;
+        }
+        publish_effects(v.effects);
+      },
+      [this, rp](caf::error& err) mutable {
+        rp.deliver(make_error(errc::behavior_failed, self_->system().render(err)));
+      });
+  return rp;
+}
+
+void room_state::on_idle(uint64_t generation) {
+  if (generation != idle_generation_ || !members_.empty())
+    return;
+  spdlog::debug("room {}: idle, stopping", room_);
+  self_->quit();
+}
+
+void room_state::on_tick() {
+  if (!behavior_)
+    return;
+  self_->request(behavior_, cfg_.behavior_timeout, on_tick_atom::value, tick_event{room_, ++ticks_})
+    .await([this](room_effects& fx) { publish_effects(fx); },
+           [this](caf::error& err) {
+             spdlog::warn("room {}: behaviour failed on tick: {}", room_,
+                          self_->system().render(err));
+           });
+  self_->delayed_send(self_, tick_, tick_atom::value);
+}
+
+// -- behaviour ----------------------------------------------------------------------
+
+room_actor::behavior_type room_impl(room_state::pointer self, std::string room,
+                                    room_config cfg, std::shared_ptr<room_memory> memory,
+                                    room_behavior_rule rule) {
+  room_behavior_actor behavior;
+  if (rule.factory) {
+    behavior = rule.factory(self->system(), room);
+    // Room and behaviour live and die together; the supervisor restarts both.
+    if (behavior)
+      self->link_to(behavior);
+  }
+  self->state.init(std::move(room), cfg, std::move(memory), std::move(behavior), rule.tick);
+  return {
+    [self](join_atom, join_request& req) { return self->state.on_join(req); },
+    [self](leave_atom, const member_actor& m) { return self->state.on_leave(m); },
+    [self](publish_atom, publish_request& req) { return self->state.on_publish(req); },
+    [self](history_atom, const history_request& req) { return self->state.history(req); },
+    [self](presence_atom) { return self->state.presence(); },
+    [self](idle_atom, uint64_t generation) { self->state.on_idle(generation); },
+    [self](tick_atom) { self->state.on_tick(); },
+  };
+}
+
+} // namespace parley::actors

@@ -1,0 +1,140 @@
+#pragma once
+
+/// @file
+/// A chat room as a typed actor: members, a per-room sequence, a backlog of
+/// the last N messages, presence, and an optional custom behaviour.
+///
+/// ```
+///   spawned ──▶ open ──(last member leaves)──▶ idle ──(idle_timeout)──▶ stopped
+///                 ▲                              │
+///                 └──────────(someone joins)─────┘
+/// ```
+///
+/// Every message gets the room's next seq (strictly increasing from 1, no
+/// gaps) and is encoded once per encoding in use; each member receives the
+/// same immutable bytes. Members are monitored: a member that dies leaves,
+/// and the others get a presence diff. The seq and the backlog live in a
+/// `room_memory` the rooms directory owns, so a room restarted after a crash
+/// continues where it stopped (until history is durable, that memory ends
+/// with the process).
+
+#include "parley/actors/chat.hpp"
+#include "parley/actors/room_behavior.hpp"
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <unordered_map>
+
+namespace parley::actors {
+
+/// The gevent chat server's backlog: the last 25 messages.
+constexpr size_t default_backlog = 25;
+
+struct room_config {
+  /// Messages kept and sent on join.
+  size_t backlog = default_backlog;
+  /// Largest history page; also the default page.
+  size_t max_history = 100;
+  /// A room without members stops after this long (zero: never).
+  caf::timespan idle_timeout = std::chrono::seconds(60);
+  /// Longest wait for the custom behaviour's answer.
+  caf::timespan behavior_timeout = std::chrono::seconds(5);
+};
+
+/// What a room keeps across its own restarts; owned by the rooms directory.
+struct room_memory {
+  seq_t last_seq = 0;
+  std::deque<chat_message> backlog;
+  /// How many times a room with this name started.
+  uint64_t incarnations = 0;
+};
+
+/// State of one room; runs only inside its actor.
+class room_state {
+public:
+  using pointer = room_actor::stateful_pointer<room_state>;
+
+  static inline const char* name = "parley.room";
+
+  explicit room_state(pointer self) : self_(self) {
+    // nop
+  }
+
+  void init(std::string room, room_config cfg, std::shared_ptr<room_memory> memory,
+            room_behavior_actor behavior, caf::timespan tick);
+
+  // -- the room's logic, callable directly from tests -------------------------
+
+  /// Adds a member and answers with the backlog (or what came after `since`).
+  join_reply admit(const join_request& req);
+
+  /// Removes a member; false if it was none.
+  bool remove(const caf::actor_addr& member);
+
+  /// Appends a message, assigns its seq and fans it out.
+  seq_t append(std::string sender, std::string text, std::string body);
+
+  history_reply history(const history_request& req) const;
+
+  /// Users present, each once, sorted.
+  std::vector<std::string> presence() const;
+
+  const std::string& room_name() const {
+    return room_;
+  }
+
+  size_t member_count() const {
+    return members_.size();
+  }
+
+  seq_t last_seq() const {
+    return memory_->last_seq;
+  }
+
+  // -- message handlers --------------------------------------------------------
+
+  caf::result<join_reply> on_join(join_request& req);
+  bool on_leave(const member_actor& member);
+  caf::result<seq_t> on_publish(publish_request& req);
+  void on_idle(uint64_t generation);
+  void on_tick();
+
+private:
+  struct member {
+    member_actor handle;
+    std::string user;
+    encoding enc;
+  };
+
+  const member* find(const caf::actor_addr& addr) const;
+  void publish_effects(const room_effects& fx);
+  void broadcast(const v1::ServerFrame& frame, const caf::actor_addr& except = {});
+  void presence_diff(const std::string& user, bool joined, const caf::actor_addr& except = {});
+  void arm_idle_timer();
+
+  pointer self_;
+  std::string room_;
+  room_config cfg_;
+  std::shared_ptr<room_memory> memory_;
+  room_behavior_actor behavior_;
+  caf::timespan tick_{0};
+  uint64_t ticks_ = 0;
+  std::unordered_map<caf::actor_addr, member> members_;
+  /// Connections per user, so presence lists each user once.
+  std::map<std::string, size_t> users_;
+  /// Members per encoding: a frame is encoded only in encodings in use.
+  size_t binary_members_ = 0;
+  size_t json_members_ = 0;
+  uint64_t idle_generation_ = 0;
+};
+
+/// The room's behaviour. `behavior` may be invalid (a plain chat room).
+room_actor::behavior_type room_impl(room_state::pointer self, std::string room,
+                                    room_config cfg, std::shared_ptr<room_memory> memory,
+                                    room_behavior_rule rule);
+
+} // namespace parley::actors

@@ -1,0 +1,64 @@
+#pragma once
+
+/// @file
+/// The rooms directory: looks rooms up by name and starts them on demand as
+/// transient children of the rooms supervisor.
+///
+/// ```
+/// rooms (rest_for_one)
+/// ├── room-sup (one_for_one, forget_ended) ── room "lobby", room "r42", ...
+/// └── directory ── name → room handle cache, name → room_memory
+/// ```
+///
+/// The directory owns each room's `room_memory` (seq and backlog), so a room
+/// that crashes and is restarted continues its sequence and keeps its
+/// backlog; a room that stopped because it was idle starts from its memory
+/// too when someone joins again. The memory lives as long as the process
+/// until history becomes durable (the store).
+
+#include "parley/actors/room.hpp"
+#include "parley/runtime/child_spec.hpp"
+
+#include <caf/expected.hpp>
+
+#include <string_view>
+#include <unordered_map>
+
+namespace parley::actors {
+
+struct rooms_config {
+  room_config room;
+  /// Longest room name in bytes.
+  size_t max_room_name = 64;
+  /// Custom behaviours by name prefix.
+  std::vector<room_behavior_rule> behaviors;
+  /// Restart intensity of the rooms supervisor.
+  size_t intensity = 10;
+  caf::timespan period = std::chrono::seconds(10);
+};
+
+/// A room name is 1 to `max` bytes of ASCII letters, digits, '-', '_', '.'
+/// and ':', not starting with '.'. Returns the reason when it is not.
+caf::error validate_room_name(std::string_view name, size_t max);
+
+struct rooms_directory_state {
+  static inline const char* name = "parley.rooms_directory";
+
+  rooms_config cfg;
+  /// The sibling that supervises the rooms (weak; looked up on first use).
+  caf::actor_addr parent;
+  runtime::supervisor_actor room_sup;
+  std::unordered_map<std::string, room_actor> live;
+  std::unordered_map<caf::actor_addr, std::string> names;
+  std::unordered_map<std::string, std::shared_ptr<room_memory>> memory;
+};
+
+rooms_actor::behavior_type rooms_directory_impl(
+  rooms_actor::stateful_pointer<rooms_directory_state> self, rooms_config cfg,
+  runtime::supervisor_actor parent);
+
+/// The rooms subtree as one child spec: a rest_for_one supervisor ("rooms")
+/// over the rooms supervisor ("room-sup") and the directory ("directory").
+runtime::child_spec rooms_child(rooms_config cfg);
+
+} // namespace parley::actors

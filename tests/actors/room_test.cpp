@@ -1,0 +1,352 @@
+#include "parley/actors/room.hpp"
+
+#include "parley/runtime/errc.hpp"
+#include "support/actor_test.hpp"
+#include "support/chat_probe.hpp"
+
+#include <caf/exit_reason.hpp>
+
+#include <deque>
+#include <set>
+
+using namespace parley::actors;
+using parley::test::actor_test;
+using parley::test::decode;
+using parley::test::frame_log;
+using parley::test::probe_impl;
+namespace errc_ns = parley::runtime;
+
+namespace {
+
+struct member_probe {
+  member_actor handle;
+  frame_log log = std::make_shared<std::vector<shared_frame>>();
+  std::string user;
+  encoding enc = encoding::json;
+
+  /// The seqs of the chat messages received, in order.
+  std::vector<seq_t> seqs() const {
+    std::vector<seq_t> result;
+    for (auto& f : *log) {
+      auto frame = decode(f, enc);
+      if (frame.has_message())
+        result.push_back(frame.message().seq());
+    }
+    return result;
+  }
+
+  std::vector<v1::Presence> presence() const {
+    std::vector<v1::Presence> result;
+    for (auto& f : *log) {
+      auto frame = decode(f, enc);
+      if (frame.has_presence())
+        result.push_back(frame.presence());
+    }
+    return result;
+  }
+};
+
+class RoomTest : public actor_test {
+protected:
+  room_actor room;
+  std::shared_ptr<room_memory> memory = std::make_shared<room_memory>();
+  std::deque<member_probe> members; // stable references
+
+  void start(room_config cfg = {}, room_behavior_rule rule = {}) {
+    room = sys.spawn(room_impl, std::string{"lobby"}, cfg, memory, rule);
+    self->monitor(room);
+    run();
+  }
+
+  member_probe& add_member(std::string user, encoding enc = encoding::json) {
+    member_probe p;
+    p.handle = sys.spawn(probe_impl, p.log);
+    p.user = std::move(user);
+    p.enc = enc;
+    members.push_back(p);
+    return members.back();
+  }
+
+  caf::expected<join_reply> join(const member_probe& m, std::optional<seq_t> since = {}) {
+    return ask<join_reply>(room, join_atom::value, join_request{m.handle, m.user, m.enc, since});
+  }
+
+  caf::expected<seq_t> publish(const member_probe& m, std::string text) {
+    return ask<seq_t>(room, publish_atom::value, publish_request{m.handle, std::move(text), {}});
+  }
+
+  std::vector<seq_t> seqs_of(const std::vector<chat_message>& msgs) {
+    std::vector<seq_t> result;
+    for (auto& m : msgs)
+      result.push_back(m.seq);
+    return result;
+  }
+
+  void TearDown() override {
+    for (auto& m : members)
+      self->send_exit(m.handle, caf::exit_reason::user_shutdown);
+    if (room)
+      self->send_exit(room, caf::exit_reason::user_shutdown);
+    run();
+  }
+};
+
+using seqs = std::vector<seq_t>;
+
+} // namespace
+
+TEST_F(RoomTest, FirstMessageGetsSeqOneAndMembersReceiveIt) {
+  start();
+  auto& ann = add_member("ann");
+  auto& bob = add_member("bob");
+  ASSERT_TRUE(join(ann));
+  ASSERT_TRUE(join(bob));
+  auto seq = publish(ann, "hello");
+  ASSERT_TRUE(seq) << render(seq.error());
+  EXPECT_EQ(*seq, 1u);
+  EXPECT_EQ(ann.seqs(), seqs{1});
+  EXPECT_EQ(bob.seqs(), seqs{1});
+  auto frame = decode(bob.log->back(), encoding::json);
+  EXPECT_EQ(frame.message().sender(), "ann");
+  EXPECT_EQ(frame.message().text(), "hello");
+  EXPECT_EQ(frame.message().room(), "lobby");
+  EXPECT_GT(frame.message().server_time_ms(), 0);
+}
+
+TEST_F(RoomTest, SeqHasNoGapsUnderConcurrentPublishers) {
+  start();
+  std::vector<member_probe*> pubs;
+  for (auto name : {"a", "b", "c"}) {
+    auto& m = add_member(name);
+    ASSERT_TRUE(join(m));
+    pubs.push_back(&m);
+  }
+  // 3 publishers, 100 messages each, all in the room's mailbox at once.
+  for (int i = 0; i < 100; ++i)
+    for (auto* p : pubs)
+      self->send(room, publish_atom::value, publish_request{p->handle, "m" + std::to_string(i), {}});
+  run();
+  std::set<seq_t> acked;
+  for (int i = 0; i < 300; ++i)
+    self->receive([&](seq_t s) { acked.insert(s); }, caf::after(std::chrono::seconds(0)) >> [] {});
+  ASSERT_EQ(acked.size(), 300u);
+  EXPECT_EQ(*acked.begin(), 1u);
+  EXPECT_EQ(*acked.rbegin(), 300u);
+  seqs expected(300);
+  for (size_t i = 0; i < 300; ++i)
+    expected[i] = i + 1;
+  for (auto* p : pubs)
+    EXPECT_EQ(p->seqs(), expected) << p->user;
+}
+
+TEST_F(RoomTest, BacklogKeepsTheLastNMessages) {
+  room_config cfg;
+  cfg.backlog = 5;
+  start(cfg);
+  auto& ann = add_member("ann");
+  ASSERT_TRUE(join(ann));
+  for (int i = 0; i < 12; ++i)
+    ASSERT_TRUE(publish(ann, "m"));
+  auto& late = add_member("late");
+  auto reply = join(late);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(seqs_of(reply->messages), (seqs{8, 9, 10, 11, 12}));
+  EXPECT_EQ(reply->seq, 12u);
+  EXPECT_FALSE(reply->gap);
+  EXPECT_EQ(reply->member_count, 2u);
+}
+
+TEST_F(RoomTest, DefaultBacklogIsTwentyFive) {
+  start();
+  auto& ann = add_member("ann");
+  ASSERT_TRUE(join(ann));
+  for (int i = 0; i < 30; ++i)
+    ASSERT_TRUE(publish(ann, "m"));
+  auto reply = join(add_member("late"));
+  ASSERT_TRUE(reply);
+  ASSERT_EQ(reply->messages.size(), 25u);
+  EXPECT_EQ(reply->messages.front().seq, 6u);
+}
+
+TEST_F(RoomTest, JoinSinceInsideTheBacklogGetsWhatWasMissed) {
+  room_config cfg;
+  cfg.backlog = 5;
+  start(cfg);
+  auto& ann = add_member("ann");
+  ASSERT_TRUE(join(ann));
+  for (int i = 0; i < 12; ++i)
+    ASSERT_TRUE(publish(ann, "m"));
+  auto reply = join(add_member("back"), seq_t{9});
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(seqs_of(reply->messages), (seqs{10, 11, 12}));
+  EXPECT_FALSE(reply->gap);
+  // Exactly the oldest held one missed: still no gap.
+  auto edge = join(add_member("edge"), seq_t{7});
+  EXPECT_EQ(seqs_of(edge->messages), (seqs{8, 9, 10, 11, 12}));
+  EXPECT_FALSE(edge->gap);
+  // Up to date: nothing, no gap.
+  auto current = join(add_member("current"), seq_t{12});
+  EXPECT_TRUE(current->messages.empty());
+  EXPECT_FALSE(current->gap);
+}
+
+TEST_F(RoomTest, JoinSinceOlderThanTheBacklogSaysSo) {
+  room_config cfg;
+  cfg.backlog = 5;
+  start(cfg);
+  auto& ann = add_member("ann");
+  ASSERT_TRUE(join(ann));
+  for (int i = 0; i < 12; ++i)
+    ASSERT_TRUE(publish(ann, "m"));
+  auto reply = join(add_member("away"), seq_t{2});
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(seqs_of(reply->messages), (seqs{8, 9, 10, 11, 12}));
+  EXPECT_TRUE(reply->gap);
+}
+
+TEST_F(RoomTest, MemberDeathLeavesAndOthersGetAPresenceDiff) {
+  start();
+  auto& ann = add_member("ann");
+  auto& bob = add_member("bob");
+  ASSERT_TRUE(join(ann));
+  ASSERT_TRUE(join(bob));
+  auto joined = ann.presence();
+  ASSERT_EQ(joined.size(), 1u);
+  ASSERT_EQ(joined[0].joined_size(), 1);
+  EXPECT_EQ(joined[0].joined(0), "bob");
+  EXPECT_TRUE(bob.presence().empty()) << "the joiner gets the full list in its reply";
+  self->send_exit(bob.handle, caf::exit_reason::kill);
+  run();
+  auto diffs = ann.presence();
+  ASSERT_EQ(diffs.size(), 2u);
+  ASSERT_EQ(diffs[1].left_size(), 1);
+  EXPECT_EQ(diffs[1].left(0), "bob");
+  auto present = ask<std::vector<std::string>>(room, presence_atom::value);
+  ASSERT_TRUE(present);
+  EXPECT_EQ(*present, (std::vector<std::string>{"ann"}));
+  // Its publishes are no longer accepted.
+  auto res = publish(bob, "ghost");
+  EXPECT_FALSE(res);
+}
+
+TEST_F(RoomTest, PresenceListsEachUserOnce) {
+  start();
+  auto& ann1 = add_member("ann");
+  auto& ann2 = add_member("ann");
+  auto& bob = add_member("bob");
+  ASSERT_TRUE(join(bob));
+  ASSERT_TRUE(join(ann1));
+  auto reply = join(ann2);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->members, (std::vector<std::string>{"ann", "bob"}));
+  EXPECT_EQ(reply->member_count, 3u);
+  // bob saw ann join once; ann's second tab leaving is no presence change.
+  EXPECT_EQ(bob.presence().size(), 1u);
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, ann2.handle));
+  EXPECT_EQ(bob.presence().size(), 1u);
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, ann1.handle));
+  ASSERT_EQ(bob.presence().size(), 2u);
+  EXPECT_EQ(bob.presence()[1].left(0), "ann");
+}
+
+TEST_F(RoomTest, FanOutEncodesOncePerEncodingInUse) {
+  start();
+  auto& j1 = add_member("j1", encoding::json);
+  auto& j2 = add_member("j2", encoding::json);
+  auto& b1 = add_member("b1", encoding::binary);
+  auto& b2 = add_member("b2", encoding::binary);
+  for (auto* m : {&j1, &j2, &b1, &b2})
+    ASSERT_TRUE(join(*m));
+  ASSERT_TRUE(publish(j1, "once"));
+  auto& f1 = j1.log->back();
+  // Every member received the very same bytes, in both encodings.
+  for (auto* m : {&j2, &b1, &b2}) {
+    EXPECT_EQ(m->log->back().json.get(), f1.json.get());
+    EXPECT_EQ(m->log->back().binary.get(), f1.binary.get());
+  }
+  ASSERT_TRUE(f1.json && f1.binary);
+  EXPECT_EQ(decode(f1, encoding::binary).message().text(), "once");
+  EXPECT_EQ(decode(f1, encoding::json).message().text(), "once");
+}
+
+TEST_F(RoomTest, AnEncodingNobodyUsesIsNotProduced) {
+  start();
+  auto& j1 = add_member("j1", encoding::json);
+  ASSERT_TRUE(join(j1));
+  ASSERT_TRUE(publish(j1, "x"));
+  EXPECT_TRUE(j1.log->back().json);
+  EXPECT_FALSE(j1.log->back().binary);
+}
+
+TEST_F(RoomTest, NonMembersCannotPublishAndMembersCannotJoinTwice) {
+  start();
+  auto& ann = add_member("ann");
+  auto res = publish(ann, "not yet");
+  ASSERT_FALSE(res);
+  EXPECT_TRUE(errc_ns::is(res.error(), errc_ns::errc::not_a_member)) << render(res.error());
+  ASSERT_TRUE(join(ann));
+  auto again = join(ann);
+  ASSERT_FALSE(again);
+  EXPECT_TRUE(errc_ns::is(again.error(), errc_ns::errc::already_member));
+}
+
+TEST_F(RoomTest, HistoryPagesBackwardsAndReportsGaps) {
+  room_config cfg;
+  cfg.backlog = 10;
+  start(cfg);
+  auto& ann = add_member("ann");
+  ASSERT_TRUE(join(ann));
+  for (int i = 0; i < 15; ++i)
+    ASSERT_TRUE(publish(ann, "m"));
+  // Held: 6..15.
+  auto newest = ask<history_reply>(room, history_atom::value, history_request{0, 0, 3});
+  ASSERT_TRUE(newest);
+  EXPECT_EQ(seqs_of(newest->messages), (seqs{13, 14, 15}));
+  EXPECT_FALSE(newest->gap) << "limited, not a gap";
+  auto older = ask<history_reply>(room, history_atom::value, history_request{13, 0, 3});
+  EXPECT_EQ(seqs_of(older->messages), (seqs{10, 11, 12}));
+  auto range = ask<history_reply>(room, history_atom::value, history_request{12, 8, 0});
+  EXPECT_EQ(seqs_of(range->messages), (seqs{9, 10, 11}));
+  EXPECT_FALSE(range->gap);
+  auto too_old = ask<history_reply>(room, history_atom::value, history_request{9, 0, 0});
+  EXPECT_EQ(seqs_of(too_old->messages), (seqs{6, 7, 8}));
+  EXPECT_TRUE(too_old->gap) << "1..5 are no longer held";
+}
+
+TEST_F(RoomTest, IdleRoomStopsAfterItsTimeoutUnlessSomeoneJoins) {
+  room_config cfg;
+  cfg.idle_timeout = std::chrono::seconds(30);
+  start(cfg);
+  advance_time(std::chrono::seconds(20));
+  auto& ann = add_member("ann");
+  ASSERT_TRUE(join(ann));
+  advance_time(std::chrono::seconds(20)); // the first timer fires, but ann is here
+  EXPECT_FALSE(down_reason(room.address()));
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, ann.handle));
+  advance_time(std::chrono::seconds(29));
+  EXPECT_FALSE(down_reason(room.address()));
+  advance_time(std::chrono::seconds(1));
+  auto reason = down_reason(room.address());
+  ASSERT_TRUE(reason);
+  EXPECT_FALSE(*reason) << "an idle room ends normally";
+  room = nullptr;
+}
+
+TEST_F(RoomTest, ARestartedRoomContinuesFromItsMemory) {
+  start();
+  auto& ann = add_member("ann");
+  ASSERT_TRUE(join(ann));
+  ASSERT_TRUE(publish(ann, "one"));
+  ASSERT_TRUE(publish(ann, "two"));
+  self->send_exit(room, caf::exit_reason::kill);
+  run();
+  start(); // same memory, as the directory would pass it
+  auto& bob = add_member("bob");
+  auto reply = join(bob);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(seqs_of(reply->messages), (seqs{1, 2}));
+  auto seq = publish(bob, "three");
+  ASSERT_TRUE(seq);
+  EXPECT_EQ(*seq, 3u);
+  EXPECT_EQ(memory->incarnations, 2u);
+}
