@@ -378,3 +378,20 @@ TEST_F(SupervisorTest, ChildCrashDuringAStopSequenceIsHandledAfterIt) {
   auto a2 = child(sup, "a");
   EXPECT_NE(a2, a);
 }
+
+TEST_F(SupervisorTest, ForgetEndedDropsChildrenThatEndForGood) {
+  supervisor_flags flags;
+  flags.forget_ended = true;
+  auto sup = start(flags, {spec(log, "t", restart_type::transient),
+                           spec(log, "p", restart_type::permanent)});
+  self->send(child(sup, "t"), stop_atom::value);
+  run();
+  auto report = describe(sup);
+  ASSERT_EQ(report.children.size(), 1u);
+  EXPECT_EQ(report.children[0].id, "p");
+  // A crash is still restarted.
+  crash(child(sup, "p"));
+  EXPECT_EQ(describe(sup).children[0].restarts, 1u);
+  // And the id is free again.
+  EXPECT_TRUE(ask<caf::actor>(sup, add_child_atom::value, spec(log, "t", restart_type::transient)));
+}

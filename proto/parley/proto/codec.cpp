@@ -44,7 +44,7 @@ std::optional<decode_error> check_limits(const v1::ClientFrame& f, const codec_l
   switch (f.kind_case()) {
     case v1::ClientFrame::kHello:
       for (auto* field : {&f.hello().client_name(), &f.hello().client_version(),
-                          &f.hello().token()})
+                          &f.hello().token(), &f.hello().user()})
         if (over(*field, l.max_hello_field_bytes))
           return too_large("a hello field", field->size(), l.max_hello_field_bytes, ref);
       return std::nullopt;

@@ -1,0 +1,393 @@
+#include "parley/actors/connection.hpp"
+
+#include "parley/actors/rooms_directory.hpp"
+#include "parley/runtime/errc.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/system_messages.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace parley::actors {
+
+using runtime::errc;
+
+v1::ErrorCode to_error_code(const caf::error& err) {
+  if (err.category() != runtime::errc_category)
+    return err == caf::sec::request_timeout || err == caf::sec::request_receiver_down
+               ? v1::ERROR_CODE_UNAVAILABLE
+               : v1::ERROR_CODE_INTERNAL;
+  switch (static_cast<errc>(err.code())) {
+    case errc::not_a_member:
+      return v1::ERROR_CODE_NOT_A_MEMBER;
+    case errc::already_member:
+      return v1::ERROR_CODE_ALREADY_MEMBER;
+    case errc::refused:
+      return v1::ERROR_CODE_REFUSED;
+    case errc::invalid_room_name:
+      return v1::ERROR_CODE_INVALID_ROOM_NAME;
+    case errc::invalid_argument:
+      return v1::ERROR_CODE_INVALID_ARGUMENT;
+    case errc::unavailable:
+    case errc::timeout:
+    case errc::supervisor_stopping:
+      return v1::ERROR_CODE_UNAVAILABLE;
+    case errc::capacity_exceeded:
+      return v1::ERROR_CODE_RATE_LIMITED;
+    default:
+      return v1::ERROR_CODE_INTERNAL;
+  }
+}
+
+bool valid_user_name(const std::string& name) {
+  if (name.empty() || name.size() > 32 || name.front() == ' ' || name.back() == ' ')
+    return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '-' || c == '_' || c == '.' || c == ' ';
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+namespace {
+
+// The human part of an error: its context if it has one, else its name.
+std::string reason_of(caf::actor_system& sys, const caf::error& err) {
+  return sys.render(err);
+}
+
+} // namespace
+
+void connection_state::init(std::string session_id, connection_config cfg, rooms_actor rooms,
+                            frame_sink_ptr sink) {
+  session_id_ = std::move(session_id);
+  user_ = "guest-" + session_id_;
+  cfg_ = std::move(cfg);
+  rooms_ = std::move(rooms);
+  sink_ = std::move(sink);
+  bucket_.emplace(cfg_.rate, cfg_.burst, self_->clock().now());
+  self_->set_down_handler([this](caf::down_msg& msg) {
+    for (auto i = joined_.begin(); i != joined_.end(); ++i) {
+      if (i->second.address() != msg.source)
+        continue;
+      // The room ended under us: tell the client, who rejoins with since_seq.
+      v1::ServerFrame frame;
+      auto* left = frame.mutable_left();
+      left->set_room(i->first);
+      bool crashed = static_cast<bool>(msg.reason)
+                     && msg.reason != caf::exit_reason::user_shutdown;
+      left->set_reason(crashed ? v1::LEFT_REASON_ROOM_RESTARTED : v1::LEFT_REASON_ROOM_STOPPED);
+      left->set_detail(crashed ? "the room restarted: join again with sinceSeq"
+                               : "the room stopped");
+      joined_.erase(i);
+      send(frame, delivery_enc_);
+      return;
+    }
+  });
+}
+
+// -- inbound ----------------------------------------------------------------------
+
+void connection_state::on_frame(v1::ClientFrame& frame, encoding enc) {
+  if (closed_)
+    return;
+  cfg_.stats->frames_in.fetch_add(1, std::memory_order_relaxed);
+  const auto ref = frame.ref();
+  if (!bucket_->take(self_->clock().now())) {
+    cfg_.stats->rate_limited.fetch_add(1, std::memory_order_relaxed);
+    if (++strikes_ > cfg_.max_strikes) {
+      cfg_.stats->rate_limit_disconnects.fetch_add(1, std::memory_order_relaxed);
+      spdlog::info("connection {}: closed for flooding", session_id_);
+      close(close_code::policy, "rate limit exceeded");
+      return;
+    }
+    error(ref, v1::ERROR_CODE_RATE_LIMITED, "too many requests: slow down", enc);
+    return;
+  }
+  strikes_ = 0;
+  switch (frame.kind_case()) {
+    case v1::ClientFrame::kHello:
+      hello(ref, frame.hello(), enc);
+      break;
+    case v1::ClientFrame::kJoin:
+      join(ref, frame.join(), enc);
+      break;
+    case v1::ClientFrame::kLeave:
+      leave(ref, frame.leave(), enc);
+      break;
+    case v1::ClientFrame::kPublish:
+      publish(ref, *frame.mutable_publish(), enc);
+      break;
+    case v1::ClientFrame::kHistory:
+      history(ref, frame.history(), enc);
+      break;
+    case v1::ClientFrame::kPresence:
+      presence(ref, frame.presence(), enc);
+      break;
+    case v1::ClientFrame::kPing: {
+      v1::Ack ack;
+      ack.mutable_pong()->set_client_time_ms(frame.ping().client_time_ms());
+      ack.mutable_pong()->set_server_time_ms(now_ms());
+      reply(ref, std::move(ack), enc);
+      break;
+    }
+    case v1::ClientFrame::KIND_NOT_SET:
+      // The codec refuses these; a caller that skipped it still gets an answer.
+      error(ref, v1::ERROR_CODE_EMPTY_FRAME, "the frame carries no request", enc);
+      break;
+  }
+}
+
+void connection_state::on_bad_frame(const proto::decode_error& err, encoding enc) {
+  if (closed_)
+    return;
+  cfg_.stats->bad_frames.fetch_add(1, std::memory_order_relaxed);
+  error(err.ref, err.code, err.reason, enc);
+}
+
+void connection_state::hello(const std::string& ref, const v1::Hello& req, encoding enc) {
+  if (!req.user().empty()) {
+    if (!valid_user_name(req.user())) {
+      error(ref, v1::ERROR_CODE_INVALID_ARGUMENT,
+            "hello.user: 1 to 32 letters, digits, spaces or - _ .", enc);
+      return;
+    }
+    if (!joined_.empty()) {
+      error(ref, v1::ERROR_CODE_INVALID_ARGUMENT, "hello.user: say hello before joining rooms",
+            enc);
+      return;
+    }
+    user_ = req.user();
+  }
+  v1::Ack ack;
+  auto* w = ack.mutable_welcome();
+  w->set_session_id(session_id_);
+  w->set_node(cfg_.node);
+  auto* l = w->mutable_limits();
+  l->set_max_frame_bytes(static_cast<uint32_t>(cfg_.limits.max_frame_bytes));
+  l->set_max_text_bytes(static_cast<uint32_t>(cfg_.limits.max_text_bytes));
+  l->set_max_body_bytes(static_cast<uint32_t>(cfg_.limits.max_body_bytes));
+  l->set_max_room_name_bytes(static_cast<uint32_t>(cfg_.limits.max_room_name_bytes));
+  l->set_backlog(cfg_.backlog);
+  l->set_publish_per_second(static_cast<uint32_t>(cfg_.rate));
+  l->set_publish_burst(static_cast<uint32_t>(cfg_.burst));
+  reply(ref, std::move(ack), enc);
+}
+
+void connection_state::join(const std::string& ref, const v1::Join& req, encoding enc) {
+  const auto& name = req.room();
+  if (auto err = validate_room_name(name, cfg_.limits.max_room_name_bytes)) {
+    error(ref, err, enc);
+    return;
+  }
+  if (joined_.count(name) > 0) {
+    error(ref, v1::ERROR_CODE_ALREADY_MEMBER, "already in room " + name, enc);
+    return;
+  }
+  std::optional<seq_t> since;
+  if (req.has_since_seq())
+    since = req.since_seq();
+  // Membership changes are awaited: a publish right after a join (without
+  // waiting for its ack) then finds the room joined.
+  auto me = caf::actor_cast<member_actor>(self_);
+  self_->request(rooms_, cfg_.request_timeout, lookup_atom::value, name)
+    .await(
+      [this, ref, name, since, enc, me](room_actor& room) {
+        self_->request(room, cfg_.request_timeout, join_atom::value,
+                       join_request{me, user_, enc, since})
+          .await(
+            [this, ref, enc, room](join_reply& r) {
+              joined_[r.room] = room;
+              self_->monitor(room);
+              delivery_enc_ = enc;
+              v1::Ack ack;
+              auto* j = ack.mutable_joined();
+              j->set_room(r.room);
+              j->set_member_count(r.member_count);
+              j->set_seq(r.seq);
+              j->set_gap(r.gap);
+              for (auto& m : r.messages)
+                to_proto(m, *j->add_messages());
+              for (auto& u : r.members)
+                j->add_members(u);
+              reply(ref, std::move(ack), enc);
+            },
+            [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+      },
+      [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+}
+
+void connection_state::leave(const std::string& ref, const v1::Leave& req, encoding enc) {
+  auto room = member_of(ref, req.room(), enc);
+  if (!room)
+    return;
+  joined_.erase(req.room());
+  self_->demonitor(room.address());
+  self_->request(room, cfg_.request_timeout, leave_atom::value,
+                 caf::actor_cast<member_actor>(self_))
+    .await(
+      [this, ref, enc, name = req.room()](bool) {
+        v1::Ack ack;
+        ack.mutable_left()->set_room(name);
+        ack.mutable_left()->set_reason(v1::LEFT_REASON_REQUESTED);
+        reply(ref, std::move(ack), enc);
+      },
+      [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+}
+
+void connection_state::publish(const std::string& ref, v1::Publish& req, encoding enc) {
+  auto room = member_of(ref, req.room(), enc);
+  if (!room)
+    return;
+  if (req.text().empty() && req.body().empty()) {
+    error(ref, v1::ERROR_CODE_INVALID_ARGUMENT, "publish: text or body required", enc);
+    return;
+  }
+  self_->request(room, cfg_.request_timeout, publish_atom::value,
+                 publish_request{caf::actor_cast<member_actor>(self_),
+                                 std::move(*req.mutable_text()), std::move(*req.mutable_body())})
+    .then(
+      [this, ref, enc, name = req.room()](seq_t seq) {
+        v1::Ack ack;
+        ack.mutable_published()->set_room(name);
+        ack.mutable_published()->set_seq(seq);
+        reply(ref, std::move(ack), enc);
+      },
+      [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+}
+
+void connection_state::history(const std::string& ref, const v1::HistoryRequest& req,
+                               encoding enc) {
+  auto room = member_of(ref, req.room(), enc);
+  if (!room)
+    return;
+  self_->request(room, cfg_.request_timeout, history_atom::value,
+                 history_request{req.before_seq(), req.after_seq(), req.limit()})
+    .then(
+      [this, ref, enc](history_reply& r) {
+        v1::Ack ack;
+        auto* h = ack.mutable_history();
+        h->set_room(r.room);
+        h->set_gap(r.gap);
+        for (auto& m : r.messages)
+          to_proto(m, *h->add_messages());
+        reply(ref, std::move(ack), enc);
+      },
+      [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+}
+
+void connection_state::presence(const std::string& ref, const v1::PresenceRequest& req,
+                                encoding enc) {
+  auto room = member_of(ref, req.room(), enc);
+  if (!room)
+    return;
+  self_->request(room, cfg_.request_timeout, presence_atom::value)
+    .then(
+      [this, ref, enc, name = req.room()](std::vector<std::string>& members) {
+        v1::Ack ack;
+        auto* p = ack.mutable_presence();
+        p->set_room(name);
+        for (auto& m : members)
+          p->add_members(std::move(m));
+        reply(ref, std::move(ack), enc);
+      },
+      [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+}
+
+room_actor connection_state::member_of(const std::string& ref, const std::string& room,
+                                       encoding enc) {
+  auto i = joined_.find(room);
+  if (i == joined_.end()) {
+    error(ref, v1::ERROR_CODE_NOT_A_MEMBER, "not in room '" + room + "': join it first", enc);
+    return {};
+  }
+  return i->second;
+}
+
+// -- outbound ---------------------------------------------------------------------
+
+void connection_state::on_deliver(const shared_frame& frame) {
+  auto& bytes = frame.bytes(delivery_enc_) ? frame.bytes(delivery_enc_)
+                                           : frame.bytes(delivery_enc_ == encoding::json
+                                                           ? encoding::binary
+                                                           : encoding::json);
+  if (bytes)
+    send_bytes(bytes);
+}
+
+void connection_state::reply(const std::string& ref, v1::Ack ack, encoding enc) {
+  v1::ServerFrame frame;
+  frame.set_ref(ref);
+  *frame.mutable_ack() = std::move(ack);
+  send(frame, enc);
+}
+
+void connection_state::error(const std::string& ref, v1::ErrorCode code, std::string reason,
+                             encoding enc) {
+  cfg_.stats->errors.fetch_add(1, std::memory_order_relaxed);
+  v1::ServerFrame frame;
+  frame.set_ref(ref);
+  frame.mutable_error()->set_code(code);
+  frame.mutable_error()->set_reason(std::move(reason));
+  send(frame, enc);
+}
+
+void connection_state::error(const std::string& ref, const caf::error& err, encoding enc) {
+  error(ref, to_error_code(err), reason_of(self_->system(), err), enc);
+}
+
+void connection_state::send(const v1::ServerFrame& frame, encoding enc) {
+  send_bytes(std::make_shared<const std::string>(proto::encode(frame, enc)));
+}
+
+void connection_state::send_bytes(std::shared_ptr<const std::string> bytes) {
+  if (closed_)
+    return;
+  auto size = bytes->size();
+  switch (sink_->send(std::move(bytes))) {
+    case sink_status::queued:
+      cfg_.stats->frames_out.fetch_add(1, std::memory_order_relaxed);
+      cfg_.stats->bytes_out.fetch_add(size, std::memory_order_relaxed);
+      return;
+    case sink_status::overflow:
+      cfg_.stats->slow_consumer_disconnects.fetch_add(1, std::memory_order_relaxed);
+      spdlog::info("connection {}: slow consumer, closing", session_id_);
+      close(close_code::policy, "slow consumer: the client does not read fast enough; "
+                                "reconnect and join with sinceSeq");
+      return;
+    case sink_status::closed:
+      closed_ = true;
+      self_->quit();
+      return;
+  }
+}
+
+void connection_state::close(close_code code, std::string reason) {
+  if (closed_)
+    return;
+  closed_ = true;
+  sink_->close(code, std::move(reason));
+  // Rooms see us go (they monitor members) and tell the others.
+  self_->quit();
+}
+
+connection_actor::behavior_type connection_impl(connection_state::pointer self,
+                                                std::string session_id, connection_config cfg,
+                                                rooms_actor rooms, frame_sink_ptr sink) {
+  self->state.init(std::move(session_id), std::move(cfg), std::move(rooms), std::move(sink));
+  return {
+    [self](frame_atom, v1::ClientFrame& frame, encoding enc) {
+      self->state.on_frame(frame, enc);
+    },
+    [self](bad_frame_atom, const proto::decode_error& err, encoding enc) {
+      self->state.on_bad_frame(err, enc);
+    },
+    [self](deliver_atom, const shared_frame& frame) { self->state.on_deliver(frame); },
+  };
+}
+
+} // namespace parley::actors

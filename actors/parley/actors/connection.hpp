@@ -1,0 +1,141 @@
+#pragma once
+
+/// @file
+/// One actor per client session: it knows the user and the rooms they
+/// joined, turns decoded requests into room calls, and sends every outbound
+/// frame through one `frame_sink` (replies, errors, room messages alike).
+///
+/// ```
+///           frame / bad frame (from the gateway's session)
+///   client ───────────────────────────▶ connection ──▶ directory / rooms
+///      ▲                                   │
+///      └──────── frame_sink ◀──────────────┘◀── deliver(shared_frame) from rooms
+/// ```
+///
+/// Floods meet a token bucket: past it a request gets RATE_LIMITED, and
+/// after `max_strikes` refused requests in a row the connection is closed
+/// (1008). A sink that overflows means the client does not read: it is
+/// closed as a slow consumer (1008) and loses nothing it cannot get back by
+/// joining with `since_seq`. A bad frame gets an error (with its ref when it
+/// could be read) and the connection goes on.
+
+#include "parley/actors/chat.hpp"
+#include "parley/actors/outbound.hpp"
+#include "parley/actors/token_bucket.hpp"
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <set>
+
+namespace parley::actors {
+
+/// The messages a connection understands.
+using connection_actor = caf::typed_actor<
+  // A decoded request and the encoding it came in (replies use it).
+  caf::reacts_to<frame_atom, v1::ClientFrame, encoding>,
+  // A payload that did not decode.
+  caf::reacts_to<bad_frame_atom, proto::decode_error, encoding>,
+  // A frame fanned out by a room (the member interface).
+  caf::reacts_to<deliver_atom, shared_frame>>;
+
+/// Counters shared by all connections of a node (for /metrics).
+struct connection_stats {
+  std::atomic<uint64_t> frames_in{0};
+  std::atomic<uint64_t> frames_out{0};
+  std::atomic<uint64_t> bytes_out{0};
+  std::atomic<uint64_t> bad_frames{0};
+  std::atomic<uint64_t> rate_limited{0};
+  std::atomic<uint64_t> rate_limit_disconnects{0};
+  std::atomic<uint64_t> slow_consumer_disconnects{0};
+  std::atomic<uint64_t> errors{0};
+};
+
+struct connection_config {
+  /// Node name, sent in the welcome.
+  std::string node = "parley";
+  /// Limits announced in the welcome (the gateway enforces them).
+  proto::codec_limits limits;
+  uint32_t backlog = 25;
+  /// Requests per second a client may send on average ...
+  double rate = 50;
+  /// ... and in a burst.
+  double burst = 100;
+  /// Refused requests in a row before the connection is closed.
+  uint32_t max_strikes = 50;
+  /// Longest wait for the directory or a room (local; bounded anyway).
+  caf::timespan request_timeout = std::chrono::seconds(10);
+  std::shared_ptr<connection_stats> stats = std::make_shared<connection_stats>();
+};
+
+/// Maps a Parley error to the protocol's error code.
+v1::ErrorCode to_error_code(const caf::error& err);
+
+/// A user name from a hello: 1 to 32 bytes of letters, digits, - _ . and
+/// spaces, not starting or ending with a space.
+bool valid_user_name(const std::string& name);
+
+class connection_state {
+public:
+  using pointer = connection_actor::stateful_pointer<connection_state>;
+
+  static inline const char* name = "parley.connection";
+
+  explicit connection_state(pointer self) : self_(self) {
+    // nop
+  }
+
+  void init(std::string session_id, connection_config cfg, rooms_actor rooms, frame_sink_ptr sink);
+
+  void on_frame(v1::ClientFrame& frame, encoding enc);
+  void on_bad_frame(const proto::decode_error& err, encoding enc);
+  void on_deliver(const shared_frame& frame);
+
+  const std::string& user() const {
+    return user_;
+  }
+
+private:
+  void hello(const std::string& ref, const v1::Hello& req, encoding enc);
+  void join(const std::string& ref, const v1::Join& req, encoding enc);
+  void leave(const std::string& ref, const v1::Leave& req, encoding enc);
+  void publish(const std::string& ref, v1::Publish& req, encoding enc);
+  void history(const std::string& ref, const v1::HistoryRequest& req, encoding enc);
+  void presence(const std::string& ref, const v1::PresenceRequest& req, encoding enc);
+
+  /// The joined room of that name, or an error reply and nothing.
+  room_actor member_of(const std::string& ref, const std::string& room, encoding enc);
+
+  void reply(const std::string& ref, v1::Ack ack, encoding enc);
+  void error(const std::string& ref, v1::ErrorCode code, std::string reason, encoding enc);
+  void error(const std::string& ref, const caf::error& err, encoding enc);
+  void send(const v1::ServerFrame& frame, encoding enc);
+  void send_bytes(std::shared_ptr<const std::string> bytes);
+  void close(close_code code, std::string reason);
+
+  pointer self_;
+  std::string session_id_;
+  std::string user_;
+  connection_config cfg_;
+  rooms_actor rooms_;
+  frame_sink_ptr sink_;
+  std::optional<token_bucket> bucket_;
+  uint32_t strikes_ = 0;
+  /// The encoding room deliveries arrive in (the one used to join).
+  encoding delivery_enc_ = encoding::json;
+  std::map<std::string, room_actor> joined_;
+  bool closed_ = false;
+};
+
+connection_actor::behavior_type connection_impl(connection_state::pointer self,
+                                                std::string session_id, connection_config cfg,
+                                                rooms_actor rooms, frame_sink_ptr sink);
+
+} // namespace parley::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::proto::encoding)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::frame_sink_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::connection_config)
