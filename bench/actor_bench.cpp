@@ -15,6 +15,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 #include <unistd.h>
@@ -238,6 +239,9 @@ int main(int argc, char** argv) {
   cfg.set("scheduler.max-threads", std::max(1u, std::thread::hardware_concurrency()));
   runtime::announce_runtime(cfg);
   actors::announce_ping_pong(cfg);
+  // PARLEY_SCHEDULER=sharing compares CAF's two scheduler policies.
+  if (auto* policy = std::getenv("PARLEY_SCHEDULER"))
+    cfg.set("scheduler.policy", caf::atom_from_string(policy));
   {
     caf::actor_system sys{cfg};
     the_system = &sys;

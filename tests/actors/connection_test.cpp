@@ -27,7 +27,11 @@ class ConnectionTest : public actor_test {
 protected:
   supervisor_actor root;
   rooms_actor rooms;
-  rooms_config rcfg;
+  rooms_config rcfg = [] {
+    rooms_config cfg;
+    cfg.room.presence_interval = caf::timespan{0}; // immediate diffs
+    return cfg;
+  }();
   connection_config ccfg;
   int sessions = 0;
 

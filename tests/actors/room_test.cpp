@@ -52,7 +52,14 @@ protected:
   std::shared_ptr<room_memory> memory = std::make_shared<room_memory>();
   std::deque<member_probe> members; // stable references
 
-  void start(room_config cfg = {}, room_behavior_rule rule = {}) {
+  /// Presence diffs are immediate here unless a test asks for batching.
+  static room_config immediate() {
+    room_config cfg;
+    cfg.presence_interval = caf::timespan{0};
+    return cfg;
+  }
+
+  void start(room_config cfg = immediate(), room_behavior_rule rule = {}) {
     room = sys.spawn(room_impl, std::string{"lobby"}, cfg, memory, rule);
     self->monitor(room);
     run();
@@ -140,7 +147,7 @@ TEST_F(RoomTest, SeqHasNoGapsUnderConcurrentPublishers) {
 }
 
 TEST_F(RoomTest, BacklogKeepsTheLastNMessages) {
-  room_config cfg;
+  auto cfg = immediate();
   cfg.backlog = 5;
   start(cfg);
   auto& ann = add_member("ann");
@@ -169,7 +176,7 @@ TEST_F(RoomTest, DefaultBacklogIsTwentyFive) {
 }
 
 TEST_F(RoomTest, JoinSinceInsideTheBacklogGetsWhatWasMissed) {
-  room_config cfg;
+  auto cfg = immediate();
   cfg.backlog = 5;
   start(cfg);
   auto& ann = add_member("ann");
@@ -191,7 +198,7 @@ TEST_F(RoomTest, JoinSinceInsideTheBacklogGetsWhatWasMissed) {
 }
 
 TEST_F(RoomTest, JoinSinceOlderThanTheBacklogSaysSo) {
-  room_config cfg;
+  auto cfg = immediate();
   cfg.backlog = 5;
   start(cfg);
   auto& ann = add_member("ann");
@@ -291,7 +298,7 @@ TEST_F(RoomTest, NonMembersCannotPublishAndMembersCannotJoinTwice) {
 }
 
 TEST_F(RoomTest, HistoryPagesBackwardsAndReportsGaps) {
-  room_config cfg;
+  auto cfg = immediate();
   cfg.backlog = 10;
   start(cfg);
   auto& ann = add_member("ann");
@@ -314,7 +321,7 @@ TEST_F(RoomTest, HistoryPagesBackwardsAndReportsGaps) {
 }
 
 TEST_F(RoomTest, IdleRoomStopsAfterItsTimeoutUnlessSomeoneJoins) {
-  room_config cfg;
+  auto cfg = immediate();
   cfg.idle_timeout = std::chrono::seconds(30);
   start(cfg);
   advance_time(std::chrono::seconds(20));
@@ -349,4 +356,62 @@ TEST_F(RoomTest, ARestartedRoomContinuesFromItsMemory) {
   ASSERT_TRUE(seq);
   EXPECT_EQ(*seq, 3u);
   EXPECT_EQ(memory->incarnations, 2u);
+}
+
+TEST_F(RoomTest, PresenceChangesAreBatchedIntoOneDiff) {
+  room_config cfg; // the default: batched
+  ASSERT_GT(cfg.presence_interval.count(), 0);
+  cfg.max_presence_list = 2;
+  start(cfg);
+  auto& ann = add_member("ann");
+  ASSERT_TRUE(join(ann));
+  advance_time(cfg.presence_interval);
+  ann.log->clear();
+  auto& bob = add_member("bob");
+  auto& cid = add_member("cid");
+  auto& dan = add_member("dan");
+  ASSERT_TRUE(join(bob));
+  ASSERT_TRUE(join(cid));
+  auto reply = join(dan);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->member_count, 4u);
+  EXPECT_EQ(reply->members.size(), 2u) << "the list is capped, the count is not";
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, cid.handle)); // joined and left: no news
+  EXPECT_TRUE(ann.presence().empty()) << "nothing before the interval";
+  advance_time(cfg.presence_interval);
+  auto diffs = ann.presence();
+  ASSERT_EQ(diffs.size(), 1u);
+  std::vector<std::string> joined(diffs[0].joined().begin(), diffs[0].joined().end());
+  EXPECT_EQ(joined, (std::vector<std::string>{"bob", "dan"}));
+  EXPECT_EQ(diffs[0].left_size(), 0);
+}
+
+namespace {
+
+// A behaviour that accepts one join and then ends normally.
+room_behavior_actor::behavior_type quitting_behavior(room_behavior_actor::pointer self, int) {
+  return {
+    [self](on_join_atom, const join_event&) {
+      self->quit();
+      return join_verdict::accepted();
+    },
+    [](on_publish_atom, const publish_event&) { return publish_verdict::passed(); },
+    [](on_leave_atom, const leave_event&) { return room_effects{}; },
+    [](on_tick_atom, const tick_event&) { return room_effects{}; },
+  };
+}
+
+} // namespace
+
+TEST_F(RoomTest, ABehaviourThatEndsTakesItsRoomDownForARestart) {
+  room_behavior_rule rule;
+  rule.factory = [](caf::actor_system& sys, const std::string&) {
+    return sys.spawn(quitting_behavior, 0);
+  };
+  start(immediate(), rule);
+  ASSERT_TRUE(join(add_member("ann")));
+  auto reason = down_reason(room.address());
+  ASSERT_TRUE(reason);
+  EXPECT_TRUE(errc_ns::is(*reason, errc_ns::errc::behavior_failed)) << render(*reason);
+  room = nullptr;
 }

@@ -25,6 +25,7 @@ protected:
     ::unsetenv("PARLEY_THREADS");
     ::unsetenv("PARLEY_LOG_LEVEL");
     ::unsetenv("PARLEY_NAME");
+    ::unsetenv("PARLEY_SCHEDULER");
   }
 
   void TearDown() override {
@@ -110,6 +111,14 @@ TEST_F(ConfigTest, OutOfRangeIsAUsageError) {
 
 TEST_F(ConfigTest, UnknownLogLevelIsAUsageError) {
   EXPECT_EQ(parse({"--log-level=loud"}), usage_error_status);
+  expect_one_line(last_stderr);
+}
+
+TEST_F(ConfigTest, SchedulerPolicyIsChecked) {
+  EXPECT_EQ(cfg.scheduler, "sharing");
+  EXPECT_FALSE(parse({"--scheduler=stealing"}));
+  EXPECT_EQ(cfg.scheduler, "stealing");
+  EXPECT_EQ(parse({"--scheduler=fifo"}), usage_error_status);
   expect_one_line(last_stderr);
 }
 

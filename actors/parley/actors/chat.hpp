@@ -42,6 +42,7 @@ using frame_atom = caf::atom_constant<caf::atom("frame")>;
 using bad_frame_atom = caf::atom_constant<caf::atom("badframe")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
 /// Per-room sequence number: strictly increasing from 1, without gaps.
 using seq_t = uint64_t;
@@ -132,7 +133,9 @@ using room_actor = caf::typed_actor<
   // Internal: the idle timer (timer generation).
   caf::reacts_to<idle_atom, uint64_t>,
   // Internal: the behaviour's timer tick.
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  // Internal: send the presence changes collected so far.
+  caf::reacts_to<flush_atom>>;
 
 /// Finds or starts the room of a given name.
 using rooms_actor = caf::typed_actor<caf::replies_to<lookup_atom, std::string>::with<room_actor>>;

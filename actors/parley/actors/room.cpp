@@ -25,7 +25,15 @@ void room_state::init(std::string room, room_config cfg, std::shared_ptr<room_me
   ++memory_->incarnations;
   behavior_ = std::move(behavior);
   tick_ = tick;
+  if (behavior_)
+    self_->monitor(behavior_);
   self_->set_down_handler([this](caf::down_msg& msg) {
+    if (behavior_ && msg.source == behavior_.address()) {
+      // A link passes on only abnormal ends; a behaviour that quit normally
+      // would leave the room unable to answer. Fail, so both restart.
+      self_->quit(make_error(errc::behavior_failed, room_ + std::string{": behaviour ended"}));
+      return;
+    }
     if (remove(msg.source))
       spdlog::debug("room {}: a member ended ({}), removed", room_,
                     self_->system().render(msg.reason));
@@ -62,7 +70,7 @@ join_reply room_state::admit(const join_request& req) {
   if (users_[req.user]++ == 0)
     presence_diff(req.user, true, addr); // the joiner gets the full list instead
   reply.member_count = static_cast<uint32_t>(members_.size());
-  reply.members = presence();
+  reply.members = presence(cfg_.max_presence_list);
   return reply;
 }
 
@@ -134,11 +142,11 @@ history_reply room_state::history(const history_request& req) const {
   return reply;
 }
 
-std::vector<std::string> room_state::presence() const {
+std::vector<std::string> room_state::presence(size_t limit) const {
   std::vector<std::string> result;
-  result.reserve(users_.size());
-  for (auto& [user, n] : users_)
-    result.push_back(user);
+  result.reserve(std::min(limit, users_.size()));
+  for (auto i = users_.begin(); i != users_.end() && result.size() < limit; ++i)
+    result.push_back(i->first);
   return result;
 }
 
@@ -167,14 +175,44 @@ void room_state::broadcast(const v1::ServerFrame& frame, const caf::actor_addr& 
 
 void room_state::presence_diff(const std::string& user, bool joined,
                                const caf::actor_addr& except) {
+  if (cfg_.presence_interval.count() == 0) {
+    v1::ServerFrame frame;
+    auto* p = frame.mutable_presence();
+    p->set_room(room_);
+    if (joined)
+      p->add_joined(user);
+    else
+      p->add_left(user);
+    broadcast(frame, except);
+    return;
+  }
+  // Batched: a joiner may see itself in the next diff; diffs are idempotent
+  // set changes, so that is harmless.
+  auto& net = pending_presence_[user];
+  net += joined ? 1 : -1;
+  if (net == 0)
+    pending_presence_.erase(user);
+  if (!flush_armed_ && !pending_presence_.empty()) {
+    flush_armed_ = true;
+    self_->delayed_send(self_, cfg_.presence_interval, flush_atom::value);
+  }
+}
+
+void room_state::flush_presence() {
+  flush_armed_ = false;
+  if (pending_presence_.empty())
+    return;
   v1::ServerFrame frame;
   auto* p = frame.mutable_presence();
   p->set_room(room_);
-  if (joined)
-    p->add_joined(user);
-  else
-    p->add_left(user);
-  broadcast(frame, except);
+  for (auto& [user, net] : pending_presence_) {
+    if (net > 0)
+      p->add_joined(user);
+    else
+      p->add_left(user);
+  }
+  pending_presence_.clear();
+  broadcast(frame);
 }
 
 void room_state::arm_idle_timer() {
@@ -290,6 +328,7 @@ room_actor::behavior_type room_impl(room_state::pointer self, std::string room,
     [self](presence_atom) { return self->state.presence(); },
     [self](idle_atom, uint64_t generation) { self->state.on_idle(generation); },
     [self](tick_atom) { self->state.on_tick(); },
+    [self](flush_atom) { self->state.flush_presence(); },
   };
 }
 

@@ -25,6 +25,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <unordered_map>
@@ -43,6 +44,11 @@ struct room_config {
   caf::timespan idle_timeout = std::chrono::seconds(60);
   /// Longest wait for the custom behaviour's answer.
   caf::timespan behavior_timeout = std::chrono::seconds(5);
+  /// Presence changes are collected for this long and sent as one diff
+  /// (zero: one diff per change). Without it, N joins cost N² deliveries.
+  caf::timespan presence_interval = std::chrono::milliseconds(200);
+  /// Longest member list in a join reply (member_count is always exact).
+  size_t max_presence_list = 1000;
 };
 
 /// What a room keeps across its own restarts; owned by the rooms directory.
@@ -80,8 +86,8 @@ public:
 
   history_reply history(const history_request& req) const;
 
-  /// Users present, each once, sorted.
-  std::vector<std::string> presence() const;
+  /// Users present, each once, sorted; at most `limit` of them.
+  std::vector<std::string> presence(size_t limit = SIZE_MAX) const;
 
   const std::string& room_name() const {
     return room_;
@@ -102,6 +108,7 @@ public:
   caf::result<seq_t> on_publish(publish_request& req);
   void on_idle(uint64_t generation);
   void on_tick();
+  void flush_presence();
 
 private:
   struct member {
@@ -130,6 +137,9 @@ private:
   size_t binary_members_ = 0;
   size_t json_members_ = 0;
   uint64_t idle_generation_ = 0;
+  /// Presence changes not sent yet: +1 joined, -1 left (they cancel out).
+  std::map<std::string, int> pending_presence_;
+  bool flush_armed_ = false;
 };
 
 /// The room's behaviour. `behavior` may be invalid (a plain chat room).

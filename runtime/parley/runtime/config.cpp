@@ -33,6 +33,10 @@ void add_node_options(CLI::App& app, node_config& cfg) {
     ->envname("PARLEY_THREADS")
     ->check(CLI::Range(0, 1024))
     ->capture_default_str();
+  app.add_option("--scheduler", cfg.scheduler, "CAF scheduler policy: sharing or stealing")
+    ->envname("PARLEY_SCHEDULER")
+    ->check(CLI::IsMember({"sharing", "stealing"}))
+    ->capture_default_str();
   app.add_option("--log-level", cfg.log_level, "trace, debug, info, warn, error or off")
     ->envname("PARLEY_LOG_LEVEL")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))

@@ -30,13 +30,18 @@ struct node_config {
   size_t threads = 0;
   /// trace, debug, info, warn, error or off.
   std::string log_level = "info";
+  /// CAF scheduler policy: "sharing" (one shared queue) or "stealing" (work
+  /// stealing, CAF's default). Sharing is the default: a fan-out to 10,000
+  /// actors ran 23x faster with it, one ping-pong pair 0.7x as fast
+  /// (docs/benchmarks.md).
+  std::string scheduler = "sharing";
 
   /// `threads`, with 0 resolved to the number of cores.
   size_t scheduler_threads() const;
 };
 
-/// Adds the node options to `app`: --name, --threads, --log-level (each also
-/// from PARLEY_NAME, PARLEY_THREADS, PARLEY_LOG_LEVEL) and --config FILE
+/// Adds the node options to `app`: --name, --threads, --log-level, --scheduler
+/// (each also from PARLEY_NAME, PARLEY_THREADS, PARLEY_LOG_LEVEL, PARLEY_SCHEDULER) and --config FILE
 /// (TOML or INI with the same keys: `threads = 2`). Unknown keys in the file
 /// are errors.
 void add_node_options(CLI::App& app, node_config& cfg);

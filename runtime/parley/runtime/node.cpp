@@ -52,13 +52,15 @@ node::node(const node_config& cfg, const setup_fn& setup) : cfg_(cfg) {
   auto set = watched_signals();
   masked_ = pthread_sigmask(SIG_BLOCK, &set, nullptr) == 0;
   sys_cfg_.set("scheduler.max-threads", cfg_.scheduler_threads());
+  sys_cfg_.set("scheduler.policy", caf::atom_from_string(cfg_.scheduler));
   announce_runtime(sys_cfg_);
   if (setup)
     setup(sys_cfg_);
   system_ = std::make_unique<caf::actor_system>(sys_cfg_);
   if (masked_)
     watcher_ = std::thread{[this] { watch_signals(); }};
-  spdlog::info("node '{}' up: {} scheduler threads", cfg_.name, cfg_.scheduler_threads());
+  spdlog::info("node '{}' up: {} scheduler threads, {} policy", cfg_.name,
+               cfg_.scheduler_threads(), cfg_.scheduler);
 }
 
 node::~node() {
