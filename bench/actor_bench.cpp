@@ -1,6 +1,7 @@
 // Costs of Parley's actor layer, side by side with the same work written
 // directly on CAF: ping-pong round trips, spawn + exit, memory per idle actor.
 
+#include "bench_main.hpp"
 #include "parley/actors/ping_pong.hpp"
 #include "parley/runtime/node.hpp"
 #include "parley/runtime/supervisor.hpp"
@@ -26,14 +27,7 @@ namespace {
 
 constexpr uint64_t rounds_per_game = 10000;
 
-// One actor system for the whole run, sized like a node: a worker per core.
-// Created and destroyed in main(), not as a static, so that it shuts down
-// before the libraries it uses.
-caf::actor_system* the_system = nullptr;
-
-caf::actor_system& system() {
-  return *the_system;
-}
+using parley::bench::system;
 
 // -- ping-pong through Parley: typed Pinger/Ponger under a supervisor ------------
 
@@ -235,22 +229,5 @@ BENCHMARK(BM_SupervisedIdleActorMemory)->Arg(100000)->Iterations(1)->Unit(benchm
 } // namespace
 
 int main(int argc, char** argv) {
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", std::max(1u, std::thread::hardware_concurrency()));
-  runtime::announce_runtime(cfg);
-  actors::announce_ping_pong(cfg);
-  // PARLEY_SCHEDULER=sharing compares CAF's two scheduler policies.
-  if (auto* policy = std::getenv("PARLEY_SCHEDULER"))
-    cfg.set("scheduler.policy", caf::atom_from_string(policy));
-  {
-    caf::actor_system sys{cfg};
-    the_system = &sys;
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv))
-      return 1;
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    the_system = nullptr;
-  }
-  return 0;
+  return parley::bench::run(argc, argv, actors::announce_ping_pong);
 }

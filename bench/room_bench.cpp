@@ -1,6 +1,7 @@
 // Fan-out: one publish delivered to M member actors of one room, and the
 // cost of encoding a frame once for all members against once per member.
 
+#include "bench_main.hpp"
 #include "parley/actors/room.hpp"
 #include "parley/runtime/node.hpp"
 
@@ -24,7 +25,6 @@ using namespace parley::actors;
 
 namespace {
 
-caf::actor_system* the_system = nullptr;
 
 // Counts deliveries; wakes the benchmark when all expected ones arrived.
 struct countdown {
@@ -62,7 +62,7 @@ member_actor::behavior_type counting_member(member_actor::pointer,
 }
 
 void BM_RoomFanOut(benchmark::State& state) {
-  auto& sys = *the_system;
+  auto& sys = parley::bench::system();
   const auto members = static_cast<size_t>(state.range(0));
   auto cd = std::make_shared<countdown>();
   room_config cfg;
@@ -141,21 +141,5 @@ BENCHMARK(BM_EncodePerMember)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicroseco
 } // namespace
 
 int main(int argc, char** argv) {
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", std::max(1u, std::thread::hardware_concurrency()));
-  runtime::announce_runtime(cfg);
-  // PARLEY_SCHEDULER=sharing compares CAF's two scheduler policies.
-  if (auto* policy = std::getenv("PARLEY_SCHEDULER"))
-    cfg.set("scheduler.policy", caf::atom_from_string(policy));
-  {
-    caf::actor_system sys{cfg};
-    the_system = &sys;
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv))
-      return 1;
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    the_system = nullptr;
-  }
-  return 0;
+  return parley::bench::run(argc, argv);
 }
