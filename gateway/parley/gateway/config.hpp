@@ -1,0 +1,46 @@
+#pragma once
+
+/// @file
+/// The gateway's settings: where it listens and the limits it enforces
+/// before any frame reaches an actor. Every limit has a default that suits a
+/// chat and a reason next to it.
+
+#include "parley/actors/outbound.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace parley::gateway {
+
+struct gateway_config {
+  /// Address to bind; loopback by default so nothing is exposed by accident.
+  std::string address = "127.0.0.1";
+  /// TCP port; 0 lets the kernel pick one (tests), `listener::port` tells it.
+  uint16_t port = 8080;
+  /// Threads running the Asio event loop. One handles thousands of idle
+  /// sockets; the actors do the work.
+  size_t io_threads = 1;
+  /// Open sockets at most; further clients get HTTP 503. The machine allows
+  /// ~20,000 open files per process.
+  size_t max_connections = 10000;
+  /// Largest WebSocket message; bigger ones are closed with 1009 by Beast
+  /// before they are buffered. Matches `codec_limits::max_frame_bytes`.
+  size_t max_frame_bytes = 64 * 1024;
+  /// Largest HTTP request (headers and body) before the upgrade.
+  size_t max_request_bytes = 8 * 1024;
+  /// Time for the HTTP request, the WebSocket handshake and the close
+  /// handshake: a client that stalls there holds a socket for nothing.
+  std::chrono::seconds handshake_timeout{10};
+  /// A WebSocket that receives nothing this long is pinged at half of it and
+  /// closed at the end (Beast's suggested server setting is 300 s).
+  std::chrono::seconds idle_timeout{300};
+  /// On stop: how long open sessions get to finish their close handshake.
+  std::chrono::seconds drain_timeout{5};
+  /// Each session's write queue; a client that does not read is closed as a
+  /// slow consumer (1008) when it is full.
+  actors::outbound_queue::limits outbound;
+};
+
+} // namespace parley::gateway

@@ -1,0 +1,49 @@
+#pragma once
+
+/// @file
+/// The gateway's listener: accepts TCP connections, serves HTTP
+/// (`/healthz`) and upgrades `/ws` to WebSocket sessions, each with its own
+/// connection actor made by a `connection_factory`. Beast-free header.
+
+#include "parley/gateway/config.hpp"
+#include "parley/gateway/connection_factory.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace parley::gateway {
+
+/// Owns the acceptor, the Asio threads and (through them) every session.
+/// Created, started and stopped on one thread (the program's main thread).
+class listener {
+public:
+  listener(gateway_config cfg, connection_factory factory);
+  ~listener(); // stops
+
+  listener(const listener&) = delete;
+  listener& operator=(const listener&) = delete;
+
+  /// Binds, listens and starts the I/O threads. Returns why it could not.
+  std::optional<std::string> start();
+
+  /// The bound port (the real one when the config said 0).
+  uint16_t port() const;
+
+  /// The bound address, as text.
+  std::string address() const;
+
+  /// Open sockets that hold a connection slot.
+  size_t connections() const;
+
+  /// Stops accepting, closes every WebSocket with 1001, waits up to
+  /// `drain_timeout` for the close handshakes, then stops the I/O threads.
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace parley::gateway

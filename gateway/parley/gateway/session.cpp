@@ -1,0 +1,378 @@
+// Beast only: no CAF header may be included here (compile cost, and
+// `net` would clash with caf::net).
+#include "parley/gateway/session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <deque>
+#include <mutex>
+#include <string>
+
+namespace parley::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+/// Server frames in JSON always start with '{'; a protobuf ServerFrame never
+/// does (0x7B would be field 15 as a group, which proto3 has not).
+bool is_json(const std::string& bytes) {
+  return !bytes.empty() && bytes.front() == '{';
+}
+
+/// The path of a request target, without the query.
+beast::string_view path_of(beast::string_view target) {
+  auto q = target.find('?');
+  return q == beast::string_view::npos ? target : target.substr(0, q);
+}
+
+// -- WebSocket session ---------------------------------------------------------------
+
+class ws_session;
+
+/// The frame sink the connection actor holds: only a weak reference, so the
+/// actor never keeps a socket alive. Called from a CAF thread.
+class session_sink final : public actors::frame_sink {
+public:
+  explicit session_sink(std::weak_ptr<ws_session> s) : session_(std::move(s)) {
+    // nop
+  }
+
+  actors::sink_status send(std::shared_ptr<const std::string> bytes) override;
+  void close(actors::close_code code, std::string reason) override;
+
+private:
+  std::weak_ptr<ws_session> session_;
+};
+
+/// Owns one WebSocket. Everything but `enqueue` and `request_close` runs on
+/// the socket's strand; those two take `mtx_`, which guards the queue and is
+/// never held across I/O.
+class ws_session final : public internal::session_base,
+                         public std::enable_shared_from_this<ws_session> {
+public:
+  ws_session(beast::tcp_stream&& stream, std::shared_ptr<internal::shared_state> state,
+             internal::connection_slot slot)
+    : ws_(std::move(stream)),
+      executor_(ws_.get_executor()),
+      state_(std::move(state)),
+      slot_(std::move(slot)),
+      queue_(state_->cfg.outbound) {
+    id_ = std::to_string(state_->next_id.fetch_add(1) + 1);
+  }
+
+  ~ws_session() override {
+    // The connection actor must go with the socket, or the actor system
+    // waits for it forever at shutdown.
+    if (conn_)
+      conn_->stop();
+    state_->remove(this);
+  }
+
+  void run(http::request<http::string_body> req) {
+    stopping_ = !state_->add(shared_from_this());
+    beast::get_lowest_layer(ws_).expires_never(); // the websocket has its own timers
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    timeouts.handshake_timeout = state_->cfg.handshake_timeout;
+    timeouts.idle_timeout = state_->cfg.idle_timeout;
+    timeouts.keep_alive_pings = true;
+    ws_.set_option(timeouts);
+    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+      res.set(http::field::server, "parley-gateway");
+    }));
+    ws_.read_message_max(state_->cfg.max_frame_bytes);
+    ws_.auto_fragment(false);
+    ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+  }
+
+  void shutdown() override {
+    request_close(actors::close_code::going_away, "server shutting down");
+  }
+
+  /// Any thread (the connection actor's).
+  actors::sink_status enqueue(std::shared_ptr<const std::string> bytes) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (closed_)
+        return actors::sink_status::closed;
+      auto status = queue_.push(std::move(bytes));
+      if (status != actors::sink_status::queued || writing_)
+        return status;
+      writing_ = true;
+    }
+    net::post(executor_, beast::bind_front_handler(&ws_session::do_write, shared_from_this()));
+    return actors::sink_status::queued;
+  }
+
+  /// Any thread.
+  void request_close(actors::close_code code, std::string reason) {
+    net::post(executor_,
+              [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+                self->on_close_request(code, std::move(reason));
+              });
+  }
+
+private:
+  void on_accept(beast::error_code ec) {
+    if (ec) {
+      spdlog::debug("session {}: handshake failed: {}", id_, ec.message());
+      return;
+    }
+    conn_ = state_->factory(id_, std::make_shared<session_sink>(weak_from_this()));
+    if (stopping_)
+      on_close_request(actors::close_code::going_away, "server shutting down");
+    do_read();
+  }
+
+  void do_read() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec) {
+      // websocket::error::closed is a normal close; message_too_big and bad
+      // UTF-8 were answered by Beast with 1009 / 1007.
+      if (ec != websocket::error::closed)
+        spdlog::debug("session {}: read ended: {}", id_, ec.message());
+      mark_closed();
+      return;
+    }
+    if (!close_requested_ && conn_) {
+      auto enc = ws_.got_text() ? proto::encoding::json : proto::encoding::binary;
+      auto data = buffer_.cdata();
+      conn_->deliver(std::string_view{static_cast<const char*>(data.data()), data.size()}, enc);
+    }
+    buffer_.consume(buffer_.size());
+    do_read();
+  }
+
+  void do_write() {
+    std::shared_ptr<const std::string> bytes;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (closed_ || queue_.empty()) {
+        writing_ = false;
+        return;
+      }
+      bytes = queue_.front();
+    }
+    ws_.text(is_json(*bytes));
+    ws_.async_write(net::buffer(*bytes), [self = shared_from_this(), bytes](beast::error_code ec,
+                                                                             size_t) {
+      self->on_write(ec);
+    });
+  }
+
+  void on_write(beast::error_code ec) {
+    bool more = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (!queue_.empty())
+        queue_.pop();
+      if (ec)
+        closed_ = true;
+      more = !closed_ && !queue_.empty();
+      if (!more)
+        writing_ = false;
+    }
+    if (ec) {
+      spdlog::debug("session {}: write failed: {}", id_, ec.message());
+      return;
+    }
+    if (more)
+      do_write();
+    else if (close_pending_)
+      do_close();
+  }
+
+  void on_close_request(actors::close_code code, std::string reason) {
+    if (close_requested_)
+      return;
+    close_requested_ = true;
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+    bool writing = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      writing = writing_;
+    }
+    // A slow consumer does not read, so its queue would never drain: close
+    // at once. Otherwise let queued frames (an error, say) go out first.
+    if (writing && code != actors::close_code::policy)
+      close_pending_ = true;
+    else
+      do_close();
+  }
+
+  void do_close() {
+    close_pending_ = false;
+    if (!ws_.is_open()) {
+      mark_closed();
+      return;
+    }
+    mark_closed();
+    // Close reasons are at most 123 bytes (RFC 6455).
+    if (close_reason_.size() > 123)
+      close_reason_.resize(123);
+    websocket::close_reason cr{static_cast<websocket::close_code>(close_code_),
+                               close_reason_};
+    // The close handshake is bounded by the websocket's handshake_timeout.
+    ws_.async_close(cr, [self = shared_from_this()](beast::error_code ec) {
+      if (ec)
+        spdlog::debug("session {}: close failed: {}", self->id_, ec.message());
+    });
+  }
+
+  void mark_closed() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    closed_ = true;
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  /// The socket's strand; a copy, so other threads never touch `ws_`.
+  const beast::tcp_stream::executor_type executor_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<internal::shared_state> state_;
+  internal::connection_slot slot_;
+  std::string id_;
+  std::unique_ptr<connection_handle> conn_;
+  // Strand only.
+  bool stopping_ = false;
+  bool close_requested_ = false;
+  bool close_pending_ = false;
+  actors::close_code close_code_ = actors::close_code::normal;
+  std::string close_reason_;
+  // Guarded by mtx_ (the connection actor enqueues from its thread).
+  std::mutex mtx_;
+  actors::outbound_queue queue_;
+  bool writing_ = false;
+  bool closed_ = false;
+};
+
+actors::sink_status session_sink::send(std::shared_ptr<const std::string> bytes) {
+  if (auto s = session_.lock())
+    return s->enqueue(std::move(bytes));
+  return actors::sink_status::closed;
+}
+
+void session_sink::close(actors::close_code code, std::string reason) {
+  if (auto s = session_.lock())
+    s->request_close(code, std::move(reason));
+}
+
+// -- HTTP session ---------------------------------------------------------------------
+
+/// Reads one request and answers it, or hands the socket to a ws_session.
+class http_session final : public internal::session_base,
+                           public std::enable_shared_from_this<http_session> {
+public:
+  http_session(tcp::socket&& socket, std::shared_ptr<internal::shared_state> state,
+               internal::connection_slot slot)
+    : stream_(std::move(socket)),
+      executor_(stream_.get_executor()),
+      state_(std::move(state)),
+      slot_(std::move(slot)) {
+    // nop
+  }
+
+  ~http_session() override {
+    state_->remove(this);
+  }
+
+  void run() {
+    if (!state_->add(shared_from_this())) {
+      beast::error_code ignored;
+      stream_.socket().close(ignored);
+      return;
+    }
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(state_->cfg.max_request_bytes));
+    parser_->body_limit(state_->cfg.max_request_bytes);
+    stream_.expires_after(state_->cfg.handshake_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  }
+
+  void shutdown() override {
+    // Not stream_.get_executor(): the stream may be moved to a ws_session
+    // on the strand right now.
+    net::post(executor_, [self = shared_from_this()] {
+      if (!self->handed_off_)
+        self->stream_.cancel();
+    });
+  }
+
+private:
+  void on_read(beast::error_code ec, size_t) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout
+        || ec == net::error::operation_aborted || ec == net::error::eof
+        || ec == net::error::connection_reset)
+      return close();
+    if (ec)
+      return respond(http::status::bad_request, "bad request: " + ec.message() + "\n", 11);
+    auto req = parser_->release();
+    if (!slot_)
+      return respond(http::status::service_unavailable, "too many connections\n", req.version());
+    auto path = path_of(req.target());
+    if (path == "/ws") {
+      if (!websocket::is_upgrade(req))
+        return respond(http::status::bad_request, "expected a WebSocket upgrade\n",
+                       req.version());
+      handed_off_ = true;
+      std::make_shared<ws_session>(std::move(stream_), state_, std::move(slot_))
+        ->run(std::move(req));
+      return;
+    }
+    if (path == "/healthz") {
+      if (req.method() != http::verb::get)
+        return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
+      return respond(http::status::ok, "ok\n", req.version());
+    }
+    respond(http::status::not_found, "not found\n", req.version());
+  }
+
+  void respond(http::status status, std::string body, unsigned version) {
+    auto res = std::make_shared<http::response<http::string_body>>(status, version);
+    res->set(http::field::server, "parley-gateway");
+    res->set(http::field::content_type, "text/plain; charset=utf-8");
+    res->keep_alive(false);
+    res->body() = std::move(body);
+    res->prepare_payload();
+    stream_.expires_after(state_->cfg.handshake_timeout);
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
+      self->close();
+    });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  beast::tcp_stream stream_;
+  const beast::tcp_stream::executor_type executor_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<internal::shared_state> state_;
+  internal::connection_slot slot_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool handed_off_ = false;
+};
+
+} // namespace
+
+void start_session(tcp::socket socket, std::shared_ptr<internal::shared_state> state,
+                   internal::connection_slot slot) {
+  std::make_shared<http_session>(std::move(socket), std::move(state), std::move(slot))->run();
+}
+
+} // namespace parley::gateway

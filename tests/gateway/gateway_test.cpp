@@ -1,0 +1,259 @@
+// The real parley-gateway binary over real loopback sockets: JSON and
+// protobuf clients, fan-out between clients, bad input, limits, HTTP routes
+// and SIGTERM. Every wait is bounded by a socket or process timeout.
+
+#include "parley/proto/codec.hpp"
+#include "support/process.hpp"
+#include "support/ws_client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+using namespace std::chrono_literals;
+using parley::proto::encoding;
+using parley::test::http_exchange;
+using parley::test::http_get;
+using parley::test::process;
+using parley::test::ws_client;
+namespace v1 = parley::v1;
+
+namespace {
+
+constexpr auto startup_timeout = 30s;
+
+/// Starts parley-gateway on a free port and reads the port it reports.
+class GatewayTest : public ::testing::Test {
+protected:
+  void start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{PARLEY_GATEWAY_BIN, "--port=0", "--threads=2"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc = std::make_unique<process>(argv);
+    const std::string prefix = "parley-gateway listening on 127.0.0.1:";
+    ASSERT_TRUE(proc->wait_for_output(prefix, startup_timeout))
+      << "stdout:\n" << proc->out() << "\nstderr:\n" << proc->err();
+    auto pos = proc->err().find(prefix);
+    ASSERT_NE(pos, std::string::npos);
+    port = static_cast<uint16_t>(std::stoul(proc->err().substr(pos + prefix.size())));
+    ASSERT_NE(port, 0);
+  }
+
+  void TearDown() override {
+    if (proc && !stopped) {
+      proc->signal(SIGTERM);
+      proc->wait(30s);
+    }
+  }
+
+  std::unique_ptr<ws_client> connect() {
+    auto c = std::make_unique<ws_client>();
+    EXPECT_TRUE(c->connect(port)) << c->error();
+    return c;
+  }
+
+  static std::string encode(const v1::ClientFrame& f, encoding enc) {
+    return parley::proto::encode(f, enc);
+  }
+
+  static bool send(ws_client& c, const v1::ClientFrame& f, encoding enc) {
+    auto bytes = encode(f, enc);
+    return enc == encoding::json ? c.send_text(bytes) : c.send_binary(bytes);
+  }
+
+  /// Reads frames until one satisfies `pred` (at most 50 frames); each frame
+  /// must come in the frame type of `enc`.
+  static std::optional<v1::ServerFrame>
+  read_until(ws_client& c, encoding enc, const std::function<bool(const v1::ServerFrame&)>& pred) {
+    for (int i = 0; i < 50; ++i) {
+      auto msg = c.read();
+      if (!msg) {
+        ADD_FAILURE() << "no frame: " << c.error();
+        return std::nullopt;
+      }
+      EXPECT_EQ(msg->text, enc == encoding::json) << "reply in the wrong frame type";
+      auto res = parley::proto::decode_server(msg->payload, enc);
+      if (auto* err = std::get_if<parley::proto::decode_error>(&res)) {
+        ADD_FAILURE() << "undecodable frame: " << err->reason;
+        return std::nullopt;
+      }
+      auto& frame = std::get<v1::ServerFrame>(res);
+      if (pred(frame))
+        return frame;
+    }
+    ADD_FAILURE() << "the expected frame did not come within 50 frames";
+    return std::nullopt;
+  }
+
+  static std::optional<v1::ServerFrame> read_ack(ws_client& c, encoding enc,
+                                                  const std::string& ref) {
+    auto f = read_until(c, enc, [&](const v1::ServerFrame& f) { return f.ref() == ref; });
+    if (f) {
+      EXPECT_TRUE(f->has_ack()) << "ref " << ref << ": " << f->DebugString();
+    }
+    return f;
+  }
+
+  static v1::ClientFrame hello(const std::string& ref, const std::string& user) {
+    v1::ClientFrame f;
+    f.set_ref(ref);
+    f.mutable_hello()->set_user(user);
+    return f;
+  }
+
+  static v1::ClientFrame join(const std::string& ref, const std::string& room) {
+    v1::ClientFrame f;
+    f.set_ref(ref);
+    f.mutable_join()->set_room(room);
+    return f;
+  }
+
+  static v1::ClientFrame publish(const std::string& ref, const std::string& room,
+                                 const std::string& text) {
+    v1::ClientFrame f;
+    f.set_ref(ref);
+    f.mutable_publish()->set_room(room);
+    f.mutable_publish()->set_text(text);
+    return f;
+  }
+
+  /// hello, join "lobby", publish; the ack and the message come back.
+  void chat_round_trip(encoding enc) {
+    auto c = connect();
+    ASSERT_TRUE(send(*c, hello("h1", "alice"), enc));
+    ASSERT_TRUE(read_ack(*c, enc, "h1"));
+    ASSERT_TRUE(send(*c, join("j1", "lobby"), enc));
+    auto joined = read_ack(*c, enc, "j1");
+    ASSERT_TRUE(joined);
+    EXPECT_TRUE(joined->ack().has_joined());
+    ASSERT_TRUE(send(*c, publish("p1", "lobby", "hello, lobby"), enc));
+    bool acked = false;
+    bool seen = false;
+    while (!acked || !seen) {
+      auto f = read_until(*c, enc, [](const v1::ServerFrame& f) {
+        return f.ref() == "p1" || f.has_message();
+      });
+      ASSERT_TRUE(f);
+      if (f->ref() == "p1") {
+        ASSERT_TRUE(f->has_ack() && f->ack().has_published()) << f->DebugString();
+        EXPECT_GT(f->ack().published().seq(), 0u);
+        acked = true;
+      } else {
+        EXPECT_EQ(f->message().text(), "hello, lobby");
+        EXPECT_EQ(f->message().sender(), "alice");
+        EXPECT_EQ(f->message().room(), "lobby");
+        seen = true;
+      }
+    }
+  }
+
+  std::unique_ptr<process> proc;
+  uint16_t port = 0;
+  bool stopped = false;
+};
+
+TEST_F(GatewayTest, JsonClientChatsInTextFrames) {
+  start();
+  chat_round_trip(encoding::json);
+}
+
+TEST_F(GatewayTest, ProtobufClientChatsInBinaryFrames) {
+  start();
+  chat_round_trip(encoding::binary);
+}
+
+TEST_F(GatewayTest, TwoClientsSeeEachOthersMessages) {
+  start({"--io-threads=2"});
+  // One speaks JSON, the other protobuf: each gets replies in its own.
+  auto alice = connect();
+  auto bob = connect();
+  ASSERT_TRUE(send(*alice, hello("h", "alice"), encoding::json));
+  ASSERT_TRUE(read_ack(*alice, encoding::json, "h"));
+  ASSERT_TRUE(send(*bob, hello("h", "bob"), encoding::binary));
+  ASSERT_TRUE(read_ack(*bob, encoding::binary, "h"));
+  ASSERT_TRUE(send(*alice, join("j", "lobby"), encoding::json));
+  ASSERT_TRUE(read_ack(*alice, encoding::json, "j"));
+  ASSERT_TRUE(send(*bob, join("j", "lobby"), encoding::binary));
+  ASSERT_TRUE(read_ack(*bob, encoding::binary, "j"));
+
+  auto message_from = [](std::string sender, std::string text) {
+    return [sender, text](const v1::ServerFrame& f) {
+      return f.has_message() && f.message().sender() == sender && f.message().text() == text;
+    };
+  };
+  ASSERT_TRUE(send(*alice, publish("p", "lobby", "hi bob"), encoding::json));
+  EXPECT_TRUE(read_until(*bob, encoding::binary, message_from("alice", "hi bob")));
+  ASSERT_TRUE(send(*bob, publish("p", "lobby", "hi alice"), encoding::binary));
+  EXPECT_TRUE(read_until(*alice, encoding::json, message_from("bob", "hi alice")));
+}
+
+TEST_F(GatewayTest, MalformedJsonGetsBadFrameAndTheConnectionGoesOn) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c->send_text("{\"ref\": \"x1\", \"hello\": "));
+  auto err = read_until(*c, encoding::json, [](const v1::ServerFrame& f) { return f.has_error(); });
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->error().code(), v1::ERROR_CODE_BAD_FRAME) << err->DebugString();
+  ASSERT_TRUE(send(*c, hello("h1", "carol"), encoding::json));
+  EXPECT_TRUE(read_ack(*c, encoding::json, "h1"));
+}
+
+TEST_F(GatewayTest, FrameOverTheLimitIsClosedWith1009) {
+  start({"--max-frame-bytes=1024"});
+  auto c = connect();
+  ASSERT_TRUE(send(*c, hello("h1", "dave"), encoding::binary));
+  ASSERT_TRUE(read_ack(*c, encoding::binary, "h1"));
+  c->send_binary(std::string(4096, 'x')); // may fail once the server closed
+  for (int i = 0; i < 50; ++i)
+    if (!c->read())
+      break;
+  EXPECT_EQ(c->close_code(), 1009) << c->error();
+  // Everyone else goes on.
+  auto other = connect();
+  ASSERT_TRUE(send(*other, hello("h2", "erin"), encoding::binary));
+  EXPECT_TRUE(read_ack(*other, encoding::binary, "h2"));
+}
+
+TEST_F(GatewayTest, HttpRoutes) {
+  start();
+  auto ok = http_get(port, "/healthz");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "ok\n");
+  EXPECT_EQ(http_get(port, "/nope").status, 404);
+  EXPECT_EQ(http_get(port, "/ws").status, 400); // no upgrade
+  EXPECT_EQ(http_exchange(port, "NOT HTTP AT ALL\r\n\r\n").status, 400);
+}
+
+TEST_F(GatewayTest, OverMaxConnectionsIsRefusedWith503) {
+  start({"--max-connections=1"});
+  auto c = connect();
+  ASSERT_TRUE(send(*c, hello("h1", "frank"), encoding::json));
+  ASSERT_TRUE(read_ack(*c, encoding::json, "h1"));
+  EXPECT_EQ(http_get(port, "/healthz").status, 503);
+}
+
+TEST_F(GatewayTest, BadFlagExitsWithStatus2) {
+  auto res = parley::test::run_program({PARLEY_GATEWAY_BIN, "--port=70000"}, 30s);
+  EXPECT_EQ(res.status, 2) << res.err;
+}
+
+TEST_F(GatewayTest, SigtermClosesClientsWith1001AndExitsZero) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(send(*c, hello("h1", "grace"), encoding::json));
+  ASSERT_TRUE(read_ack(*c, encoding::json, "h1"));
+  proc->signal(SIGTERM);
+  for (int i = 0; i < 50; ++i)
+    if (!c->read())
+      break;
+  EXPECT_EQ(c->close_code(), 1001) << c->error();
+  stopped = true;
+  EXPECT_EQ(proc->wait(30s), 0) << proc->err();
+}
+
+} // namespace
