@@ -10,6 +10,7 @@
 /// every member shares.
 
 #include "parley/proto/codec.hpp"
+#include "parley/runtime/atoms.hpp"
 
 #include <caf/actor_addr.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -31,7 +32,7 @@ namespace v1 = ::parley::v1;
 
 // -- atoms --------------------------------------------------------------------------
 
-using join_atom = caf::atom_constant<caf::atom("join")>;
+using runtime::join_atom; // one alias for both uses (chat, joinall)
 using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using history_atom = caf::atom_constant<caf::atom("history")>;

@@ -24,7 +24,7 @@ using runtime::stop_atom;
 using runtime::wait_atom;
 
 // -- tasks and joining (gevent.spawn, joinall, Greenlet.get) -------------------------
-using join_atom = caf::atom_constant<caf::atom("join")>;
+using runtime::join_atom; // one alias for both uses (chat, joinall)
 
 // -- timeouts (gevent.sleep, gevent.Timeout) ------------------------------------------
 using sleep_atom = caf::atom_constant<caf::atom("sleep")>;

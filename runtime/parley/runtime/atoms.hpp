@@ -20,6 +20,7 @@ using ping_atom = caf::atom_constant<caf::atom("ping")>;
 using play_atom = caf::atom_constant<caf::atom("play")>;
 using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using get_atom = caf::atom_constant<caf::atom("get")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
 using put_atom = caf::atom_constant<caf::atom("put")>;
 using set_atom = caf::atom_constant<caf::atom("set")>;
 using wait_atom = caf::atom_constant<caf::atom("wait")>;
