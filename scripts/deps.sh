@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Parley builds and tests with, if missing.
 # Runs `apt-get update` once and only when something has to be installed.
+#   deps.sh          what building and running needs
+#   deps.sh --test   also what the tests need: Chromium, Node.js and the npm
+#                    packages of tests/js
 set -euo pipefail
+with_tests=0
+[ "${1:-}" = "--test" ] && with_tests=1
 
 packages=(
   g++ cmake make ccache pkg-config
@@ -9,6 +14,12 @@ packages=(
   libprotobuf-dev protobuf-compiler libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
+if [ $with_tests -eq 1 ]; then
+  packages+=(chromium)
+  # The browser and interop tests run Node.js; keep a newer one if present.
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -17,7 +28,22 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# The npm packages of the JavaScript tests (ws, protobufjs, playwright-core),
+# pinned by tests/js/package-lock.json. Playwright uses Debian's chromium, so
+# no browser is downloaded.
+install_js() {
+  [ $with_tests -eq 1 ] || return 0
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/js"
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    echo "deps.sh: npm ci in tests/js" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$dir/node_modules"
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  install_js
   exit 0
 fi
 
@@ -30,3 +56,4 @@ echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update
 $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+install_js
