@@ -414,3 +414,41 @@ TEST_F(ConnectionTest, DirectoryRefusesBadRoomNames) {
   }
   EXPECT_TRUE(ask<room_actor>(rooms, lookup_atom::value, std::string(64, 'a')));
 }
+
+TEST_F(ConnectionTest, RoomsListShowsOpenRoomsWithMembersAndSeq) {
+  start();
+  auto a = connect();
+  auto b = connect(encoding::binary);
+  v1::ClientFrame list;
+  list.set_ref("l0");
+  list.mutable_rooms();
+  send(a, list);
+  auto empty = a.sink->drain();
+  ASSERT_EQ(empty.size(), 1u);
+  EXPECT_EQ(empty[0].ref(), "l0");
+  ASSERT_TRUE(empty[0].ack().has_rooms());
+  EXPECT_EQ(empty[0].ack().rooms().rooms_size(), 0);
+
+  enter(a, "ann", "lobby");
+  enter(b, "bob", "lobby");
+  enter(b, "bob", "attic");
+  send(a, publish("p1", "lobby", "one"));
+  send(a, publish("p2", "lobby", "two"));
+  a.sink->drain();
+  list.set_ref("l1");
+  send(b, list);
+  auto frames = b.sink->drain();
+  ASSERT_FALSE(frames.empty());
+  auto& got = frames.back();
+  EXPECT_EQ(got.ref(), "l1");
+  ASSERT_TRUE(got.ack().has_rooms());
+  ASSERT_EQ(got.ack().rooms().rooms_size(), 2);
+  auto& attic = got.ack().rooms().rooms(0);
+  auto& lobby = got.ack().rooms().rooms(1);
+  EXPECT_EQ(attic.name(), "attic") << "sorted by name";
+  EXPECT_EQ(attic.member_count(), 1u);
+  EXPECT_EQ(attic.last_seq(), 0u);
+  EXPECT_EQ(lobby.name(), "lobby");
+  EXPECT_EQ(lobby.member_count(), 2u);
+  EXPECT_EQ(lobby.last_seq(), 2u);
+}

@@ -415,3 +415,26 @@ TEST_F(RoomTest, ABehaviourThatEndsTakesItsRoomDownForARestart) {
   EXPECT_TRUE(errc_ns::is(*reason, errc_ns::errc::behavior_failed)) << render(*reason);
   room = nullptr;
 }
+
+TEST_F(RoomTest, StatsCountTheOpenRoomItsMessagesAndDeliveries) {
+  auto cfg = immediate();
+  auto stats = cfg.stats;
+  start(cfg);
+  EXPECT_EQ(stats->open.load(), 1);
+  EXPECT_EQ(stats->started.load(), 1u);
+  auto& ann = add_member("ann");
+  auto& bob = add_member("bob");
+  ASSERT_TRUE(join(ann));
+  ASSERT_TRUE(join(bob));
+  auto presence_deliveries = stats->deliveries.load(); // bob's arrival, told to ann
+  EXPECT_EQ(presence_deliveries, 1u);
+  ASSERT_TRUE(publish(ann, "one"));
+  ASSERT_TRUE(publish(bob, "two"));
+  EXPECT_EQ(stats->messages.load(), 2u);
+  EXPECT_EQ(stats->deliveries.load(), presence_deliveries + 4) << "two messages to two members";
+  self->send_exit(room, caf::exit_reason::user_shutdown);
+  run();
+  EXPECT_TRUE(down_reason(room.address()));
+  EXPECT_EQ(stats->open.load(), 0);
+  room = nullptr;
+}

@@ -1,6 +1,7 @@
 #include "parley/runtime/supervisor.hpp"
 
 #include "parley/runtime/errc.hpp"
+#include "parley/runtime/stats.hpp"
 #include "support/actor_test.hpp"
 
 #include <caf/actor_cast.hpp>
@@ -115,8 +116,11 @@ TEST_F(SupervisorTest, OneForOneRestartsOnlyTheFailedChild) {
   auto sup = start({restart_strategy::one_for_one, 3, std::chrono::seconds(5)}, abc());
   auto before = children(sup);
   take_log();
+  auto restarts_before = parley::runtime::supervisors().restarts.load();
   crash(before[1]);
   EXPECT_EQ(take_log(), (strs{"stop b", "start b"}));
+  EXPECT_EQ(parley::runtime::supervisors().restarts.load(), restarts_before + 1)
+    << "the process-wide counter behind /metrics";
   auto after = children(sup);
   EXPECT_EQ(after[0], before[0]);
   EXPECT_NE(after[1], before[1]);
@@ -230,10 +234,12 @@ TEST_F(SupervisorTest, RestartsOlderThanThePeriodDoNotCount) {
 
 TEST_F(SupervisorTest, IntensityZeroGivesUpAtTheFirstFailure) {
   auto sup = start({restart_strategy::one_for_one, 0, std::chrono::seconds(5)}, abc());
+  auto gave_up_before = parley::runtime::supervisors().gave_up.load();
   crash(child(sup, "c"));
   auto reason = down_reason(sup.address());
   ASSERT_TRUE(reason);
   EXPECT_TRUE(parley::runtime::is(*reason, errc::restart_intensity_exceeded));
+  EXPECT_EQ(parley::runtime::supervisors().gave_up.load(), gave_up_before + 1);
 }
 
 TEST_F(SupervisorTest, EscalationPassesThroughTwoLevels) {

@@ -44,6 +44,8 @@ using bad_frame_atom = caf::atom_constant<caf::atom("badframe")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using rooms_atom = caf::atom_constant<caf::atom("rooms")>;
+using summary_atom = caf::atom_constant<caf::atom("summary")>;
 
 /// Per-room sequence number: strictly increasing from 1, without gaps.
 using seq_t = uint64_t;
@@ -124,6 +126,18 @@ struct history_reply {
   bool gap = false;
 };
 
+/// What the rooms list shows of one room.
+struct room_summary {
+  std::string name;
+  uint32_t member_count = 0;
+  seq_t last_seq = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, room_summary& x) {
+  return f(caf::meta::type_name("parley.room_summary"), x.name, x.member_count, x.last_seq);
+}
+
 /// A room: join / leave / publish / history / presence.
 using room_actor = caf::typed_actor<
   caf::replies_to<join_atom, join_request>::with<join_reply>,
@@ -131,6 +145,7 @@ using room_actor = caf::typed_actor<
   caf::replies_to<publish_atom, publish_request>::with<seq_t>,
   caf::replies_to<history_atom, history_request>::with<history_reply>,
   caf::replies_to<presence_atom>::with<std::vector<std::string>>,
+  caf::replies_to<summary_atom>::with<room_summary>,
   // Internal: the idle timer (timer generation).
   caf::reacts_to<idle_atom, uint64_t>,
   // Internal: the behaviour's timer tick.
@@ -139,7 +154,12 @@ using room_actor = caf::typed_actor<
   caf::reacts_to<flush_atom>>;
 
 /// Finds or starts the room of a given name.
-using rooms_actor = caf::typed_actor<caf::replies_to<lookup_atom, std::string>::with<room_actor>>;
+/// Lists the open rooms (at most `max_listed_rooms`).
+using rooms_actor = caf::typed_actor<caf::replies_to<lookup_atom, std::string>::with<room_actor>,
+                                     caf::replies_to<rooms_atom>::with<std::vector<room_summary>>>;
+
+/// Longest rooms list: a node with more open rooms lists the busiest.
+constexpr size_t max_listed_rooms = 1000;
 
 /// Milliseconds since the epoch, for server timestamps.
 int64_t now_ms();

@@ -62,6 +62,11 @@ std::string reason_of(caf::actor_system& sys, const caf::error& err) {
 
 } // namespace
 
+connection_state::~connection_state() {
+  if (counted_)
+    cfg_.stats->open.fetch_sub(1, std::memory_order_relaxed);
+}
+
 void connection_state::init(std::string session_id, connection_config cfg, rooms_actor rooms,
                             frame_sink_ptr sink) {
   session_id_ = std::move(session_id);
@@ -69,6 +74,8 @@ void connection_state::init(std::string session_id, connection_config cfg, rooms
   cfg_ = std::move(cfg);
   rooms_ = std::move(rooms);
   sink_ = std::move(sink);
+  cfg_.stats->open.fetch_add(1, std::memory_order_relaxed);
+  counted_ = true;
   bucket_.emplace(cfg_.rate, cfg_.burst, self_->clock().now());
   self_->set_down_handler([this](caf::down_msg& msg) {
     for (auto i = joined_.begin(); i != joined_.end(); ++i) {
@@ -127,6 +134,9 @@ void connection_state::on_frame(v1::ClientFrame& frame, encoding enc) {
       break;
     case v1::ClientFrame::kPresence:
       presence(ref, frame.presence(), enc);
+      break;
+    case v1::ClientFrame::kRooms:
+      list_rooms(ref, enc);
       break;
     case v1::ClientFrame::kPing: {
       v1::Ack ack;
@@ -298,6 +308,23 @@ void connection_state::presence(const std::string& ref, const v1::PresenceReques
       [this, ref, enc](caf::error& err) { error(ref, err, enc); });
 }
 
+void connection_state::list_rooms(const std::string& ref, encoding enc) {
+  self_->request(rooms_, cfg_.request_timeout, rooms_atom::value)
+    .then(
+      [this, ref, enc](std::vector<room_summary>& rooms) {
+        v1::Ack ack;
+        auto* list = ack.mutable_rooms();
+        for (auto& r : rooms) {
+          auto* out = list->add_rooms();
+          out->set_name(std::move(r.name));
+          out->set_member_count(r.member_count);
+          out->set_last_seq(r.last_seq);
+        }
+        reply(ref, std::move(ack), enc);
+      },
+      [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+}
+
 room_actor connection_state::member_of(const std::string& ref, const std::string& room,
                                        encoding enc) {
   auto i = joined_.find(room);
@@ -328,7 +355,18 @@ void connection_state::reply(const std::string& ref, v1::Ack ack, encoding enc) 
 
 void connection_state::error(const std::string& ref, v1::ErrorCode code, std::string reason,
                              encoding enc) {
-  cfg_.stats->errors.fetch_add(1, std::memory_order_relaxed);
+  auto& st = *cfg_.stats;
+  st.errors.fetch_add(1, std::memory_order_relaxed);
+  auto slot = std::min(static_cast<size_t>(code), st.errors_by_code.size() - 1);
+  st.errors_by_code[slot].fetch_add(1, std::memory_order_relaxed);
+  // Each error once, with its connection: the server's own failures as
+  // warnings, what a client got wrong at debug level.
+  if (code == v1::ERROR_CODE_INTERNAL || code == v1::ERROR_CODE_UNAVAILABLE)
+    spdlog::warn("connection {}: {} (ref '{}'): {}", session_id_, v1::ErrorCode_Name(code), ref,
+                 reason);
+  else
+    spdlog::debug("connection {}: {} (ref '{}'): {}", session_id_, v1::ErrorCode_Name(code), ref,
+                  reason);
   v1::ServerFrame frame;
   frame.set_ref(ref);
   frame.mutable_error()->set_code(code);

@@ -26,6 +26,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -52,6 +53,11 @@ struct connection_stats {
   std::atomic<uint64_t> rate_limit_disconnects{0};
   std::atomic<uint64_t> slow_consumer_disconnects{0};
   std::atomic<uint64_t> errors{0};
+  /// Error frames sent, by `v1::ErrorCode` (index; the last slot holds
+  /// codes beyond it).
+  std::array<std::atomic<uint64_t>, 32> errors_by_code{};
+  /// Connection actors alive now.
+  std::atomic<int64_t> open{0};
 };
 
 struct connection_config {
@@ -88,6 +94,8 @@ public:
     // nop
   }
 
+  ~connection_state();
+
   void init(std::string session_id, connection_config cfg, rooms_actor rooms, frame_sink_ptr sink);
 
   void on_frame(v1::ClientFrame& frame, encoding enc);
@@ -105,6 +113,7 @@ private:
   void publish(const std::string& ref, v1::Publish& req, encoding enc);
   void history(const std::string& ref, const v1::HistoryRequest& req, encoding enc);
   void presence(const std::string& ref, const v1::PresenceRequest& req, encoding enc);
+  void list_rooms(const std::string& ref, encoding enc);
 
   /// The joined room of that name, or an error reply and nothing.
   room_actor member_of(const std::string& ref, const std::string& room, encoding enc);
@@ -117,6 +126,8 @@ private:
   void close(close_code code, std::string reason);
 
   pointer self_;
+  /// `stats->open` counts this connection (undone by the destructor).
+  bool counted_ = false;
   std::string session_id_;
   std::string user_;
   connection_config cfg_;

@@ -17,12 +17,19 @@ namespace parley::actors {
 using runtime::errc;
 using runtime::make_error;
 
+room_state::~room_state() {
+  if (memory_) // init ran and counted this room
+    cfg_.stats->open.fetch_sub(1, std::memory_order_relaxed);
+}
+
 void room_state::init(std::string room, room_config cfg, std::shared_ptr<room_memory> memory,
                       room_behavior_actor behavior, caf::timespan tick) {
   room_ = std::move(room);
   cfg_ = cfg;
   memory_ = memory ? std::move(memory) : std::make_shared<room_memory>();
   ++memory_->incarnations;
+  cfg_.stats->open.fetch_add(1, std::memory_order_relaxed);
+  cfg_.stats->started.fetch_add(1, std::memory_order_relaxed);
   behavior_ = std::move(behavior);
   tick_ = tick;
   if (behavior_)
@@ -104,6 +111,7 @@ bool room_state::remove(const caf::actor_addr& addr) {
 seq_t room_state::append(std::string sender, std::string text, std::string body) {
   chat_message msg{room_, ++memory_->last_seq, std::move(sender), std::move(text),
                    std::move(body), now_ms()};
+  cfg_.stats->messages.fetch_add(1, std::memory_order_relaxed);
   v1::ServerFrame frame;
   to_proto(msg, *frame.mutable_message());
   broadcast(frame);
@@ -142,6 +150,10 @@ history_reply room_state::history(const history_request& req) const {
   return reply;
 }
 
+room_summary room_state::summary() const {
+  return room_summary{room_, static_cast<uint32_t>(members_.size()), memory_->last_seq};
+}
+
 std::vector<std::string> room_state::presence(size_t limit) const {
   std::vector<std::string> result;
   result.reserve(std::min(limit, users_.size()));
@@ -167,10 +179,14 @@ void room_state::broadcast(const v1::ServerFrame& frame, const caf::actor_addr& 
   auto msg = caf::make_message(deliver_atom::value,
                                shared_frame::make(frame, binary_members_ > 0, json_members_ > 0));
   // Enqueued directly: a typed send would re-check the (shared) message.
+  uint64_t sent = 0;
   for (auto& [addr, m] : members_)
-    if (addr != except)
+    if (addr != except) {
       caf::actor_cast<caf::abstract_actor*>(m.handle)->enqueue(self_->ctrl(), caf::make_message_id(),
                                                                msg, self_->context());
+      ++sent;
+    }
+  cfg_.stats->deliveries.fetch_add(sent, std::memory_order_relaxed);
 }
 
 void room_state::presence_diff(const std::string& user, bool joined,
@@ -326,6 +342,7 @@ room_actor::behavior_type room_impl(room_state::pointer self, std::string room,
     [self](publish_atom, publish_request& req) { return self->state.on_publish(req); },
     [self](history_atom, const history_request& req) { return self->state.history(req); },
     [self](presence_atom) { return self->state.presence(); },
+    [self](summary_atom) { return self->state.summary(); },
     [self](idle_atom, uint64_t generation) { self->state.on_idle(generation); },
     [self](tick_atom) { self->state.on_tick(); },
     [self](flush_atom) { self->state.flush_presence(); },

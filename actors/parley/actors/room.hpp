@@ -24,16 +24,30 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <unordered_map>
 
 namespace parley::actors {
 
 /// The gevent chat server's backlog: the last 25 messages.
 constexpr size_t default_backlog = 25;
+
+/// Counters shared by every room of a directory, read by `/metrics`.
+struct room_stats {
+  /// Rooms running now.
+  std::atomic<int64_t> open{0};
+  /// Rooms started (first start and restarts).
+  std::atomic<uint64_t> started{0};
+  /// Messages given a seq.
+  std::atomic<uint64_t> messages{0};
+  /// Frames handed to members (messages, presence diffs).
+  std::atomic<uint64_t> deliveries{0};
+};
 
 struct room_config {
   /// Messages kept and sent on join.
@@ -49,6 +63,8 @@ struct room_config {
   caf::timespan presence_interval = std::chrono::milliseconds(200);
   /// Longest member list in a join reply (member_count is always exact).
   size_t max_presence_list = 1000;
+  /// Shared by the rooms of one directory.
+  std::shared_ptr<room_stats> stats = std::make_shared<room_stats>();
 };
 
 /// What a room keeps across its own restarts; owned by the rooms directory.
@@ -70,6 +86,8 @@ public:
     // nop
   }
 
+  ~room_state();
+
   void init(std::string room, room_config cfg, std::shared_ptr<room_memory> memory,
             room_behavior_actor behavior, caf::timespan tick);
 
@@ -88,6 +106,9 @@ public:
 
   /// Users present, each once, sorted; at most `limit` of them.
   std::vector<std::string> presence(size_t limit = SIZE_MAX) const;
+
+  /// Name, member count and latest seq, for the rooms list.
+  room_summary summary() const;
 
   const std::string& room_name() const {
     return room_;

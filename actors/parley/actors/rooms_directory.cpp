@@ -10,6 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace parley::actors {
 
 using runtime::errc;
@@ -17,6 +19,7 @@ using runtime::errc;
 namespace {
 
 constexpr caf::timespan sup_timeout = std::chrono::seconds(10);
+constexpr caf::timespan list_timeout = std::chrono::seconds(2);
 
 using directory_pointer = rooms_actor::stateful_pointer<rooms_directory_state>;
 
@@ -122,6 +125,45 @@ caf::result<room_actor> lookup(directory_pointer self, const std::string& name) 
   return rp;
 }
 
+// Asks every live room for its summary and answers with the list, sorted by
+// name. A room that does not answer in time (busy, or just ending) is left
+// out rather than holding up the list.
+caf::result<std::vector<room_summary>> list_rooms(directory_pointer self) {
+  auto& live = self->state.live;
+  if (live.empty())
+    return std::vector<room_summary>{};
+  struct collector {
+    caf::typed_response_promise<std::vector<room_summary>> rp;
+    std::vector<room_summary> rooms;
+    size_t pending = 0;
+
+    void done_one() {
+      if (--pending > 0)
+        return;
+      if (rooms.size() > max_listed_rooms) {
+        std::partial_sort(rooms.begin(), rooms.begin() + max_listed_rooms, rooms.end(),
+                          [](auto& a, auto& b) { return a.member_count > b.member_count; });
+        rooms.resize(max_listed_rooms);
+      }
+      std::sort(rooms.begin(), rooms.end(), [](auto& a, auto& b) { return a.name < b.name; });
+      rp.deliver(std::move(rooms));
+    }
+  };
+  auto c = std::make_shared<collector>();
+  c->rp = self->make_response_promise<std::vector<room_summary>>();
+  c->pending = live.size();
+  c->rooms.reserve(live.size());
+  for (auto& kv : live)
+    self->request(kv.second, list_timeout, summary_atom::value)
+      .then(
+        [c](room_summary& s) {
+          c->rooms.push_back(std::move(s));
+          c->done_one();
+        },
+        [c](caf::error&) { c->done_one(); });
+  return c->rp;
+}
+
 } // namespace
 
 caf::error validate_room_name(std::string_view name, size_t max) {
@@ -161,6 +203,7 @@ rooms_actor::behavior_type rooms_directory_impl(
   });
   return {
     [self](lookup_atom, const std::string& name) { return lookup(self, name); },
+    [self](rooms_atom) { return list_rooms(self); },
   };
 }
 

@@ -2,6 +2,8 @@
 // `net` would clash with caf::net).
 #include "parley/gateway/session.hpp"
 
+#include "parley/gateway/web_assets.hpp"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
@@ -338,7 +340,33 @@ private:
         return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
       return respond(http::status::ok, "ok\n", req.version());
     }
+    if (auto* asset = find_web_asset(path)) {
+      if (req.method() != http::verb::get && req.method() != http::verb::head)
+        return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
+      return respond_asset(*asset, req.version(), req.method() == http::verb::head);
+    }
     respond(http::status::not_found, "not found\n", req.version());
+  }
+
+  // The chat page's files, compiled in. The page talks only to this origin.
+  void respond_asset(const web_asset& asset, unsigned version, bool head_only) {
+    auto res = std::make_shared<http::response<http::string_body>>(http::status::ok, version);
+    res->set(http::field::server, "parley-gateway");
+    res->set(http::field::content_type, asset.content_type);
+    res->set(http::field::cache_control, "no-cache");
+    res->set("X-Content-Type-Options", "nosniff");
+    res->set("Content-Security-Policy",
+             "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+             "frame-ancestors 'none'");
+    res->keep_alive(false);
+    res->body().assign(asset.body.data(), asset.body.size());
+    res->prepare_payload();
+    if (head_only)
+      res->body().clear(); // Content-Length stays that of the body
+    stream_.expires_after(state_->cfg.handshake_timeout);
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
+      self->close();
+    });
   }
 
   void respond(http::status status, std::string body, unsigned version) {

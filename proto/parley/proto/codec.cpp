@@ -65,13 +65,14 @@ std::optional<decode_error> check_limits(const v1::ClientFrame& f, const codec_l
     case v1::ClientFrame::kPresence:
       return room(f.presence().room(), "presence");
     case v1::ClientFrame::kPing:
+    case v1::ClientFrame::kRooms:
       return std::nullopt;
     case v1::ClientFrame::KIND_NOT_SET:
       break;
   }
   return decode_error{v1::ERROR_CODE_EMPTY_FRAME,
                       "the frame carries no request (expected one of hello, join, leave, "
-                      "publish, history, presence, ping)",
+                      "publish, history, presence, ping, rooms)",
                       ref};
 }
 

@@ -1,6 +1,7 @@
 #include "parley/runtime/supervisor.hpp"
 
 #include "parley/runtime/errc.hpp"
+#include "parley/runtime/stats.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -15,6 +16,11 @@
 #include <exception>
 
 namespace parley::runtime {
+
+supervisor_stats& supervisors() {
+  static supervisor_stats instance;
+  return instance;
+}
 
 std::string to_string(restart_type x) {
   switch (x) {
@@ -152,6 +158,7 @@ void supervisor_state::on_child_exit(const std::string& id, const caf::error& re
   spdlog::warn("supervisor {}: child '{}' ended ({}), restarting ({})", self_->id(), id,
                self_->system().render(reason), to_string(flags_.strategy));
   if (!record_restart()) {
+    supervisors().gave_up.fetch_add(1, std::memory_order_relaxed);
     spdlog::error("supervisor {}: more than {} restarts in {} ms, giving up", self_->id(),
                   flags_.intensity,
                   std::chrono::duration_cast<std::chrono::milliseconds>(flags_.period).count());
@@ -212,6 +219,7 @@ void supervisor_state::restart(const std::vector<std::string>& ids) {
       auto err = start(it);
       if (!err) {
         ++it->restarts;
+        supervisors().restarts.fetch_add(1, std::memory_order_relaxed);
         break;
       }
       // A failed restart counts against the intensity like a crash (OTP).
