@@ -3,6 +3,7 @@
 // protobuf's JSON mapping) and the binary mode (protobufjs, loading
 // proto/parley/v1/parley.proto at run time). Nothing here comes from Parley
 // but the .proto and the binary, so it proves someone else's client works.
+// The last suite runs the Node example of docs/protocol.md as it is written.
 //
 //   PARLEY_GATEWAY_BIN=build/release/gateway/parley-gateway PARLEY_PROTO_DIR=proto \
 //     node --test tests/js/interop.test.mjs
@@ -10,9 +11,13 @@
 // Every wait is bounded and ends on an event (a frame, a close, an exit).
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test, before, after } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 import { startGateway } from './gateway.mjs';
 
@@ -292,8 +297,8 @@ describe('a third-party ws client', { timeout: 4 * test_ms }, () => {
       assert.equal(echo.message.body, 'AAEC'); // bytes 00 01 02, base64 in both modes
       assert.match(echo.message.serverTimeMs, /^\d+$/);
       assert.equal(echo.ref, undefined, 'room messages carry no ref');
-      assert.deepEqual((await ann.ack({ ref: 'p2', publish: { room, text: 'second' } },
-                                      'published')).seq, '2');
+      assert.equal((await ann.ack({ ref: 'p2', publish: { room, text: 'second' } },
+                                  'published')).seq, '2');
 
       const clientTimeMs = String(Date.now());
       const pong = await ann.ack({ ref: 'ping1', ping: { clientTimeMs } }, 'pong');
@@ -490,4 +495,27 @@ describe('a gateway with --max-frame-bytes=1024', { timeout: 2 * test_ms }, () =
       await other.ack({ ref: 'p', ping: {} }, 'pong');
     });
   }
+});
+
+describe('the Node client in docs/protocol.md', { timeout: 2 * test_ms }, () => {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  let gw;
+  before(async () => { gw = await startGateway(); }); // fresh: session 1, seq 1
+  after(async () => { await gw?.stop(); });
+
+  test('runs as documented and prints what the doc says', { timeout: test_ms }, async () => {
+    const doc = await readFile(path.join(here, '..', '..', 'docs', 'protocol.md'), 'utf8');
+    const section = doc.split('\n## Writing a client in another language\n')[1];
+    assert.ok(section, "docs/protocol.md lacks '## Writing a client in another language'");
+    const code = /\n```js\n([\s\S]*?)\n```\n/.exec(section)?.[1];
+    const printed = /\nIt prints:\n\n```\n([\s\S]*?)\n```\n/.exec(section)?.[1];
+    assert.ok(code && printed, 'the section needs a ```js block and an "It prints:" block');
+    // Run from tests/js, so `ws` and `protobufjs` resolve as an npm user's would.
+    const { stdout } = await promisify(execFile)(
+      process.execPath, ['--input-type=module', '--eval', code],
+      { cwd: here, timeout: 2 * wait_ms, killSignal: 'SIGKILL',
+        env: { ...process.env, PARLEY_URL: gw.wsUrl,
+               PARLEY_PROTO: path.resolve(protoFile()) } });
+    assert.equal(stdout.trimEnd(), printed);
+  });
 });
