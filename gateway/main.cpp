@@ -1,7 +1,9 @@
 // parley-gateway: the WebSocket gateway. One HTTP port: GET /ws upgrades to
-// a WebSocket (binary frames = protobuf, text frames = JSON), GET /healthz
-// answers "ok". SIGTERM/SIGINT stop accepting, close every WebSocket with
-// 1001 and exit 0. See docs/deploy.md.
+// a WebSocket (binary frames = protobuf, text frames = JSON), / serves the
+// chat page, /healthz answers 200 (503 while draining), /metrics speaks
+// Prometheus. SIGTERM/SIGINT drain: every client gets close 1001, then the
+// process exits 0. Options come from flags, PARLEY_* variables or a
+// --config file; see docs/deploy.md.
 
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/gateway/actor_bridge.hpp"
@@ -14,6 +16,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -34,14 +37,29 @@ caf::actor find_child(caf::scoped_actor& self, const runtime::supervisor_actor& 
   return result;
 }
 
+/// Durations are whole seconds on the command line.
+CLI::Option* add_seconds(CLI::App& app, const std::string& flag, std::chrono::seconds& target,
+                         const std::string& env, const std::string& help, int64_t max) {
+  auto* opt = app
+                .add_option_function<int64_t>(
+                  flag, [&target](int64_t s) { target = std::chrono::seconds(s); }, help)
+                ->envname(env)
+                ->check(CLI::Range(int64_t{1}, max))
+                ->default_str(std::to_string(target.count()));
+  return opt;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Parley WebSocket gateway: /ws (WebSocket), /healthz.", "parley-gateway"};
+  CLI::App app{"Parley WebSocket gateway: /ws (WebSocket), / (chat page), /healthz, /metrics.",
+               "parley-gateway"};
   runtime::node_config cfg;
   cfg.name = "parley-gateway";
   runtime::add_node_options(app, cfg);
   gateway::gateway_config gcfg;
+  actors::connection_config ccfg;
+  actors::rooms_config rcfg;
   app.add_option("--address", gcfg.address, "Address to listen on")
     ->envname("PARLEY_ADDRESS")
     ->capture_default_str();
@@ -50,40 +68,89 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(0, 65535))
     ->capture_default_str();
   app.add_option("--io-threads", gcfg.io_threads, "Threads running the socket I/O")
+    ->envname("PARLEY_IO_THREADS")
     ->check(CLI::Range(size_t{1}, size_t{64}))
     ->capture_default_str();
   app.add_option("--max-connections", gcfg.max_connections,
                  "Open connections at most; more get HTTP 503")
+    ->envname("PARLEY_MAX_CONNECTIONS")
     ->check(CLI::Range(size_t{1}, size_t{1'000'000}))
+    ->capture_default_str();
+  app.add_option("--max-connections-per-address", gcfg.max_connections_per_address,
+                 "Open connections per client IP at most (0: no limit); more get HTTP 503")
+    ->envname("PARLEY_MAX_CONNECTIONS_PER_ADDRESS")
+    ->check(CLI::Range(size_t{0}, size_t{1'000'000}))
     ->capture_default_str();
   app.add_option("--max-frame-bytes", gcfg.max_frame_bytes,
                  "Largest WebSocket message; larger ones are closed with 1009")
+    ->envname("PARLEY_MAX_FRAME_BYTES")
     ->check(CLI::Range(size_t{256}, size_t{16 * 1024 * 1024}))
+    ->capture_default_str();
+  add_seconds(app, "--handshake-timeout", gcfg.handshake_timeout, "PARLEY_HANDSHAKE_TIMEOUT",
+              "Seconds for the HTTP request and the WebSocket handshake", 3600);
+  add_seconds(app, "--idle-timeout", gcfg.idle_timeout, "PARLEY_IDLE_TIMEOUT",
+              "Seconds of silence before a WebSocket is dropped; pinged at half", 86400);
+  add_seconds(app, "--drain-timeout", gcfg.drain_timeout, "PARLEY_DRAIN_TIMEOUT",
+              "Seconds clients get to close after SIGTERM before the process exits", 3600);
+  app.add_option("--outbound-frames", gcfg.outbound.max_frames,
+                 "Frames a client's write queue holds; a client that falls further behind is "
+                 "dropped as a slow consumer")
+    ->envname("PARLEY_OUTBOUND_FRAMES")
+    ->check(CLI::Range(size_t{1}, size_t{1'000'000}))
+    ->capture_default_str();
+  app.add_option("--outbound-bytes", gcfg.outbound.max_bytes,
+                 "Bytes a client's write queue holds (slow consumer bound)")
+    ->envname("PARLEY_OUTBOUND_BYTES")
+    ->check(CLI::Range(size_t{1024}, size_t{1} << 32))
+    ->capture_default_str();
+  app.add_option("--rate-limit", ccfg.rate, "Requests per second a client may send on average")
+    ->envname("PARLEY_RATE_LIMIT")
+    ->check(CLI::Range(0.1, 1e6))
+    ->capture_default_str();
+  app.add_option("--rate-burst", ccfg.burst, "Requests a client may send in a burst")
+    ->envname("PARLEY_RATE_BURST")
+    ->check(CLI::Range(1.0, 1e6))
+    ->capture_default_str();
+  app.add_option("--rate-strikes", ccfg.max_strikes,
+                 "Refused requests in a row before the client is closed with 1008")
+    ->envname("PARLEY_RATE_STRIKES")
+    ->check(CLI::Range(uint32_t{1}, uint32_t{1'000'000}))
+    ->capture_default_str();
+  app.add_option("--backlog", rcfg.room.backlog, "Messages a room keeps and sends on join")
+    ->envname("PARLEY_BACKLOG")
+    ->check(CLI::Range(size_t{0}, size_t{100'000}))
     ->capture_default_str();
   if (auto status = runtime::parse_command_line(app, argc, argv))
     return *status;
 
   runtime::node node{cfg};
-  actors::rooms_config rcfg;
-  auto root = node.start({actors::rooms_child(rcfg)});
+  auto root = node.start({actors::rooms_child(rcfg), gateway::gateway_child()});
   caf::scoped_actor self{node.system()};
   auto rooms_sup = caf::actor_cast<runtime::supervisor_actor>(find_child(self, root, "rooms"));
   auto directory = caf::actor_cast<actors::rooms_actor>(find_child(self, rooms_sup, "directory"));
-  if (!directory) {
-    std::fprintf(stderr, "parley-gateway: the rooms directory did not start\n");
+  auto gateway_sup = caf::actor_cast<runtime::supervisor_actor>(find_child(self, root, "gateway"));
+  if (!directory || !gateway_sup) {
+    std::fprintf(stderr, "parley-gateway: the node's supervisor tree did not start\n");
     node.stop();
     node.wait();
     return 1;
   }
 
-  actors::connection_config ccfg;
   ccfg.node = cfg.name;
   ccfg.limits.max_frame_bytes = gcfg.max_frame_bytes;
+  // Keep the announced content limits below the frame limit (the frame
+  // limit bounds the encoded frame: JSON escaping and base64 add to it).
+  ccfg.limits.max_text_bytes = std::min(ccfg.limits.max_text_bytes, gcfg.max_frame_bytes / 2);
+  ccfg.limits.max_body_bytes = std::min(ccfg.limits.max_body_bytes, gcfg.max_frame_bytes / 2);
   ccfg.backlog = static_cast<uint32_t>(rcfg.room.backlog);
+  auto stats = std::make_shared<gateway::metrics>();
+  gateway::add_actor_metrics(*stats, ccfg.stats, rcfg.room.stats);
   // Declared after the node so it is destroyed first: its sessions stop
   // their connection actors while the actor system still runs.
-  gateway::listener listener{gcfg, gateway::make_connection_factory(node.system(), directory,
-                                                                    ccfg)};
+  gateway::listener listener{gcfg,
+                             gateway::make_connection_factory(node.system(), directory, ccfg,
+                                                              gateway_sup),
+                             stats};
   if (auto err = listener.start()) {
     std::fprintf(stderr, "parley-gateway: %s\n", err->c_str());
     node.stop();

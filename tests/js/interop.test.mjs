@@ -480,11 +480,16 @@ describe('a gateway with --max-frame-bytes=1024', { timeout: 2 * test_ms }, () =
       // A publish of exactly 1024 bytes on the wire is fine, 1025 is not.
       const size = (f) => (mode === 'json' ? Buffer.byteLength(JSON.stringify(f))
                                            : ClientFrame.encode(ClientFrame.fromObject(f)).finish().length);
+      // The welcome caps text and body below the frame limit, so a frame
+      // this big takes both: a 500-byte body, then text one byte at a time.
+      assert.ok(welcome.limits.maxTextBytes <= 1024 && welcome.limits.maxBodyBytes >= 500);
       const publishOf = (bytes) => {
-        const f = { ref: 'edge', publish: { room: 'small', text: '' } };
+        const body = Buffer.alloc(500, 7).toString('base64');
+        const f = { ref: 'edge', publish: { room: 'small', text: '', body } };
         while (size(f) < bytes)
           f.publish.text += 'x';
         assert.equal(size(f), bytes);
+        assert.ok(f.publish.text.length <= welcome.limits.maxTextBytes, 'within the text limit');
         return f;
       };
       await c.ack(publishOf(1024), 'published');

@@ -1,6 +1,10 @@
 // CAF only: no Beast header may be included here (compile cost).
 #include "parley/gateway/actor_bridge.hpp"
 
+#include "parley/runtime/stats.hpp"
+#include "parley/runtime/supervisor.hpp"
+
+#include <caf/actor_cast.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 
@@ -45,14 +49,85 @@ private:
 } // namespace
 
 connection_factory make_connection_factory(caf::actor_system& sys, actors::rooms_actor rooms,
-                                           actors::connection_config cfg) {
-  return [&sys, rooms = std::move(rooms), cfg = std::move(cfg)](
+                                           actors::connection_config cfg,
+                                           runtime::supervisor_actor supervisor) {
+  return [&sys, rooms = std::move(rooms), cfg = std::move(cfg), supervisor](
            std::string session_id,
            actors::frame_sink_ptr sink) -> std::unique_ptr<connection_handle> {
-    auto handle = sys.spawn(actors::connection_impl, std::move(session_id), cfg, rooms,
-                            std::move(sink));
+    // Spawned here, so the session has its actor at once; then adopted by
+    // the supervisor, whose "start" hands over this very actor. Temporary:
+    // a connection is never restarted (its socket is gone with it).
+    auto handle = sys.spawn(actors::connection_impl, session_id, cfg, rooms, std::move(sink));
+    if (supervisor) {
+      runtime::child_spec spec;
+      spec.id = "conn-" + session_id;
+      spec.restart = runtime::restart_type::temporary;
+      spec.shutdown = std::chrono::seconds(1);
+      spec.start = [weak = caf::actor_cast<caf::actor_addr>(handle)](
+                     caf::actor_system&,
+                     const runtime::supervisor_actor&) -> caf::expected<caf::actor> {
+        if (auto strong = caf::actor_cast<caf::actor>(weak))
+          return strong;
+        return caf::make_error(caf::sec::runtime_error, "the connection ended before adoption");
+      };
+      caf::anon_send(supervisor, runtime::add_child_atom::value, std::move(spec));
+    }
     return std::make_unique<actor_connection>(std::move(handle), cfg.limits);
   };
+}
+
+runtime::child_spec gateway_child() {
+  runtime::supervisor_flags flags;
+  flags.strategy = runtime::restart_strategy::one_for_one;
+  flags.forget_ended = true;
+  return runtime::supervisor_child("gateway", flags, {});
+}
+
+void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> connections,
+                       std::shared_ptr<actors::room_stats> rooms) {
+  m.add_collector([c = std::move(connections), r = std::move(rooms)] {
+    auto load = [](auto& atomic) { return static_cast<double>(atomic.load(std::memory_order_relaxed)); };
+    std::vector<prometheus::MetricFamily> out;
+    out.push_back(gauge_family_of("parley_connection_actors", "Connection actors alive",
+                                  load(c->open)));
+    out.push_back(counter_family_of("parley_requests_total",
+                                    "Client requests that reached a connection actor",
+                                    load(c->frames_in)));
+    out.push_back(counter_family_of("parley_slow_consumer_disconnects_total",
+                                    "Clients dropped because their write queue was full",
+                                    load(c->slow_consumer_disconnects)));
+    out.push_back(counter_family_of("parley_rate_limit_disconnects_total",
+                                    "Clients closed (1008) for flooding past the rate limit",
+                                    load(c->rate_limit_disconnects)));
+    prometheus::MetricFamily errors{"parley_errors_total", "Error frames sent to clients, by code",
+                                    prometheus::MetricType::Counter, {}};
+    for (size_t code = 1; code < c->errors_by_code.size(); ++code) {
+      auto name = v1::ErrorCode_IsValid(static_cast<int>(code))
+                    ? v1::ErrorCode_Name(static_cast<v1::ErrorCode>(code))
+                    : std::string{"OTHER"};
+      if (!v1::ErrorCode_IsValid(static_cast<int>(code)) && code + 1 != c->errors_by_code.size())
+        continue;
+      prometheus::ClientMetric sample;
+      sample.label.push_back({"code", name});
+      sample.counter.value = load(c->errors_by_code[code]);
+      errors.metric.push_back(std::move(sample));
+    }
+    out.push_back(std::move(errors));
+    out.push_back(gauge_family_of("parley_rooms_open", "Rooms running", load(r->open)));
+    out.push_back(counter_family_of("parley_rooms_started_total",
+                                    "Rooms started (first starts and restarts)", load(r->started)));
+    out.push_back(counter_family_of("parley_room_messages_total", "Messages given a seq",
+                                    load(r->messages)));
+    out.push_back(counter_family_of("parley_room_deliveries_total",
+                                    "Frames a room handed to its members", load(r->deliveries)));
+    auto& sup = runtime::supervisors();
+    out.push_back(counter_family_of("parley_supervisor_restarts_total",
+                                    "Children restarted by supervisors", load(sup.restarts)));
+    out.push_back(counter_family_of("parley_supervisor_gave_up_total",
+                                    "Supervisors that exceeded their restart intensity",
+                                    load(sup.gave_up)));
+    return out;
+  });
 }
 
 } // namespace parley::gateway

@@ -25,6 +25,9 @@ struct gateway_config {
   /// Open sockets at most; further clients get HTTP 503. The machine allows
   /// ~20,000 open files per process.
   size_t max_connections = 10000;
+  /// Open sockets per client IP address at most (0: no limit), so one
+  /// client cannot take every slot. Clients behind one NAT share it.
+  size_t max_connections_per_address = 1000;
   /// Largest WebSocket message; bigger ones are closed with 1009 by Beast
   /// before they are buffered. Matches `codec_limits::max_frame_bytes`.
   size_t max_frame_bytes = 64 * 1024;
@@ -36,8 +39,9 @@ struct gateway_config {
   /// A WebSocket that receives nothing this long is pinged at half of it and
   /// closed at the end (Beast's suggested server setting is 300 s).
   std::chrono::seconds idle_timeout{300};
-  /// On stop: how long open sessions get to finish their close handshake.
-  std::chrono::seconds drain_timeout{5};
+  /// On stop: how long open WebSockets get to finish their close handshake
+  /// before the process exits anyway.
+  std::chrono::seconds drain_timeout{10};
   /// Each session's write queue; a client that does not read is closed as a
   /// slow consumer (1008) when it is full.
   actors::outbound_queue::limits outbound;

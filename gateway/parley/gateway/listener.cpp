@@ -20,10 +20,11 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 struct listener::impl {
-  impl(gateway_config cfg, connection_factory factory)
+  impl(gateway_config cfg, connection_factory factory, std::shared_ptr<metrics> m)
     : ioc(static_cast<int>(std::max<size_t>(1, cfg.io_threads))),
       acceptor(net::make_strand(ioc)),
-      state(std::make_shared<internal::shared_state>(std::move(cfg), std::move(factory))) {
+      state(std::make_shared<internal::shared_state>(std::move(cfg), std::move(factory),
+                                                     std::move(m))) {
     // nop
   }
 
@@ -36,12 +37,19 @@ struct listener::impl {
         // EMFILE and friends: keep accepting; the socket in question is gone.
         spdlog::warn("gateway: accept failed: {}", ec.message());
       } else {
-        internal::connection_slot slot;
-        if (state->active.load() < state->cfg.max_connections)
-          slot = internal::connection_slot{state};
-        else
-          spdlog::warn("gateway: {} connections open, refusing one (503)",
-                       state->cfg.max_connections);
+        state->stats->accepted();
+        boost::system::error_code ignored;
+        auto peer = socket.remote_endpoint(ignored).address().to_string();
+        internal::connection_slot slot{state, peer};
+        if (!slot) {
+          state->stats->refused(slot.refusal);
+          if (slot.refusal == "per_address")
+            spdlog::warn("gateway: {} already has {} connections, refusing one (503)", peer,
+                         state->cfg.max_connections_per_address);
+          else
+            spdlog::warn("gateway: {} connections open, refusing one from {} (503)",
+                         state->cfg.max_connections, peer);
+        }
         start_session(std::move(socket), state, std::move(slot));
       }
       do_accept();
@@ -58,8 +66,9 @@ struct listener::impl {
   bool stopped = false;
 };
 
-listener::listener(gateway_config cfg, connection_factory factory)
-  : impl_(std::make_unique<impl>(std::move(cfg), std::move(factory))) {
+listener::listener(gateway_config cfg, connection_factory factory, std::shared_ptr<metrics> m)
+  : impl_(std::make_unique<impl>(std::move(cfg), std::move(factory),
+                                 m ? std::move(m) : std::make_shared<metrics>())) {
   // nop
 }
 
@@ -90,8 +99,10 @@ std::optional<std::string> listener::start() {
   if (acc.listen(net::socket_base::max_listen_connections, ec); ec)
     return fail("cannot listen on");
   impl_->bound = acc.local_endpoint(ec);
-  spdlog::info("gateway: listening on {}:{} ({} I/O thread(s), at most {} connections)",
-               address(), port(), cfg.io_threads, cfg.max_connections);
+  spdlog::info("gateway: listening on {}:{} ({} I/O thread(s), at most {} connections, {} per "
+               "address)",
+               address(), port(), cfg.io_threads, cfg.max_connections,
+               cfg.max_connections_per_address);
   impl_->do_accept();
   for (size_t i = 0; i < std::max<size_t>(1, cfg.io_threads); ++i)
     impl_->threads.emplace_back([this] { impl_->ioc.run(); });
@@ -116,6 +127,15 @@ void listener::stop() {
   impl_->stopped = true;
   if (impl_->threads.empty())
     return; // never started
+  auto& st = *impl_->state;
+  // Drain: every WebSocket gets 1001; HTTP is still served meanwhile, so a
+  // load balancer sees /healthz answer 503 and new upgrades are refused.
+  auto open = st.websockets.load();
+  spdlog::info("gateway: draining {} WebSocket(s), at most {} s", open, st.cfg.drain_timeout.count());
+  st.shutdown_all();
+  if (!st.wait_no_websockets(st.cfg.drain_timeout))
+    spdlog::warn("gateway: {} WebSocket(s) still open after {} s, dropping them",
+                 st.websockets.load(), st.cfg.drain_timeout.count());
   // Close the acceptor on its strand (it is not thread-safe) and wait for it.
   std::promise<void> closed;
   net::post(impl_->acceptor.get_executor(), [this, &closed] {
@@ -124,12 +144,9 @@ void listener::stop() {
     closed.set_value();
   });
   closed.get_future().wait();
-  impl_->state->shutdown_all();
-  auto drain = impl_->state->cfg.drain_timeout;
-  if (!impl_->state->wait_empty(drain)) {
-    spdlog::warn("gateway: sessions still open after {} s, dropping them", drain.count());
+  st.shutdown_all(); // HTTP sessions that came during the drain
+  if (!st.wait_empty(std::chrono::seconds(2)))
     impl_->ioc.stop();
-  }
   for (auto& t : impl_->threads)
     t.join();
   impl_->threads.clear();

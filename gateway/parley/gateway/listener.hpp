@@ -7,6 +7,7 @@
 
 #include "parley/gateway/config.hpp"
 #include "parley/gateway/connection_factory.hpp"
+#include "parley/gateway/metrics.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -19,7 +20,9 @@ namespace parley::gateway {
 /// Created, started and stopped on one thread (the program's main thread).
 class listener {
 public:
-  listener(gateway_config cfg, connection_factory factory);
+  /// `m` receives the gateway's counters and serves `/metrics` (a fresh
+  /// registry if null).
+  listener(gateway_config cfg, connection_factory factory, std::shared_ptr<metrics> m = nullptr);
   ~listener(); // stops
 
   listener(const listener&) = delete;
@@ -37,8 +40,9 @@ public:
   /// Open sockets that hold a connection slot.
   size_t connections() const;
 
-  /// Stops accepting, closes every WebSocket with 1001, waits up to
-  /// `drain_timeout` for the close handshakes, then stops the I/O threads.
+  /// Drains: `/healthz` turns 503, every WebSocket gets close 1001, and
+  /// after they closed (or `drain_timeout`) it stops accepting and stops the
+  /// I/O threads.
   void stop();
 
 private:

@@ -78,6 +78,10 @@ public:
     // waits for it forever at shutdown.
     if (conn_)
       conn_->stop();
+    state_->stats->queued(-static_cast<int64_t>(queue_.frames()),
+                          -static_cast<int64_t>(queue_.bytes()));
+    if (opened_)
+      state_->websocket_closed();
     state_->remove(this);
   }
 
@@ -107,7 +111,10 @@ public:
       std::lock_guard<std::mutex> guard{mtx_};
       if (closed_)
         return actors::sink_status::closed;
+      auto size = bytes ? bytes->size() : 0;
       auto status = queue_.push(std::move(bytes));
+      if (status == actors::sink_status::queued)
+        state_->stats->queued(1, static_cast<int64_t>(size));
       if (status != actors::sink_status::queued || writing_)
         return status;
       writing_ = true;
@@ -127,9 +134,12 @@ public:
 private:
   void on_accept(beast::error_code ec) {
     if (ec) {
-      spdlog::debug("session {}: handshake failed: {}", id_, ec.message());
+      state_->stats->dropped("handshake_failed");
+      spdlog::info("session {}: WebSocket handshake failed: {}", id_, ec.message());
       return;
     }
+    opened_ = true;
+    state_->websocket_opened();
     conn_ = state_->factory(id_, std::make_shared<session_sink>(weak_from_this()));
     if (stopping_)
       on_close_request(actors::close_code::going_away, "server shutting down");
@@ -142,13 +152,11 @@ private:
 
   void on_read(beast::error_code ec, size_t) {
     if (ec) {
-      // websocket::error::closed is a normal close; message_too_big and bad
-      // UTF-8 were answered by Beast with 1009 / 1007.
-      if (ec != websocket::error::closed)
-        spdlog::debug("session {}: read ended: {}", id_, ec.message());
+      on_read_error(ec);
       mark_closed();
       return;
     }
+    state_->stats->frame_in(ws_.got_text(), buffer_.size());
     if (!close_requested_ && conn_) {
       auto enc = ws_.got_text() ? proto::encoding::json : proto::encoding::binary;
       auto data = buffer_.cdata();
@@ -156,6 +164,30 @@ private:
     }
     buffer_.consume(buffer_.size());
     do_read();
+  }
+
+  // Each way a read can end, logged once with the session and counted.
+  void on_read_error(beast::error_code ec) {
+    if (ec == websocket::error::closed || close_requested_)
+      return; // the peer closed, or answered our close
+    if (ec == websocket::error::message_too_big) {
+      state_->stats->close_sent(1009);
+      spdlog::info("session {}: closed 1009: a message over {} bytes", id_,
+                   state_->cfg.max_frame_bytes);
+    } else if (ec == websocket::error::bad_frame_payload) {
+      state_->stats->close_sent(1007);
+      spdlog::info("session {}: closed 1007: invalid UTF-8 in a text message", id_);
+    } else if (ec == websocket::condition::protocol_violation) {
+      state_->stats->close_sent(1002);
+      spdlog::info("session {}: closed 1002: protocol violation: {}", id_, ec.message());
+    } else if (ec == beast::error::timeout) {
+      state_->stats->dropped("idle_timeout");
+      spdlog::info("session {}: dropped: no pong within {} s", id_,
+                   state_->cfg.idle_timeout.count());
+    } else {
+      state_->stats->dropped("reset");
+      spdlog::debug("session {}: connection lost: {}", id_, ec.message());
+    }
   }
 
   void do_write() {
@@ -179,8 +211,13 @@ private:
     bool more = false;
     {
       std::lock_guard<std::mutex> guard{mtx_};
-      if (!queue_.empty())
+      if (!queue_.empty()) {
+        auto size = queue_.front() ? queue_.front()->size() : 0;
+        if (!ec)
+          state_->stats->frame_out(is_json(*queue_.front()), size);
+        state_->stats->queued(-1, -static_cast<int64_t>(size));
         queue_.pop();
+      }
       if (ec)
         closed_ = true;
       more = !closed_ && !queue_.empty();
@@ -208,12 +245,22 @@ private:
       std::lock_guard<std::mutex> guard{mtx_};
       writing = writing_;
     }
-    // A slow consumer does not read, so its queue would never drain: close
-    // at once. Otherwise let queued frames (an error, say) go out first.
-    if (writing && code != actors::close_code::policy)
-      close_pending_ = true;
-    else
+    // Let queued frames (an error, say) go out first.
+    if (!writing) {
       do_close();
+    } else if (code != actors::close_code::policy) {
+      close_pending_ = true;
+    } else {
+      // A slow consumer does not read: the write in flight never ends, and
+      // Beast sends a close frame only after it. Drop the TCP connection;
+      // the client resumes from its last seq when it reconnects.
+      mark_closed();
+      state_->stats->dropped("slow_consumer");
+      spdlog::info("session {}: dropped: {}", id_, close_reason_);
+      beast::error_code ignored;
+      beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+      beast::get_lowest_layer(ws_).close();
+    }
   }
 
   void do_close() {
@@ -228,6 +275,7 @@ private:
       close_reason_.resize(123);
     websocket::close_reason cr{static_cast<websocket::close_code>(close_code_),
                                close_reason_};
+    state_->stats->close_sent(static_cast<uint16_t>(close_code_));
     // The close handshake is bounded by the websocket's handshake_timeout.
     ws_.async_close(cr, [self = shared_from_this()](beast::error_code ec) {
       if (ec)
@@ -249,6 +297,7 @@ private:
   std::string id_;
   std::unique_ptr<connection_handle> conn_;
   // Strand only.
+  bool opened_ = false;
   bool stopping_ = false;
   bool close_requested_ = false;
   bool close_pending_ = false;
@@ -292,11 +341,8 @@ public:
   }
 
   void run() {
-    if (!state_->add(shared_from_this())) {
-      beast::error_code ignored;
-      stream_.socket().close(ignored);
-      return;
-    }
+    // Served while draining too: /healthz then answers 503.
+    state_->add(shared_from_this());
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(state_->cfg.max_request_bytes));
     parser_->body_limit(state_->cfg.max_request_bytes);
@@ -324,12 +370,21 @@ private:
       return respond(http::status::bad_request, "bad request: " + ec.message() + "\n", 11);
     auto req = parser_->release();
     if (!slot_)
-      return respond(http::status::service_unavailable, "too many connections\n", req.version());
+      return respond(http::status::service_unavailable,
+                     slot_.refusal == "per_address" ? "too many connections from your address\n"
+                                                    : "too many connections\n",
+                     req.version());
     auto path = path_of(req.target());
+    bool draining = state_->stopping();
     if (path == "/ws") {
       if (!websocket::is_upgrade(req))
         return respond(http::status::bad_request, "expected a WebSocket upgrade\n",
                        req.version());
+      if (draining) {
+        state_->stats->refused("draining");
+        return respond(http::status::service_unavailable, "draining: try another node\n",
+                       req.version());
+      }
       handed_off_ = true;
       std::make_shared<ws_session>(std::move(stream_), state_, std::move(slot_))
         ->run(std::move(req));
@@ -338,7 +393,15 @@ private:
     if (path == "/healthz") {
       if (req.method() != http::verb::get)
         return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
+      if (draining)
+        return respond(http::status::service_unavailable, "draining\n", req.version());
       return respond(http::status::ok, "ok\n", req.version());
+    }
+    if (path == "/metrics") {
+      if (req.method() != http::verb::get)
+        return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
+      return respond(http::status::ok, state_->stats->render(), req.version(),
+                     "text/plain; version=0.0.4; charset=utf-8");
     }
     if (auto* asset = find_web_asset(path)) {
       if (req.method() != http::verb::get && req.method() != http::verb::head)
@@ -350,6 +413,7 @@ private:
 
   // The chat page's files, compiled in. The page talks only to this origin.
   void respond_asset(const web_asset& asset, unsigned version, bool head_only) {
+    state_->stats->http_response(200);
     auto res = std::make_shared<http::response<http::string_body>>(http::status::ok, version);
     res->set(http::field::server, "parley-gateway");
     res->set(http::field::content_type, asset.content_type);
@@ -369,10 +433,12 @@ private:
     });
   }
 
-  void respond(http::status status, std::string body, unsigned version) {
+  void respond(http::status status, std::string body, unsigned version,
+               const char* content_type = "text/plain; charset=utf-8") {
+    state_->stats->http_response(static_cast<unsigned>(status));
     auto res = std::make_shared<http::response<http::string_body>>(status, version);
     res->set(http::field::server, "parley-gateway");
-    res->set(http::field::content_type, "text/plain; charset=utf-8");
+    res->set(http::field::content_type, content_type);
     res->keep_alive(false);
     res->body() = std::move(body);
     res->prepare_payload();

@@ -7,12 +7,14 @@
 
 #include "parley/gateway/config.hpp"
 #include "parley/gateway/connection_factory.hpp"
+#include "parley/gateway/metrics.hpp"
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -29,15 +31,60 @@ public:
 
 /// Shared by the listener and every session; sessions keep it alive.
 struct shared_state {
-  shared_state(gateway_config c, connection_factory f) : cfg(std::move(c)), factory(std::move(f)) {
+  shared_state(gateway_config c, connection_factory f, std::shared_ptr<gateway::metrics> m)
+    : cfg(std::move(c)), factory(std::move(f)), stats(std::move(m)) {
     // nop
   }
 
   const gateway_config cfg;
   const connection_factory factory;
+  const std::shared_ptr<gateway::metrics> stats;
   /// Sockets that hold a slot (not the ones being refused with 503).
   std::atomic<size_t> active{0};
   std::atomic<uint64_t> next_id{0};
+  /// Open WebSockets; `listener::stop` waits for it to reach zero.
+  std::atomic<size_t> websockets{0};
+
+  /// Takes one slot for a socket from `address`: empty with the reason
+  /// ("max_connections", "per_address") when the gateway is full.
+  bool try_take(const std::string& address, std::string& reason) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (active.load() >= cfg.max_connections) {
+      reason = "max_connections";
+      return false;
+    }
+    auto& n = per_address_[address];
+    if (cfg.max_connections_per_address > 0 && n >= cfg.max_connections_per_address) {
+      if (n == 0)
+        per_address_.erase(address);
+      reason = "per_address";
+      return false;
+    }
+    ++n;
+    active.fetch_add(1);
+    return true;
+  }
+
+  void give_back(const std::string& address) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (auto i = per_address_.find(address); i != per_address_.end() && --i->second == 0)
+      per_address_.erase(i);
+    active.fetch_sub(1);
+  }
+
+  void websocket_opened() {
+    websockets.fetch_add(1);
+    stats->websocket_opened();
+  }
+
+  void websocket_closed() {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      websockets.fetch_sub(1);
+    }
+    stats->websocket_closed();
+    cv_.notify_all();
+  }
 
   /// Adds a session; false if the gateway is stopping (then the session
   /// goes away on its own).
@@ -56,7 +103,9 @@ struct shared_state {
     cv_.notify_all();
   }
 
-  /// Marks the gateway as stopping and asks every live session to go away.
+  /// Marks the gateway as draining (`/healthz` answers 503, upgrades are
+  /// refused) and asks every live session to go away: WebSockets close with
+  /// 1001, pending HTTP reads are cancelled.
   void shutdown_all() {
     std::vector<std::shared_ptr<session_base>> live;
     {
@@ -79,6 +128,13 @@ struct shared_state {
     return cv_.wait_for(guard, timeout, [this] { return sessions_.empty(); });
   }
 
+  /// Waits until no WebSocket is open or `timeout` passed.
+  template <class Duration>
+  bool wait_no_websockets(Duration timeout) {
+    std::unique_lock<std::mutex> guard{mtx_};
+    return cv_.wait_for(guard, timeout, [this] { return websockets.load() == 0; });
+  }
+
   bool stopping() const {
     std::lock_guard<std::mutex> guard{mtx_};
     return stopping_;
@@ -88,33 +144,56 @@ private:
   mutable std::mutex mtx_;
   std::condition_variable cv_;
   std::unordered_map<session_base*, std::weak_ptr<session_base>> sessions_;
+  std::unordered_map<std::string, size_t> per_address_;
   bool stopping_ = false;
 };
 
-/// One unit of `shared_state::active`, released when destroyed (moves with
-/// the socket from the HTTP session to the WebSocket session).
+/// One slot of `shared_state::active` (and of its address's share), released
+/// when destroyed; moves with the socket from the HTTP session to the
+/// WebSocket session. An empty slot means "answer 503 with `refusal`".
 class connection_slot {
 public:
   connection_slot() = default;
 
-  explicit connection_slot(std::shared_ptr<shared_state> st) : state_(std::move(st)) {
-    state_->active.fetch_add(1);
+  /// Takes a slot for `address`, or stays empty and says why.
+  connection_slot(std::shared_ptr<shared_state> st, std::string address) {
+    if (st->try_take(address, refusal)) {
+      state_ = std::move(st);
+      address_ = std::move(address);
+    }
   }
 
-  connection_slot(connection_slot&&) noexcept = default;
-  connection_slot& operator=(connection_slot&&) noexcept = default;
+  connection_slot(connection_slot&& other) noexcept = default;
+
+  connection_slot& operator=(connection_slot&& other) noexcept {
+    release();
+    state_ = std::move(other.state_);
+    address_ = std::move(other.address_);
+    refusal = std::move(other.refusal);
+    return *this;
+  }
 
   ~connection_slot() {
-    if (state_)
-      state_->active.fetch_sub(1);
+    release();
   }
 
   explicit operator bool() const {
     return static_cast<bool>(state_);
   }
 
+  /// Why the slot is empty: "max_connections" or "per_address".
+  std::string refusal;
+
 private:
+  void release() {
+    if (state_) {
+      state_->give_back(address_);
+      state_.reset();
+    }
+  }
+
   std::shared_ptr<shared_state> state_;
+  std::string address_;
 };
 
 } // namespace parley::gateway::internal

@@ -1,0 +1,142 @@
+// Neither Beast nor CAF: prometheus-cpp only.
+#include "parley/gateway/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace parley::gateway {
+
+namespace {
+
+template <class Builder>
+auto& family(Builder&& b, prometheus::Registry& r, const char* name, const char* help) {
+  return b.Name(name).Help(help).Register(r);
+}
+
+} // namespace
+
+metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& r = *registry_;
+  websockets_ = &family(prometheus::BuildGauge(), r, "parley_gateway_websockets",
+                        "Open WebSocket connections")
+                   .Add({});
+  accepted_ = &family(prometheus::BuildCounter(), r, "parley_gateway_accepted_total",
+                      "TCP connections accepted")
+                 .Add({});
+  refused_ = &family(prometheus::BuildCounter(), r, "parley_gateway_refused_total",
+                     "Connections refused with HTTP 503, by reason");
+  auto& frames = family(prometheus::BuildCounter(), r, "parley_gateway_frames_total",
+                        "WebSocket messages, by direction and kind (text: JSON, binary: protobuf)");
+  auto& bytes = family(prometheus::BuildCounter(), r, "parley_gateway_bytes_total",
+                       "WebSocket payload bytes, by direction and kind");
+  const char* dirs[] = {"in", "out"};
+  const char* kinds[] = {"binary", "text"};
+  for (int d = 0; d < 2; ++d)
+    for (int k = 0; k < 2; ++k) {
+      frames_[d][k] = &frames.Add({{"direction", dirs[d]}, {"kind", kinds[k]}});
+      bytes_[d][k] = &bytes.Add({{"direction", dirs[d]}, {"kind", kinds[k]}});
+    }
+  closes_ = &family(prometheus::BuildCounter(), r, "parley_gateway_closes_total",
+                    "Close frames the server sent, by code (1008: slow consumer or flooding)");
+  dropped_ = &family(prometheus::BuildCounter(), r, "parley_gateway_dropped_total",
+                     "WebSockets that ended without a close from the server, by reason");
+  http_ = &family(prometheus::BuildCounter(), r, "parley_gateway_http_responses_total",
+                  "HTTP responses (not upgrades), by status");
+  auto& queue_frames = family(prometheus::BuildGauge(), r, "parley_gateway_outbound_queued_frames",
+                              "Frames waiting in the write queues of all sessions");
+  queued_frames_ = &queue_frames.Add({});
+  auto& queue_bytes = family(prometheus::BuildGauge(), r, "parley_gateway_outbound_queued_bytes",
+                             "Bytes waiting in the write queues of all sessions");
+  queued_bytes_ = &queue_bytes.Add({});
+  // Seen from the first scrape on, so rate() works from zero.
+  for (auto reason : {"max_connections", "per_address", "draining"})
+    labelled(refused_cache_, *refused_, "reason", reason);
+  for (uint16_t code : {1000, 1001, 1002, 1007, 1008, 1009, 1011})
+    labelled(closes_cache_, *closes_, "code", std::to_string(code));
+}
+
+prometheus::Counter& metrics::labelled(std::map<std::string, prometheus::Counter*>& cache,
+                                       counter_family& family, const std::string& label,
+                                       const std::string& value) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& slot = cache[value];
+  if (!slot)
+    slot = &family.Add({{label, value}});
+  return *slot;
+}
+
+void metrics::websocket_opened() {
+  websockets_->Increment();
+}
+
+void metrics::websocket_closed() {
+  websockets_->Decrement();
+}
+
+void metrics::accepted() {
+  accepted_->Increment();
+}
+
+void metrics::refused(std::string_view reason) {
+  labelled(refused_cache_, *refused_, "reason", std::string{reason}).Increment();
+}
+
+void metrics::frame_in(bool text, size_t n) {
+  frames_[0][text]->Increment();
+  bytes_[0][text]->Increment(static_cast<double>(n));
+}
+
+void metrics::frame_out(bool text, size_t n) {
+  frames_[1][text]->Increment();
+  bytes_[1][text]->Increment(static_cast<double>(n));
+}
+
+void metrics::close_sent(uint16_t code) {
+  labelled(closes_cache_, *closes_, "code", std::to_string(code)).Increment();
+}
+
+void metrics::dropped(std::string_view reason) {
+  labelled(dropped_cache_, *dropped_, "reason", std::string{reason}).Increment();
+}
+
+void metrics::http_response(unsigned status) {
+  labelled(http_cache_, *http_, "code", std::to_string(status)).Increment();
+}
+
+void metrics::queued(int64_t frames, int64_t bytes) {
+  queued_frames_->Increment(static_cast<double>(frames));
+  queued_bytes_->Increment(static_cast<double>(bytes));
+}
+
+void metrics::add_collector(collector c) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  collectors_.push_back(std::move(c));
+}
+
+std::string metrics::render() const {
+  auto families = registry_->Collect();
+  std::vector<collector> cs;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    cs = collectors_;
+  }
+  for (auto& c : cs)
+    for (auto& f : c())
+      families.push_back(std::move(f));
+  return prometheus::TextSerializer{}.Serialize(families);
+}
+
+prometheus::MetricFamily counter_family_of(std::string name, std::string help, double value) {
+  prometheus::MetricFamily f{std::move(name), std::move(help), prometheus::MetricType::Counter, {}};
+  f.metric.emplace_back();
+  f.metric.back().counter.value = value;
+  return f;
+}
+
+prometheus::MetricFamily gauge_family_of(std::string name, std::string help, double value) {
+  prometheus::MetricFamily f{std::move(name), std::move(help), prometheus::MetricType::Gauge, {}};
+  f.metric.emplace_back();
+  f.metric.back().gauge.value = value;
+  return f;
+}
+
+} // namespace parley::gateway

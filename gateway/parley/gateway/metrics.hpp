@@ -1,0 +1,97 @@
+#pragma once
+
+/// @file
+/// The gateway's `/metrics`, in Prometheus' text format, on prometheus-cpp
+/// (Debian's prometheus-cpp-dev; its core only: the gateway serves the page
+/// on its own port). The Beast side updates counters as things happen; the
+/// actor side adds collectors that read its atomics at scrape time. Neither
+/// Beast nor CAF is included here.
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace parley::gateway {
+
+/// Every update is thread-safe and lock-free (prometheus-cpp atomics).
+class metrics {
+public:
+  metrics();
+
+  metrics(const metrics&) = delete;
+  metrics& operator=(const metrics&) = delete;
+
+  // -- connections ----------------------------------------------------------
+
+  void websocket_opened();
+  void websocket_closed();
+  void accepted();
+  /// `reason`: "max_connections", "per_address" or "draining".
+  void refused(std::string_view reason);
+
+  // -- traffic --------------------------------------------------------------
+
+  void frame_in(bool text, size_t bytes);
+  void frame_out(bool text, size_t bytes);
+  /// A close frame the server sent, by code.
+  void close_sent(uint16_t code);
+  /// A WebSocket that ended without a close handshake the server started:
+  /// "idle_timeout", "handshake_failed", "protocol_error", "reset".
+  void dropped(std::string_view reason);
+  void http_response(unsigned status);
+
+  /// Frames and bytes waiting in session write queues (deltas).
+  void queued(int64_t frames, int64_t bytes);
+
+  // -- exposition -----------------------------------------------------------
+
+  /// Families computed at scrape time (the actor side's counters).
+  using collector = std::function<std::vector<prometheus::MetricFamily>()>;
+  void add_collector(collector c);
+
+  /// The text exposition format, version 0.0.4.
+  std::string render() const;
+
+private:
+  using counter_family = prometheus::Family<prometheus::Counter>;
+
+  prometheus::Counter& labelled(std::map<std::string, prometheus::Counter*>& cache,
+                                counter_family& family, const std::string& label,
+                                const std::string& value);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Gauge* websockets_;
+  prometheus::Counter* accepted_;
+  prometheus::Gauge* queued_frames_;
+  prometheus::Gauge* queued_bytes_;
+  prometheus::Counter* frames_[2][2]; // [in/out][binary/text]
+  prometheus::Counter* bytes_[2][2];
+  counter_family* refused_;
+  counter_family* closes_;
+  counter_family* dropped_;
+  counter_family* http_;
+  mutable std::mutex mtx_; // guards the caches and collectors_
+  std::map<std::string, prometheus::Counter*> refused_cache_;
+  std::map<std::string, prometheus::Counter*> closes_cache_;
+  std::map<std::string, prometheus::Counter*> dropped_cache_;
+  std::map<std::string, prometheus::Counter*> http_cache_;
+  std::vector<collector> collectors_;
+};
+
+/// Helpers for collectors: one family with one unlabelled sample.
+prometheus::MetricFamily counter_family_of(std::string name, std::string help, double value);
+prometheus::MetricFamily gauge_family_of(std::string name, std::string help, double value);
+
+} // namespace parley::gateway
