@@ -1,0 +1,380 @@
+// Beast only: no CAF here (compile cost), and no protobuf either.
+#include "parley/client/ws_client.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace parley::client {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+enum class outcome { done, timeout, interrupted };
+
+/// Runs `ioc` until `done()`, the deadline, or (with `stop`) until `*stop`
+/// turns non-zero. Handlers of other pending operations (a read left
+/// pending, a signal wait) run on the way.
+template <class Done>
+outcome run_until(net::io_context& ioc, clock_type::time_point deadline, Done done,
+                  const int* stop = nullptr) {
+  while (!done()) {
+    if (stop && *stop != 0)
+      return outcome::interrupted;
+    if (clock_type::now() >= deadline)
+      return outcome::timeout;
+    if (ioc.stopped())
+      ioc.restart();
+    ioc.run_one_until(deadline);
+  }
+  return outcome::done;
+}
+
+/// Runs one asynchronous operation started by `start` to completion, at most
+/// `timeout`; on timeout closes `sock` and reports beast::error::timeout.
+template <class Start>
+beast::error_code run_bounded(net::io_context& ioc, tcp::socket& sock,
+                              std::chrono::milliseconds timeout, Start start) {
+  bool done = false;
+  beast::error_code result;
+  start([&](beast::error_code ec, auto&&...) {
+    done = true;
+    result = ec;
+  });
+  auto ok = run_until(ioc, clock_type::now() + timeout, [&] { return done; });
+  if (ok != outcome::done) {
+    beast::error_code ignored;
+    sock.close(ignored);
+    run_until(ioc, clock_type::time_point::max(), [&] { return done; });
+    return beast::error::timeout;
+  }
+  return result;
+}
+
+tcp::endpoint loopback(uint16_t port) {
+  return {net::ip::make_address("127.0.0.1"), port};
+}
+
+} // namespace
+
+struct ws_client::impl {
+  explicit impl(std::chrono::milliseconds t) : timeout(t), ws(ioc) {
+    // nop
+  }
+
+  tcp::socket& socket() {
+    return beast::get_lowest_layer(ws).socket();
+  }
+
+  /// Runs the operation `start` begins, bounded by the timeout and (if
+  /// `interruptible`) by a signal. On failure records the error; on timeout
+  /// or interruption the socket is closed, since the half-done operation
+  /// leaves the stream unusable.
+  template <class Start>
+  bool run(Start start, bool interruptible, const char* what) {
+    bool done = false;
+    beast::error_code ec;
+    start([&](beast::error_code e, auto&&...) {
+      done = true;
+      ec = e;
+    });
+    auto res = run_until(ioc, clock_type::now() + timeout, [&] { return done; },
+                         interruptible ? &signal : nullptr);
+    if (res != outcome::done) {
+      abort();
+      run_until(ioc, clock_type::time_point::max(), [&] { return done; });
+      error = res == outcome::timeout
+                ? std::string{what} + ": no answer within " + std::to_string(timeout.count())
+                    + " ms"
+                : std::string{what} + ": interrupted by signal " + std::to_string(signal);
+      return false;
+    }
+    if (ec) {
+      fail(what, ec);
+      return false;
+    }
+    return true;
+  }
+
+  /// Records a failed operation.
+  void fail(const char* what, const beast::error_code& ec) {
+    // The close frame counts even when answering it failed: Beast 1.81's
+    // server teardown reads once and closes, so a peer that still had data
+    // in flight (an oversized message) resets the connection and our close
+    // reply gets EPIPE after the server's close frame arrived.
+    if (ws.reason().code != websocket::close_code::none) {
+      closed_with = ws.reason().code;
+      close_reason = std::string{ws.reason().reason.c_str()};
+    }
+    if (ec == websocket::error::closed || closed_with != 0) {
+      error = "closed by the server with " + std::to_string(closed_with);
+      if (!close_reason.empty())
+        error += " (" + close_reason + ")";
+    } else {
+      error = std::string{what} + ": " + ec.message();
+    }
+    open = false;
+  }
+
+  /// Drops the connection: every pending operation completes with an error.
+  void abort() {
+    beast::error_code ignored;
+    socket().close(ignored);
+    open = false;
+  }
+
+  bool write(const std::string& payload, bool text) {
+    if (!open) {
+      error = "send: not connected";
+      return false;
+    }
+    ws.text(text);
+    return run([&](auto handler) { ws.async_write(net::buffer(payload), handler); }, false,
+               "send");
+  }
+
+  /// Starts a read unless one is pending. Its result waits in read_done.
+  void start_read() {
+    if (reading)
+      return;
+    reading = true;
+    read_done = false;
+    buffer.clear();
+    ws.async_read(buffer, [this](beast::error_code ec, size_t) {
+      read_done = true;
+      read_ec = ec;
+    });
+  }
+
+  /// Takes the finished read; false if it failed.
+  bool take_read(ws_message& out) {
+    reading = false;
+    if (read_ec) {
+      fail("read", read_ec);
+      return false;
+    }
+    out.payload = beast::buffers_to_string(buffer.cdata());
+    out.text = ws.got_text();
+    return true;
+  }
+
+  std::chrono::milliseconds timeout;
+  net::io_context ioc;
+  websocket::stream<beast::tcp_stream> ws;
+  std::optional<net::signal_set> signals;
+  int signal = 0;
+  std::string user_agent = default_user_agent;
+  bool open = false;
+  // The read in flight: at most one, possibly left over from read_for.
+  bool reading = false;
+  bool read_done = false;
+  beast::error_code read_ec;
+  beast::flat_buffer buffer;
+  std::string error;
+  uint16_t closed_with = 0;
+  std::string close_reason;
+};
+
+ws_client::ws_client(std::chrono::milliseconds timeout) : impl_(std::make_unique<impl>(timeout)) {
+  // nop
+}
+
+ws_client::~ws_client() = default;
+
+bool ws_client::connect(uint16_t port, const std::string& target) {
+  return connect(ws_url{"127.0.0.1", port, target});
+}
+
+bool ws_client::connect(const ws_url& url) {
+  auto& d = *impl_;
+  auto& ws = d.ws;
+  if (d.open) {
+    d.error = "connect: already connected";
+    return false;
+  }
+  tcp::resolver resolver{d.ioc};
+  tcp::resolver::results_type endpoints;
+  auto where = url.authority();
+  if (!d.run(
+        [&](auto handler) {
+          resolver.async_resolve(url.host, std::to_string(url.port),
+                                 [&endpoints, handler](beast::error_code ec,
+                                                       tcp::resolver::results_type r) mutable {
+                                   endpoints = std::move(r);
+                                   handler(ec);
+                                 });
+        },
+        true, ("resolve " + url.host).c_str())) {
+    resolver.cancel();
+    return false;
+  }
+  if (!d.run([&](auto handler) { beast::get_lowest_layer(ws).async_connect(endpoints, handler); },
+             true, ("connect to " + where).c_str()))
+    return false;
+  ws.set_option(websocket::stream_base::decorator(
+    [agent = d.user_agent](websocket::request_type& req) {
+      req.set(http::field::user_agent, agent);
+    }));
+  websocket::response_type res;
+  if (!d.run([&](auto handler) { ws.async_handshake(res, url.authority(), url.target, handler); },
+             true, ("upgrade at " + url.str()).c_str())) {
+    // Say why the server refused, when it answered at all.
+    if (res.result_int() != 0 && res.result() != http::status::switching_protocols)
+      d.error = "upgrade at " + url.str() + ": the server answered HTTP "
+                + std::to_string(res.result_int()) + " " + std::string{res.reason()};
+    return false;
+  }
+  d.open = true;
+  d.closed_with = 0;
+  d.close_reason.clear();
+  return true;
+}
+
+void ws_client::set_user_agent(std::string agent) {
+  impl_->user_agent = std::move(agent);
+}
+
+void ws_client::stop_on_signals(std::initializer_list<int> sigs) {
+  auto& d = *impl_;
+  if (!d.signals)
+    d.signals.emplace(d.ioc);
+  for (auto sig : sigs)
+    d.signals->add(sig);
+  d.signals->cancel();
+  d.signals->async_wait([&d](beast::error_code ec, int sig) {
+    if (!ec)
+      d.signal = sig;
+  });
+}
+
+int ws_client::interrupted() const {
+  return impl_->signal;
+}
+
+bool ws_client::send_text(const std::string& payload) {
+  return impl_->write(payload, true);
+}
+
+bool ws_client::send_binary(const std::string& payload) {
+  return impl_->write(payload, false);
+}
+
+std::optional<ws_message> ws_client::read() {
+  ws_message msg;
+  switch (read_for(impl_->timeout, msg)) {
+    case read_status::message:
+      return msg;
+    case read_status::idle:
+      impl_->abort();
+      run_until(impl_->ioc, clock_type::time_point::max(), [this] { return impl_->read_done; });
+      impl_->reading = false;
+      impl_->error = "read: no message within " + std::to_string(impl_->timeout.count()) + " ms";
+      return std::nullopt;
+    case read_status::interrupted:
+    case read_status::closed:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+read_status ws_client::read_for(std::chrono::milliseconds wait, ws_message& out) {
+  auto& d = *impl_;
+  if (!d.open && !d.reading) {
+    if (d.error.empty())
+      d.error = "read: not connected";
+    return read_status::closed;
+  }
+  d.start_read();
+  auto res = run_until(d.ioc, clock_type::now() + wait, [&] { return d.read_done; }, &d.signal);
+  if (res == outcome::interrupted) {
+    d.error = "read: interrupted by signal " + std::to_string(d.signal);
+    return read_status::interrupted;
+  }
+  if (res == outcome::timeout)
+    return read_status::idle;
+  return d.take_read(out) ? read_status::message : read_status::closed;
+}
+
+bool ws_client::close(uint16_t code, const std::string& reason) {
+  auto& d = *impl_;
+  if (!d.open) {
+    d.abort();
+    if (d.reading)
+      run_until(d.ioc, clock_type::time_point::max(), [&] { return d.read_done; });
+    d.reading = false;
+    return false;
+  }
+  websocket::close_reason why{static_cast<websocket::close_code>(code), reason};
+  // A pending read receives the server's close frame; close waits for it.
+  auto ok = d.run([&](auto handler) { d.ws.async_close(why, handler); }, false, "close");
+  if (d.reading) {
+    if (!ok)
+      d.abort();
+    run_until(d.ioc, clock_type::time_point::max(), [&] { return d.read_done; });
+    d.reading = false;
+  }
+  d.abort();
+  if (ok) {
+    d.closed_with = d.ws.reason().code;
+    d.close_reason = std::string{d.ws.reason().reason.c_str()};
+  }
+  return ok;
+}
+
+bool ws_client::is_open() const {
+  return impl_->open;
+}
+
+uint16_t ws_client::close_code() const {
+  return impl_->closed_with;
+}
+
+const std::string& ws_client::close_reason() const {
+  return impl_->close_reason;
+}
+
+const std::string& ws_client::error() const {
+  return impl_->error;
+}
+
+http_reply http_exchange(uint16_t port, const std::string& raw,
+                         std::chrono::milliseconds timeout) {
+  net::io_context ioc;
+  tcp::socket sock{ioc};
+  http_reply reply;
+  auto ec = run_bounded(ioc, sock, timeout,
+                        [&](auto handler) { sock.async_connect(loopback(port), handler); });
+  if (ec)
+    return reply;
+  ec = run_bounded(ioc, sock, timeout,
+                   [&](auto handler) { net::async_write(sock, net::buffer(raw), handler); });
+  if (ec)
+    return reply;
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  ec = run_bounded(ioc, sock, timeout,
+                   [&](auto handler) { http::async_read(sock, buffer, res, handler); });
+  if (ec)
+    return reply;
+  reply.status = static_cast<int>(res.result_int());
+  reply.body = res.body();
+  return reply;
+}
+
+http_reply http_get(uint16_t port, const std::string& target, std::chrono::milliseconds timeout) {
+  return http_exchange(port,
+                       "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port)
+                         + "\r\nConnection: close\r\n\r\n",
+                       timeout);
+}
+
+} // namespace parley::client
