@@ -1,0 +1,616 @@
+// The chat page (web/) in a real browser: Debian's Chromium, driven by
+// playwright-core, against the real parley-gateway binary that serves the page.
+//
+//   PARLEY_GATEWAY_BIN=build/release/gateway/parley-gateway \
+//     node --test tests/js/chat_page.test.mjs
+//
+// Two users, ann and bob, in two browser contexts (separate sessionStorage),
+// each reaching the gateway through a small TCP proxy in this process, so the
+// test can cut a connection for real (RST on both sides), refuse reconnects
+// until it says so, and point the proxies at a restarted gateway. A third
+// user, cid, has Playwright route its WebSocket so the test can play a room
+// restart (`left` with LEFT_REASON_ROOM_RESTARTED), which nothing outside
+// the gateway can cause.
+//
+// The tests run in order and build on each other (one room, one story).
+// Every wait is bounded and ends on something the page shows; there are no
+// fixed sleeps. A failure names what was awaited, shows both pages' state,
+// saves screenshots and prints the gateway's stderr.
+//
+// Environment: PARLEY_GATEWAY_BIN (required), PARLEY_CHROMIUM (default
+// /usr/bin/chromium), PARLEY_SCREENSHOT_DIR (optional: screenshots of the
+// main steps go there).
+
+import assert from 'node:assert/strict';
+import { constants as fs_constants } from 'node:fs';
+import { access, mkdir, mkdtemp } from 'node:fs/promises';
+import { once } from 'node:events';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { startGateway } from './gateway.mjs';
+
+// -- settings -----------------------------------------------------------------------
+
+/// What one wait for something on a page may take.
+const wait_ms = 10_000;
+/// What waiting for a reconnect may take: the page's backoff is capped at 10 s.
+const reconnect_ms = 25_000;
+/// What one test may take, all waits included.
+const test_ms = 60_000;
+/// The backlog the gateway keeps: small, so that the gap test publishes little.
+const backlog = 8;
+/// The room of this story; its name also checks that ':' and '.' pass.
+const room = 'lobby:e2e.1';
+
+const chromium_args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+                       '--no-first-run', '--disable-background-networking',
+                       '--disable-component-update', '--disable-sync'];
+
+const install_hint = "run 'bash scripts/deps.sh --test'";
+
+// -- what the test needs, or a failure saying how to get it -------------------------
+
+async function needPlaywright() {
+  try {
+    const mod = await import('playwright-core');
+    return mod.chromium ?? mod.default.chromium;
+  } catch (e) {
+    if (e.code === 'ERR_MODULE_NOT_FOUND')
+      throw new Error(`the npm package 'playwright-core' is missing from tests/js/node_modules: ${install_hint} `
+                      + '(or npm ci in tests/js)', { cause: e });
+    throw e;
+  }
+}
+
+async function needChromium() {
+  const bin = process.env.PARLEY_CHROMIUM || '/usr/bin/chromium';
+  try {
+    await access(bin, fs_constants.X_OK);
+  } catch (e) {
+    throw new Error(`Chromium is not installed at ${bin}: ${install_hint} `
+                    + '(or point PARLEY_CHROMIUM at a Chromium binary)', { cause: e });
+  }
+  return bin;
+}
+
+// -- a TCP proxy whose connections the test can cut ----------------------------------
+
+/// Forwards 127.0.0.1:<port> to the gateway. `cut()` resets every connection
+/// and refuses new ones (the browser sees a dead network) until `restore()`;
+/// `target` may change between the two (a restarted gateway).
+async function startProxy(targetPort) {
+  const sockets = new Set();
+  let refusing = false;
+  const proxy = { target: targetPort };
+  const reset = (s) => (s.resetAndDestroy ? s.resetAndDestroy() : s.destroy());
+  const server = net.createServer((client) => {
+    client.on('error', () => {});
+    if (refusing) {
+      reset(client);
+      return;
+    }
+    const upstream = net.connect({ host: '127.0.0.1', port: proxy.target });
+    upstream.on('error', () => {});
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  Object.assign(proxy, {
+    port: server.address().port,
+    cut() {
+      refusing = true;
+      for (const s of sockets)
+        reset(s);
+    },
+    restore() {
+      refusing = false;
+    },
+    async close() {
+      proxy.cut();
+      server.close();
+      await once(server, 'close');
+    },
+  });
+  return proxy;
+}
+
+// -- the story's shared state --------------------------------------------------------
+
+let gw; // the gateway (tests/js/gateway.mjs)
+const stderrs = []; // every gateway's stderr, in start order
+const proxies = {}; // name -> proxy
+let browser;
+const pages = {}; // name -> { page, errors[], sent[] (the JSON frames it sent) }
+let shotDir = process.env.PARLEY_SCREENSHOT_DIR || null;
+
+/// Runs a test body; on failure adds both pages' state, screenshots and the
+/// gateway's stderr to the error.
+function story(fn) {
+  return async () => {
+    try {
+      await fn();
+    } catch (e) {
+      let extra = '';
+      for (const [name, { page }] of Object.entries(pages))
+        extra += `\n--- ${name}'s page ---\n${await pageState(page)}`;
+      try {
+        const dir = await mkdtemp(path.join(os.tmpdir(), 'parley-chat-page-'));
+        for (const [name, { page }] of Object.entries(pages))
+          await page.screenshot({ path: path.join(dir, `${name}.png`), timeout: 5_000 });
+        extra += `\n--- screenshots in ${dir} ---`;
+      } catch {
+        // a page that cannot be drawn: the state above has to do
+      }
+      stderrs.forEach((err, i) => { extra += `\n--- parley-gateway #${i + 1} stderr ---\n${err()}`; });
+      if (!stderrs.length)
+        extra += '\n--- parley-gateway did not start ---';
+      e.message += extra;
+      if (typeof e.stack === 'string')
+        e.stack += extra;
+      throw e;
+    }
+  };
+}
+
+/// What a page shows, in a few lines, for a failure message.
+async function pageState(page) {
+  try {
+    return await page.evaluate(() => {
+      const q = (sel) => [...document.querySelectorAll(sel)];
+      const status = document.querySelector('[data-testid=status]');
+      return [
+        `url: ${location.href}`,
+        `status: ${status?.dataset.state} (${status?.title})`,
+        `state: ${JSON.stringify(window.parleyChat?.state)}`,
+        `rooms: ${q('[data-testid=room-item]').map((e) => `${e.dataset.room} (${e.querySelector('[data-testid=room-members]')?.textContent})`).join(' | ')}`,
+        `members: ${q('[data-testid=member]').map((e) => e.dataset.user).join(', ')}`,
+        `messages: ${q('[data-testid=message]').map((e) => `#${e.dataset.seq} ${e.dataset.sender}: ${e.querySelector('[data-testid=message-text]')?.textContent}`).join(' | ')}`,
+        `dividers: ${q('#messages .divider').map((e) => e.textContent).join(' | ')}`,
+        `notice: ${document.querySelector('[data-testid=notice]')?.hidden ? '-' : document.querySelector('[data-testid=notice-text]')?.textContent}`,
+      ].join('\n');
+    });
+  } catch (e) {
+    return `(could not read the page: ${e.message})`;
+  }
+}
+
+/// Waits for `fn(arg)` to be truthy in the page; `what` names it in the failure.
+async function until(page, what, fn, arg, timeout = wait_ms) {
+  try {
+    return await (await page.waitForFunction(fn, arg, { timeout, polling: 'raf' })).jsonValue();
+  } catch (e) {
+    throw new Error(`waited ${timeout} ms for ${what}: ${e.message.split('\n')[0]}`);
+  }
+}
+
+async function shot(name) {
+  if (!shotDir)
+    return;
+  await mkdir(shotDir, { recursive: true });
+  for (const [user, { page }] of Object.entries(pages))
+    await page.screenshot({ path: path.join(shotDir, `${name}-${user}.png`) });
+}
+
+// -- what a user does and sees -------------------------------------------------------
+
+/// Opens the page for `name` in a fresh context. With `route`, the page's
+/// WebSocket passes through Playwright, and the returned `inject` object
+/// sends frames of the test's own to the page (`toPage`) or the gateway
+/// (`toServer`, whose answer the page never sees).
+async function openPage(name, baseUrl, { route = false } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  context.setDefaultTimeout(wait_ms);
+  const sent = [];
+  const inject = {};
+  if (route) {
+    await context.routeWebSocket(/\/ws$/, (ws) => {
+      const server = ws.connectToServer();
+      const ours = new Set();
+      ws.onMessage((m) => {
+        sent.push(parseFrame(m));
+        server.send(m);
+      });
+      server.onMessage((m) => {
+        if (!ours.delete(parseFrame(m)?.ref))
+          ws.send(m);
+      });
+      inject.toPage = (frame) => ws.send(JSON.stringify(frame));
+      inject.toServer = (frame) => {
+        ours.add(frame.ref);
+        server.send(JSON.stringify(frame));
+      };
+    });
+  }
+  const page = await context.newPage();
+  if (!route)
+    page.on('websocket', (ws) => ws.on('framesent', ({ payload }) => sent.push(parseFrame(payload))));
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+  page.on('console', (m) => {
+    // Failed WebSocket connects while the proxy refuses are expected; script
+    // errors and CSP refusals are not.
+    if (m.type() === 'error' && /Content Security Policy|Uncaught|TypeError|ReferenceError/.test(m.text()))
+      errors.push(`console: ${m.text()}`);
+  });
+  const response = await page.goto(`${baseUrl}/`);
+  assert.equal(response.status(), 200, `GET / for ${name}`);
+  pages[name] = { page, errors, sent, inject };
+  return page;
+}
+
+function parseFrame(payload) {
+  try {
+    return JSON.parse(typeof payload === 'string' ? payload : payload.toString());
+  } catch {
+    return null;
+  }
+}
+
+/// The joins `name`'s page sent for `room` since `mark` (an index into sent).
+function joinsSent(name, room, mark = 0) {
+  return pages[name].sent.slice(mark).filter((f) => f?.join?.room === room).map((f) => f.join);
+}
+
+/// The highest seq a page shows.
+async function lastSeq(page) {
+  const seqs = (await shown(page)).map((m) => BigInt(m.seq));
+  return seqs.reduce((a, b) => (b > a ? b : a), 0n).toString();
+}
+
+function status(page, state, timeout = wait_ms) {
+  return until(page, `the status to be '${state}'`,
+               (s) => document.querySelector('[data-testid=status]')?.dataset.state === s, state, timeout);
+}
+
+async function signIn(page, name) {
+  await page.getByTestId('name-input').fill(name);
+  await page.getByTestId('name-input').press('Enter');
+  await status(page, 'connected');
+  await until(page, `the page to greet ${name}`,
+              (n) => document.querySelector('[data-testid=user-name]')?.textContent === n, name);
+}
+
+/// Waits until the page is in `name` and its connection is a member.
+function inRoom(page, name, timeout = wait_ms) {
+  return until(page, `the page to be in room '${name}'`, (n) => {
+    const title = document.querySelector('[data-testid=room-title]');
+    const composer = document.querySelector('[data-testid=composer]');
+    return title?.dataset.room === n && composer?.dataset.ready === 'true';
+  }, name, timeout);
+}
+
+/// Sends `text` (Enter, or the Send button) and waits until the page shows it
+/// back from the server; resolves to its seq.
+async function say(page, text, { click = false } = {}) {
+  await page.getByTestId('message-input').fill(text);
+  if (click)
+    await page.getByTestId('send-button').click();
+  else
+    await page.getByTestId('message-input').press('Enter');
+  return seen(page, text);
+}
+
+/// Waits until a message with `text` is shown; resolves to its seq.
+function seen(page, text, timeout = wait_ms) {
+  return until(page, `the message '${text}'`, (t) => {
+    const el = [...document.querySelectorAll('[data-testid=message]')]
+      .find((m) => m.querySelector('[data-testid=message-text]')?.textContent === t);
+    return el?.dataset.seq ?? false;
+  }, text, timeout);
+}
+
+/// The messages shown, as [{ seq, sender, text }], in DOM order.
+function shown(page) {
+  return page.$$eval('[data-testid=message]', (els) => els.map((e) => ({
+    seq: e.dataset.seq,
+    sender: e.dataset.sender,
+    text: e.querySelector('[data-testid=message-text]')?.textContent,
+  })));
+}
+
+/// Asserts that every seq is shown once, in increasing order.
+function assertOnceInOrder(messages, who) {
+  const seqs = messages.map((m) => BigInt(m.seq));
+  const dupes = seqs.filter((s, i) => seqs.indexOf(s) !== i);
+  assert.deepEqual(dupes, [], `${who} shows these seqs more than once: ${dupes.join(', ')}`);
+  for (let i = 1; i < seqs.length; ++i)
+    assert.ok(seqs[i - 1] < seqs[i], `${who} shows #${seqs[i - 1]} before #${seqs[i]}`);
+}
+
+function countOf(messages, text) {
+  return messages.filter((m) => m.text === text).length;
+}
+
+function members(page, expected) {
+  const want = [...expected].sort();
+  return until(page, `members to be [${want.join(', ')}]`, (w) => {
+    const got = [...document.querySelectorAll('[data-testid=member]')].map((e) => e.dataset.user).sort();
+    return JSON.stringify(got) === JSON.stringify(w);
+  }, want);
+}
+
+function roomListed(page, name, count) {
+  return until(page, `the rooms list to show '${name}' with ${count} here`, ([n, c]) => {
+    const item = [...document.querySelectorAll('[data-testid=room-item]')].find((e) => e.dataset.room === n);
+    return item?.querySelector('[data-testid=room-members]')?.textContent === `${c} here`;
+  }, [name, count]);
+}
+
+// -- the story -----------------------------------------------------------------------
+
+async function newGateway() {
+  const g = await startGateway([`--backlog=${backlog}`]);
+  stderrs.push(g.stderr);
+  return g;
+}
+
+describe('the chat page in Chromium', { timeout: 12 * test_ms }, () => {
+  let ann;
+  let bob;
+  let cid;
+
+  before(async () => {
+    const chromium = await needPlaywright();
+    const executablePath = await needChromium();
+    gw = await newGateway();
+    proxies.ann = await startProxy(gw.port);
+    proxies.bob = await startProxy(gw.port);
+    browser = await chromium.launch({ executablePath, args: chromium_args, timeout: 30_000 });
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    for (const p of Object.values(proxies))
+      await p.close().catch(() => {});
+    const result = await gw?.stop();
+    if (result && (result.code !== 0 || result.timedOut))
+      console.error(`parley-gateway ended with ${JSON.stringify(result)}\n${gw.stderr()}`);
+  });
+
+  test('the gateway serves the page, which asks for a name', { timeout: test_ms }, story(async () => {
+    const res = await fetch(`${gw.url}/`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/html/);
+    for (const file of ['app.js', 'style.css', 'favicon.svg'])
+      assert.equal((await fetch(`${gw.url}/${file}`)).status, 200, `GET /${file}`);
+
+    ann = await openPage('ann', `http://127.0.0.1:${proxies.ann.port}`);
+    await ann.getByTestId('name-input').waitFor({ state: 'visible' });
+    assert.equal(await ann.title(), 'Parley chat');
+    assert.equal(await ann.getByTestId('status').getAttribute('data-state'), 'offline');
+    // Labels name the controls (what a screen reader announces).
+    assert.equal(await ann.getByLabel('Your name').getAttribute('id'), 'name-input');
+    await shot('1-login');
+  }));
+
+  test('a refused name and a refused room name show the server\'s reason', { timeout: test_ms },
+       story(async () => {
+    await ann.getByTestId('name-input').fill('ann!');
+    await ann.getByTestId('name-input').press('Enter');
+    await ann.getByTestId('name-error').waitFor({ state: 'visible' });
+    assert.match(await ann.getByTestId('name-error').textContent(), /letters, digits/);
+
+    await signIn(ann, 'ann');
+    await ann.getByTestId('room-input').fill('no spaces here');
+    await ann.getByTestId('room-input').press('Enter');
+    await ann.getByTestId('room-error').waitFor({ state: 'visible' });
+    const reason = await ann.getByTestId('room-error').textContent();
+    assert.match(reason, /room name holds only letters, digits/);
+    assert.doesNotMatch(reason, /parley\.invalid_room_name\(/, 'CAF\'s rendering is unwrapped');
+    assert.equal(await ann.getByTestId('room-title').getAttribute('data-room'), '');
+  }));
+
+  test('two users join one room and see each other, their messages and the rooms list',
+       { timeout: test_ms }, story(async () => {
+    await ann.getByTestId('room-input').fill(room);
+    await ann.getByTestId('room-input').press('Enter');
+    await inRoom(ann, room);
+    await members(ann, ['ann']);
+
+    bob = await openPage('bob', `http://127.0.0.1:${proxies.bob.port}`);
+    await signIn(bob, 'bob');
+    await roomListed(bob, room, 1); // listed when bob arrived
+    await bob.locator(`[data-testid=room-item][data-room="${room}"] button`).click();
+    await inRoom(bob, room);
+    await members(bob, ['ann', 'bob']);
+    await members(ann, ['ann', 'bob']); // a presence diff
+
+    const s1 = await say(ann, 'hello bob <b>not bold</b>'); // Enter sends
+    assert.equal(await seen(bob, 'hello bob <b>not bold</b>'), s1);
+    assert.equal(await bob.locator('#messages b').count(), 0, 'user text is never parsed as HTML');
+    const s2 = await say(bob, 'hi ann', { click: true });
+    assert.equal(await seen(ann, 'hi ann'), s2);
+    assert.ok(BigInt(s2) > BigInt(s1));
+
+    await ann.getByTestId('refresh-rooms').click();
+    await roomListed(ann, room, 2);
+    await shot('2-chatting');
+  }));
+
+  test('a reload rejoins the room and shows every message once', { timeout: test_ms },
+       story(async () => {
+    const before_reload = await shown(ann);
+    assert.ok(before_reload.length >= 2);
+    const since = await lastSeq(ann);
+    const mark = pages.ann.sent.length;
+    await ann.reload();
+    await status(ann, 'connected');
+    await inRoom(ann, room);
+    assert.deepEqual(joinsSent('ann', room, mark), [{ room, sinceSeq: since }],
+                     'after a reload the page resumes from the last seq it showed');
+    const after_reload = await shown(ann);
+    assertOnceInOrder(after_reload, 'ann after a reload');
+    assert.deepEqual(after_reload, before_reload, 'the same messages, each once');
+
+    const seq = await say(bob, 'after your reload');
+    assert.equal(await seen(ann, 'after your reload'), seq);
+    const now = await shown(ann);
+    assertOnceInOrder(now, 'ann');
+    assert.equal(countOf(now, 'after your reload'), 1);
+    await members(ann, ['ann', 'bob']);
+  }));
+
+  test('a dropped connection reconnects and shows what was missed, once', { timeout: test_ms },
+       story(async () => {
+    const since = await lastSeq(ann);
+    const mark = pages.ann.sent.length;
+    proxies.ann.cut();
+    await status(ann, 'reconnecting');
+    await members(bob, ['bob']); // the gateway saw ann go
+
+    const missed = ['while you were away 1', 'while you were away 2', 'while you were away 3'];
+    for (const text of missed)
+      await say(bob, text);
+    const meanwhile = await shown(ann);
+    for (const text of missed)
+      assert.equal(countOf(meanwhile, text), 0, `ann cannot have '${text}' yet`);
+    await shot('3-reconnecting');
+
+    proxies.ann.restore();
+    await status(ann, 'connected', reconnect_ms);
+    await inRoom(ann, room);
+    for (const text of missed)
+      await seen(ann, text);
+    assert.deepEqual(joinsSent('ann', room, mark), [{ room, sinceSeq: since }],
+                     'the page rejoins once, from the last seq it showed');
+    await members(ann, ['ann', 'bob']);
+    await members(bob, ['ann', 'bob']);
+
+    const back = await say(ann, 'back again');
+    assert.equal(await seen(bob, 'back again'), back);
+    const now = await shown(ann);
+    assertOnceInOrder(now, 'ann after reconnecting');
+    for (const text of [...missed, 'back again'])
+      assert.equal(countOf(now, text), 1, `'${text}' is shown once`);
+    assert.equal(await ann.getByTestId('gap').count(), 0, 'nothing was lost: no gap');
+  }));
+
+  test('a drop longer than the backlog shows the gap', { timeout: test_ms }, story(async () => {
+    proxies.ann.cut();
+    await status(ann, 'reconnecting');
+    const texts = Array.from({ length: backlog + 3 }, (_, i) => `burst ${i + 1}`);
+    for (const text of texts) {
+      await bob.getByTestId('message-input').fill(text);
+      await bob.getByTestId('message-input').press('Enter');
+    }
+    await seen(bob, texts.at(-1));
+
+    proxies.ann.restore();
+    await status(ann, 'connected', reconnect_ms);
+    await seen(ann, texts.at(-1));
+    await ann.getByTestId('gap').waitFor({ state: 'visible' });
+    const now = await shown(ann);
+    assertOnceInOrder(now, 'ann after a long drop');
+    // The room holds the last `backlog` messages: those arrive, the first 3 are gone.
+    for (const [i, text] of texts.entries())
+      assert.equal(countOf(now, text), i < 3 ? 0 : 1, `'${text}'`);
+    await shot('4-gap');
+  }));
+
+  test('a newcomer gets the backlog once, in order', { timeout: test_ms }, story(async () => {
+    cid = await openPage('cid', gw.url, { route: true });
+    await signIn(cid, 'cid');
+    await roomListed(cid, room, 2);
+    await cid.getByTestId('room-input').fill(room); // typed, not clicked: the same room
+    await cid.getByTestId('room-input').press('Enter');
+    await inRoom(cid, room);
+    await members(cid, ['ann', 'bob', 'cid']);
+    const got = await shown(cid);
+    assertOnceInOrder(got, 'cid');
+    assert.equal(got.length, backlog, `the room's backlog of ${backlog}`);
+    assert.equal(got.at(-1).seq, await lastSeq(bob));
+    assert.deepEqual(joinsSent('cid', room), [{ room }], 'a first join asks for the backlog');
+  }));
+
+  test('a room restart (left: ROOM_RESTARTED) rejoins from the last seq, nothing twice',
+       { timeout: test_ms }, story(async () => {
+    const since = await lastSeq(cid);
+    const mark = pages.cid.sent.length;
+    // What a restarted room does: the member is gone on the server and its
+    // connection gets `left`. The test plays both halves.
+    pages.cid.inject.toServer({ ref: 'test-leave', leave: { room } });
+    await members(bob, ['ann', 'bob']);
+    pages.cid.inject.toPage({ left: { room, reason: 'LEFT_REASON_ROOM_RESTARTED',
+                                      detail: 'the room restarted: join again with sinceSeq' } });
+    const during = await say(bob, 'while the room restarted');
+    await members(bob, ['ann', 'bob', 'cid']);
+    assert.equal(await seen(cid, 'while the room restarted'), during);
+    assert.deepEqual(joinsSent('cid', room, mark), [{ room, sinceSeq: since }]);
+    // A message delivered twice (say, live and again in a resume's answer) is
+    // still shown once: the page keys messages by seq. Frames reach the page
+    // in order, so once bob's next message shows, the replay has been handled.
+    pages.cid.inject.toPage({ message: { room, seq: during, sender: 'bob',
+                                         text: 'while the room restarted' } });
+    const next = await say(bob, 'after the replay');
+    assert.equal(await seen(cid, 'after the replay'), next);
+    const got = await shown(cid);
+    assertOnceInOrder(got, 'cid after the room restarted');
+    assert.equal(countOf(got, 'while the room restarted'), 1);
+    await inRoom(cid, room);
+    await cid.context().close();
+    delete pages.cid;
+    await members(bob, ['ann', 'bob']);
+  }));
+
+  test('leaving the room updates presence, and the room stays listed', { timeout: test_ms },
+       story(async () => {
+    await ann.getByTestId('leave-button').click();
+    await ann.getByTestId('chat-empty').waitFor({ state: 'visible' });
+    await members(bob, ['bob']);
+    await roomListed(ann, room, 1);
+    // After leaving, a reload does not bring ann back into the room.
+    await ann.reload();
+    await status(ann, 'connected');
+    assert.equal(await ann.getByTestId('room-title').getAttribute('data-room'), '');
+  }));
+
+  test('a restarted gateway: both pages come back, and the old seqs do not hide new messages',
+       { timeout: test_ms }, story(async () => {
+    // ann is back in the room (the last test left it), bob never left.
+    await ann.locator(`[data-testid=room-item][data-room="${room}"] button`).click();
+    await inRoom(ann, room);
+    const old_seq = BigInt(await lastSeq(ann));
+    assert.ok(old_seq > 2n);
+
+    for (const p of Object.values(proxies))
+      p.cut();
+    const { code } = await gw.stop();
+    assert.equal(code, 0, 'the first gateway exits cleanly on SIGTERM');
+    gw = await newGateway(); // rooms live in memory: the room starts over at seq 0
+    for (const p of Object.values(proxies)) {
+      p.target = gw.port;
+      p.restore();
+    }
+    for (const page of [ann, bob]) {
+      await status(page, 'connected', reconnect_ms);
+      await inRoom(page, room);
+      await page.getByTestId('reset').waitFor({ state: 'visible' });
+    }
+    const seq = await say(bob, 'first words after the restart');
+    assert.ok(BigInt(seq) < old_seq, `the new room reuses small seqs (#${seq})`);
+    assert.equal(await seen(ann, 'first words after the restart'), seq);
+    for (const [who, page] of [['ann', ann], ['bob', bob]]) {
+      const got = await shown(page);
+      assertOnceInOrder(got, who);
+      assert.deepEqual(got.map((m) => m.text), ['first words after the restart'],
+                       `${who} shows the new room only`);
+    }
+    await members(ann, ['ann', 'bob']);
+    await shot('5-restarted');
+  }));
+
+  test('the pages raised no script errors and no CSP refusals', { timeout: test_ms }, story(async () => {
+    for (const [name, { errors }] of Object.entries(pages))
+      assert.deepEqual(errors, [], `${name}'s page`);
+  }));
+});
