@@ -728,8 +728,8 @@ function renderMessage(msg) {
   sender.className = 'sender';
   sender.textContent = msg.sender;
   meta.append(sender);
-  if (msg.time && /^-?[0-9]+$/.test(msg.time)) {
-    const when = new Date(Number(msg.time));
+  const when = msg.time && /^-?[0-9]{1,16}$/.test(msg.time) ? new Date(Number(msg.time)) : null;
+  if (when && !Number.isNaN(when.getTime())) {
     const time = document.createElement('time');
     time.dateTime = when.toISOString();
     time.title = when.toLocaleString();
