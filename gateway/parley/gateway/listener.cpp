@@ -39,6 +39,10 @@ struct listener::impl {
       } else {
         state->stats->accepted();
         boost::system::error_code ignored;
+        // Frames are small and each is one write: without TCP_NODELAY, Nagle
+        // holds a reply until the client ACKs the previous one (up to 40 ms
+        // of delayed ACK per round trip, measured in the limits test).
+        socket.set_option(tcp::no_delay(true), ignored);
         auto peer = socket.remote_endpoint(ignored).address().to_string();
         internal::connection_slot slot{state, peer};
         if (!slot) {

@@ -52,6 +52,10 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
     labelled(refused_cache_, *refused_, "reason", reason);
   for (uint16_t code : {1000, 1001, 1002, 1007, 1008, 1009, 1011})
     labelled(closes_cache_, *closes_, "code", std::to_string(code));
+  for (auto reason : {"idle_timeout", "handshake_failed", "slow_consumer", "reset"})
+    labelled(dropped_cache_, *dropped_, "reason", reason);
+  for (unsigned status : {200, 400, 404, 405, 503})
+    labelled(http_cache_, *http_, "code", std::to_string(status));
 }
 
 prometheus::Counter& metrics::labelled(std::map<std::string, prometheus::Counter*>& cache,

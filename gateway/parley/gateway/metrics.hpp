@@ -48,7 +48,7 @@ public:
   /// A close frame the server sent, by code.
   void close_sent(uint16_t code);
   /// A WebSocket that ended without a close handshake the server started:
-  /// "idle_timeout", "handshake_failed", "protocol_error", "reset".
+  /// "idle_timeout", "handshake_failed", "slow_consumer", "reset".
   void dropped(std::string_view reason);
   void http_response(unsigned status);
 

@@ -115,6 +115,8 @@ public:
       auto status = queue_.push(std::move(bytes));
       if (status == actors::sink_status::queued)
         state_->stats->queued(1, static_cast<int64_t>(size));
+      else if (status == actors::sink_status::overflow)
+        overflowed_ = true;
       if (status != actors::sink_status::queued || writing_)
         return status;
       writing_ = true;
@@ -241,14 +243,16 @@ private:
     close_code_ = code;
     close_reason_ = std::move(reason);
     bool writing = false;
+    bool overflowed = false;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       writing = writing_;
+      overflowed = overflowed_;
     }
     // Let queued frames (an error, say) go out first.
     if (!writing) {
       do_close();
-    } else if (code != actors::close_code::policy) {
+    } else if (!overflowed) {
       close_pending_ = true;
     } else {
       // A slow consumer does not read: the write in flight never ends, and
@@ -308,6 +312,8 @@ private:
   actors::outbound_queue queue_;
   bool writing_ = false;
   bool closed_ = false;
+  /// The queue refused a frame: the client is a slow consumer.
+  bool overflowed_ = false;
 };
 
 actors::sink_status session_sink::send(std::shared_ptr<const std::string> bytes) {

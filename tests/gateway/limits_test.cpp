@@ -1,0 +1,337 @@
+// Every limit of the gateway crossed with a real socket against the real
+// binary: invalid UTF-8 (1007), protocol violations (1002), half a
+// handshake, garbage, a client that vanishes mid-frame, idle peers (ping,
+// then drop), connections per address, the rate limit (1008) and the
+// slow-consumer bound. Each test also checks that the others go on, and
+// reads the outcome back from /metrics. Every wait is bounded.
+
+#include "parley/proto/codec.hpp"
+#include "support/gateway_process.hpp"
+#include "support/raw_ws.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+
+using namespace std::chrono_literals;
+using parley::proto::encoding;
+using parley::test::gateway_process;
+using parley::test::raw_frame;
+using parley::test::raw_ws;
+namespace v1 = parley::v1;
+
+namespace {
+
+/// Reads text frames, answering pings, until one satisfies `pred`.
+std::optional<v1::ServerFrame> read_until(raw_ws& c,
+                                          const std::function<bool(const v1::ServerFrame&)>& pred,
+                                          std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto f = c.read_frame(std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now()));
+    if (!f)
+      return std::nullopt;
+    if (f->opcode == 0x9) {
+      c.send_raw(raw_ws::frame(0xA, f->payload));
+      continue;
+    }
+    if (f->opcode != 0x1)
+      continue;
+    auto res = parley::proto::decode_server(f->payload, encoding::json);
+    if (auto* frame = std::get_if<v1::ServerFrame>(&res); frame && pred(*frame))
+      return *frame;
+  }
+  return std::nullopt;
+}
+
+std::optional<v1::ServerFrame> ask(raw_ws& c, const std::string& ref, const std::string& json) {
+  if (!c.send_text(json))
+    return std::nullopt;
+  return read_until(c, [&](const v1::ServerFrame& f) { return f.ref() == ref; });
+}
+
+/// A WebSocket that said hello as `user`.
+bool open_chat(raw_ws& c, uint16_t port, const std::string& user,
+               const std::string& source = "127.0.0.1", int rcvbuf = 0) {
+  if (!c.connect(port, source, rcvbuf) || c.handshake() != 101)
+    return false;
+  auto welcome = ask(c, "h", R"({"ref":"h","hello":{"user":")" + user + R"("}})");
+  return welcome && welcome->ack().has_welcome();
+}
+
+/// Proves the gateway still serves: a fresh client gets a pong.
+void expect_alive(uint16_t port) {
+  raw_ws c;
+  ASSERT_TRUE(open_chat(c, port, "witness"));
+  auto pong = ask(c, "p", R"({"ref":"p","ping":{"clientTimeMs":"7"}})");
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->ack().pong().client_time_ms(), 7u);
+}
+
+/// A sample from /metrics, scraped from 127.0.0.9 (so per-address limits on
+/// 127.0.0.1 do not refuse the scrape).
+double metric(uint16_t port, const std::string& name) {
+  auto page = raw_ws::http_get(port, "/metrics", "127.0.0.9");
+  auto value = raw_ws::metric(page, name);
+  EXPECT_TRUE(value) << name << " missing from /metrics:\n" << page;
+  return value.value_or(-1);
+}
+
+/// Scrapes until `name` reaches `at_least` (the server counts after the
+/// client saw the effect); bounded by `timeout`.
+double await_metric(uint16_t port, const std::string& name, double at_least,
+                    std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  double value = -1;
+  do {
+    value = metric(port, name);
+  } while (value < at_least && std::chrono::steady_clock::now() < deadline);
+  return value;
+}
+
+raw_frame expect_close(raw_ws& c) {
+  for (;;) {
+    auto f = c.read_frame();
+    if (!f) {
+      ADD_FAILURE() << "no close frame (eof: " << c.eof() << ")";
+      return {};
+    }
+    if (f->opcode == 0x8)
+      return *f;
+  }
+}
+
+} // namespace
+
+TEST(GatewayLimits, InvalidUtf8InATextFrameIsClosedWith1007) {
+  gateway_process gw;
+  ASSERT_NE(gw.port(), 0);
+  raw_ws c;
+  ASSERT_TRUE(open_chat(c, gw.port(), "ann"));
+  ASSERT_TRUE(c.send_raw(raw_ws::frame(0x1, std::string{"{\"ref\":\"\xff\xfe\"}"})));
+  EXPECT_EQ(expect_close(c).close_code(), 1007);
+  c.close(); // the server's close handshake ends when the client goes
+  expect_alive(gw.port());
+  EXPECT_EQ(await_metric(gw.port(), R"(parley_gateway_closes_total{code="1007"})", 1), 1);
+}
+
+TEST(GatewayLimits, ProtocolViolationsAreClosedWith1002) {
+  gateway_process gw;
+  ASSERT_NE(gw.port(), 0);
+  struct violation {
+    const char* what;
+    std::string bytes;
+  };
+  std::string rsv = raw_ws::frame(0x1, "{}");
+  rsv[0] = static_cast<char>(rsv[0] | 0x40); // RSV1 without an extension
+  violation cases[] = {
+    {"an unmasked client frame", raw_ws::frame(0x1, "{}", false)},
+    {"a reserved opcode", raw_ws::frame(0x3, "x")},
+    {"a reserved bit", rsv},
+    {"a fragmented ping", raw_ws::frame(0x9, "x", true, false)},
+    {"a continuation with nothing to continue", raw_ws::frame(0x0, "x")},
+  };
+  for (auto& v : cases) {
+    raw_ws c;
+    ASSERT_TRUE(open_chat(c, gw.port(), "ann")) << v.what;
+    ASSERT_TRUE(c.send_raw(v.bytes)) << v.what;
+    EXPECT_EQ(expect_close(c).close_code(), 1002) << v.what;
+  }
+  expect_alive(gw.port());
+  EXPECT_EQ(await_metric(gw.port(), R"(parley_gateway_closes_total{code="1002"})", 5), 5);
+}
+
+TEST(GatewayLimits, HalfAHandshakeIsDroppedAfterTheHandshakeTimeout) {
+  gateway_process gw{{"--handshake-timeout=1"}};
+  ASSERT_NE(gw.port(), 0);
+  raw_ws half;
+  ASSERT_TRUE(half.connect(gw.port()));
+  ASSERT_TRUE(half.send_raw("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"));
+  expect_alive(gw.port()); // served while the other one dawdles
+  EXPECT_TRUE(half.wait_eof(15s)) << "the half handshake still holds its socket";
+}
+
+TEST(GatewayLimits, GarbageGetsA400AndTheOthersGoOn) {
+  gateway_process gw;
+  ASSERT_NE(gw.port(), 0);
+  raw_ws c;
+  ASSERT_TRUE(c.connect(gw.port()));
+  ASSERT_TRUE(c.send_raw(std::string{"\x16\x03\x01\x02\x00garbage\r\n\r\n", 16}));
+  EXPECT_TRUE(c.wait_eof(15s));
+  auto page = raw_ws::http_get(gw.port(), "/metrics");
+  EXPECT_EQ(raw_ws::metric(page, R"(parley_gateway_http_responses_total{code="400"})"), 1)
+    << page;
+  expect_alive(gw.port());
+}
+
+TEST(GatewayLimits, AClientThatVanishesMidFrameDisturbsNoOne) {
+  gateway_process gw;
+  ASSERT_NE(gw.port(), 0);
+  raw_ws other;
+  ASSERT_TRUE(open_chat(other, gw.port(), "bob"));
+  {
+    raw_ws c;
+    ASSERT_TRUE(open_chat(c, gw.port(), "ann"));
+    auto whole = raw_ws::frame(0x1, std::string(1000, 'x'));
+    ASSERT_TRUE(c.send_raw(whole.substr(0, 40))); // header and 32 bytes, then gone
+  }
+  EXPECT_GE(await_metric(gw.port(), R"(parley_gateway_dropped_total{reason="reset"})", 1), 1);
+  auto pong = ask(other, "p", R"({"ref":"p","ping":{}})");
+  ASSERT_TRUE(pong);
+  EXPECT_TRUE(pong->ack().has_pong());
+}
+
+TEST(GatewayLimits, IdlePeersArePingedAndSilentOnesDropped) {
+  gateway_process gw{{"--idle-timeout=2"}};
+  ASSERT_NE(gw.port(), 0);
+  raw_ws silent;
+  ASSERT_TRUE(silent.connect(gw.port()));
+  ASSERT_EQ(silent.handshake(), 101);
+  raw_ws lively;
+  ASSERT_TRUE(open_chat(lively, gw.port(), "ann"));
+  // The lively peer answers three pings (3 s of silence on its side, past
+  // the 2 s timeout) and is still there.
+  int pings = 0;
+  while (pings < 3) {
+    auto f = lively.read_frame(10s);
+    ASSERT_TRUE(f) << "no ping came";
+    if (f->opcode == 0x9) {
+      ++pings;
+      ASSERT_TRUE(lively.send_raw(raw_ws::frame(0xA, f->payload)));
+    }
+  }
+  auto pong = ask(lively, "p", R"({"ref":"p","ping":{}})");
+  ASSERT_TRUE(pong) << "a peer that answers pings was dropped";
+  // The silent one was pinged and then dropped.
+  auto first = silent.read_frame(10s);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->opcode, 0x9) << "a ping at half the idle timeout";
+  EXPECT_TRUE(silent.wait_eof(10s));
+  EXPECT_GE(await_metric(gw.port(), R"(parley_gateway_dropped_total{reason="idle_timeout"})", 1),
+            1);
+}
+
+TEST(GatewayLimits, ConnectionsPerAddressAreLimited) {
+  gateway_process gw{{"--max-connections-per-address=2"}};
+  ASSERT_NE(gw.port(), 0);
+  raw_ws a, b, c, d;
+  ASSERT_TRUE(a.connect(gw.port()));
+  ASSERT_EQ(a.handshake(), 101);
+  ASSERT_TRUE(b.connect(gw.port()));
+  ASSERT_EQ(b.handshake(), 101);
+  ASSERT_TRUE(c.connect(gw.port()));
+  EXPECT_EQ(c.handshake(), 503) << "a third connection from 127.0.0.1";
+  ASSERT_TRUE(d.connect(gw.port(), "127.0.0.2"));
+  EXPECT_EQ(d.handshake(), 101) << "another address has its own share";
+  EXPECT_EQ(metric(gw.port(), R"(parley_gateway_refused_total{reason="per_address"})"), 1);
+  // A slot comes back when a connection ends.
+  a.close();
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  int status = 0;
+  while (status != 101 && std::chrono::steady_clock::now() < deadline) {
+    raw_ws again;
+    ASSERT_TRUE(again.connect(gw.port()));
+    status = again.handshake();
+  }
+  EXPECT_EQ(status, 101) << "the slot of a closed connection was not given back";
+}
+
+TEST(GatewayLimits, FloodersAreRateLimitedThenClosedWith1008) {
+  gateway_process gw{{"--rate-limit=1", "--rate-burst=3", "--rate-strikes=2"}};
+  ASSERT_NE(gw.port(), 0);
+  raw_ws c;
+  ASSERT_TRUE(open_chat(c, gw.port(), "ann")); // the hello takes one token
+  std::string burst;
+  for (int i = 0; i < 10; ++i)
+    burst += raw_ws::frame(0x1, R"({"ref":"p)" + std::to_string(i) + R"(","ping":{}})");
+  ASSERT_TRUE(c.send_raw(burst));
+  int pongs = 0;
+  int limited = 0;
+  uint16_t close_code = 0;
+  while (close_code == 0) {
+    auto f = c.read_frame();
+    ASSERT_TRUE(f) << "the connection ended without a close frame";
+    if (f->opcode == 0x8) {
+      close_code = f->close_code();
+      break;
+    }
+    auto res = parley::proto::decode_server(f->payload, encoding::json);
+    auto& frame = std::get<v1::ServerFrame>(res);
+    if (frame.has_ack() && frame.ack().has_pong())
+      ++pongs;
+    else if (frame.has_error() && frame.error().code() == v1::ERROR_CODE_RATE_LIMITED)
+      ++limited;
+  }
+  EXPECT_EQ(close_code, 1008);
+  EXPECT_GE(pongs, 2) << "the burst is served";
+  EXPECT_LT(pongs, 10);
+  EXPECT_GE(limited, 1) << "refused requests are answered before the close";
+  EXPECT_EQ(await_metric(gw.port(), "parley_rate_limit_disconnects_total", 1), 1);
+  expect_alive(gw.port());
+}
+
+TEST(GatewayLimits, ASlowConsumerIsDroppedAndResumesWithoutLoss) {
+  // 16 frames bind first; the byte bound leaves room for the resume reply.
+  gateway_process gw{{"--outbound-frames=16", "--outbound-bytes=4194304", "--rate-limit=100000",
+                      "--rate-burst=100000", "--backlog=20000"}};
+  ASSERT_NE(gw.port(), 0);
+  raw_ws slow;
+  ASSERT_TRUE(open_chat(slow, gw.port(), "slow", "127.0.0.1", 4096));
+  auto joined = ask(slow, "j", R"({"ref":"j","join":{"room":"firehose"}})");
+  ASSERT_TRUE(joined && joined->ack().has_joined());
+  raw_ws pub;
+  ASSERT_TRUE(open_chat(pub, gw.port(), "pub"));
+  ASSERT_TRUE(ask(pub, "j", R"({"ref":"j","join":{"room":"firehose"}})"));
+  // Publish until the gateway gives up on the reader that does not read
+  // (kernel buffers first absorb a few MB).
+  const std::string text(3000, 'x');
+  uint64_t last = 0;
+  bool dropped = false;
+  for (int i = 1; i <= 5000 && !dropped; ++i) {
+    auto ref = "p" + std::to_string(i);
+    auto ack = ask(pub, ref,
+                   R"({"ref":")" + ref + R"(","publish":{"room":"firehose","text":")" + text
+                     + R"("}})");
+    ASSERT_TRUE(ack && ack->ack().has_published()) << "publish " << i;
+    last = ack->ack().published().seq();
+    if (i % 10 == 0)
+      dropped = metric(gw.port(), "parley_slow_consumer_disconnects_total") >= 1;
+  }
+  ASSERT_TRUE(dropped) << "5000 messages did not overflow a reader that never reads\n"
+                       << raw_ws::http_get(gw.port(), "/metrics", "127.0.0.9");
+  // The slow reader gets what was in flight, then the end of the stream.
+  uint64_t seen = 0;
+  for (;;) {
+    auto f = slow.read_frame(20s);
+    if (!f)
+      break;
+    if (f->opcode != 0x1)
+      continue;
+    auto res = parley::proto::decode_server(f->payload, encoding::json);
+    auto* frame = std::get_if<v1::ServerFrame>(&res);
+    if (frame && frame->has_message()) {
+      ASSERT_EQ(frame->message().seq(), seen + 1) << "messages arrive in order, without gaps";
+      seen = frame->message().seq();
+    }
+  }
+  EXPECT_TRUE(slow.eof()) << "dropped, not left hanging";
+  EXPECT_LT(seen, last);
+  // It comes back and resumes after the last seq it saw: nothing is lost.
+  raw_ws back;
+  ASSERT_TRUE(open_chat(back, gw.port(), "slow"));
+  auto resumed = ask(back, "r",
+                     R"({"ref":"r","join":{"room":"firehose","sinceSeq":")" + std::to_string(seen)
+                       + R"("}})");
+  ASSERT_TRUE(resumed && resumed->ack().has_joined());
+  auto& got = resumed->ack().joined();
+  EXPECT_FALSE(got.gap());
+  ASSERT_EQ(static_cast<uint64_t>(got.messages_size()), last - seen);
+  for (int i = 0; i < got.messages_size(); ++i)
+    EXPECT_EQ(got.messages(i).seq(), seen + 1 + static_cast<uint64_t>(i));
+  expect_alive(gw.port());
+}

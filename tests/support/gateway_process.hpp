@@ -1,0 +1,73 @@
+#pragma once
+
+/// @file
+/// Starts the real parley-gateway binary (PARLEY_GATEWAY_BIN) on a free
+/// port, reads the port it reports and stops it with SIGTERM.
+
+#include "support/process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace parley::test {
+
+class gateway_process {
+public:
+  /// Starts the gateway with `extra` flags; check `port()` != 0 after.
+  explicit gateway_process(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{PARLEY_GATEWAY_BIN, "--port=0", "--threads=2"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc_ = std::make_unique<process>(argv);
+    const std::string prefix = "parley-gateway listening on 127.0.0.1:";
+    if (!proc_->wait_for_output(prefix, std::chrono::seconds(30))) {
+      ADD_FAILURE() << "the gateway did not start\nstderr:\n" << proc_->err();
+      return;
+    }
+    auto pos = proc_->err().find(prefix);
+    port_ = static_cast<uint16_t>(std::stoul(proc_->err().substr(pos + prefix.size())));
+  }
+
+  ~gateway_process() {
+    stop();
+  }
+
+  gateway_process(const gateway_process&) = delete;
+  gateway_process& operator=(const gateway_process&) = delete;
+
+  uint16_t port() const {
+    return port_;
+  }
+
+  /// SIGTERM and wait; the exit status (-1 if it did not exit in time).
+  int stop() {
+    if (!proc_ || stopped_)
+      return status_;
+    stopped_ = true;
+    proc_->signal(SIGTERM);
+    status_ = proc_->wait(std::chrono::seconds(30)).value_or(-1);
+    return status_;
+  }
+
+  process& proc() {
+    return *proc_;
+  }
+
+  /// Everything the gateway logged so far.
+  const std::string& log() {
+    proc_->wait_for_output("\x01", std::chrono::milliseconds(0)); // pump what is there
+    return proc_->err();
+  }
+
+private:
+  std::unique_ptr<process> proc_;
+  uint16_t port_ = 0;
+  bool stopped_ = false;
+  int status_ = -1;
+};
+
+} // namespace parley::test
