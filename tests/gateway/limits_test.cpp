@@ -335,3 +335,28 @@ TEST(GatewayLimits, ASlowConsumerIsDroppedAndResumesWithoutLoss) {
     EXPECT_EQ(got.messages(i).seq(), seen + 1 + static_cast<uint64_t>(i));
   expect_alive(gw.port());
 }
+
+TEST(GatewayLimits, DrainingTurnsHealthzTo503AndExitsWhenClientsAreGone) {
+  gateway_process gw{{"--drain-timeout=20"}};
+  ASSERT_NE(gw.port(), 0);
+  auto healthz = [&] { return raw_ws::http_get(gw.port(), "/healthz"); };
+  EXPECT_EQ(healthz().compare(0, 12, "HTTP/1.1 200"), 0);
+  raw_ws lingering;
+  ASSERT_TRUE(open_chat(lingering, gw.port(), "ann"));
+  gw.proc().signal(SIGTERM);
+  auto close = expect_close(lingering);
+  EXPECT_EQ(close.close_code(), 1001);
+  EXPECT_NE(close.payload.find("shutting down"), std::string::npos) << "a reason comes with it";
+  // The client has not answered the close yet: the gateway is draining.
+  auto during = healthz();
+  EXPECT_EQ(during.compare(0, 12, "HTTP/1.1 503"), 0) << during;
+  raw_ws late;
+  ASSERT_TRUE(late.connect(gw.port()));
+  EXPECT_EQ(late.handshake(), 503) << "no new WebSockets while draining";
+  EXPECT_TRUE(gw.proc().wait(std::chrono::milliseconds(300)) == std::nullopt)
+    << "the gateway waits for its clients";
+  lingering.close();
+  auto status = gw.proc().wait(std::chrono::seconds(15));
+  ASSERT_TRUE(status) << "the gateway did not exit after its last client left";
+  EXPECT_EQ(*status, 0);
+}
