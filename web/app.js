@@ -1032,6 +1032,7 @@ window.parleyChat = Object.freeze({
       members: [...state.members],
       connection: state.connection,
       attempt: state.attempt,
+      pending: pending.size,
       shown: shown.size,
     };
   },

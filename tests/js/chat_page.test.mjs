@@ -10,12 +10,13 @@
 // until it says so, and point the proxies at a restarted gateway. A third
 // user, cid, has Playwright route its WebSocket so the test can play a room
 // restart (`left` with LEFT_REASON_ROOM_RESTARTED), which nothing outside
-// the gateway can cause.
+// the gateway can cause. A fourth, dan, floods a second gateway that has a
+// tight rate limit.
 //
 // The tests run in order and build on each other (one room, one story).
 // Every wait is bounded and ends on something the page shows; there are no
-// fixed sleeps. A failure names what was awaited, shows both pages' state,
-// saves screenshots and prints the gateway's stderr.
+// fixed sleeps. A failure names what was awaited, shows each open page's
+// state, saves screenshots and prints every gateway's stderr.
 //
 // Environment: PARLEY_GATEWAY_BIN (required), PARLEY_CHROMIUM (default
 // /usr/bin/chromium), PARLEY_SCREENSHOT_DIR (optional: screenshots of the
@@ -127,10 +128,12 @@ async function startProxy(targetPort) {
 // -- the story's shared state --------------------------------------------------------
 
 let gw; // the gateway (tests/js/gateway.mjs)
+let limited; // a second gateway with a tight rate limit, for one test
 const stderrs = []; // every gateway's stderr, in start order
 const proxies = {}; // name -> proxy
 let browser;
 const pages = {}; // name -> { page, errors[], sent[] (the JSON frames it sent) }
+const page_errors = {}; // name -> errors[], kept after a page is closed
 let shotDir = process.env.PARLEY_SCREENSHOT_DIR || null;
 
 /// Runs a test body; on failure adds both pages' state, screenshots and the
@@ -245,6 +248,7 @@ async function openPage(name, baseUrl, { route = false } = {}) {
   const response = await page.goto(`${baseUrl}/`);
   assert.equal(response.status(), 200, `GET / for ${name}`);
   pages[name] = { page, errors, sent, inject };
+  page_errors[name] = errors;
   return page;
 }
 
@@ -348,8 +352,8 @@ function roomListed(page, name, count) {
 
 // -- the story -----------------------------------------------------------------------
 
-async function newGateway() {
-  const g = await startGateway([`--backlog=${backlog}`]);
+async function newGateway(args = []) {
+  const g = await startGateway([`--backlog=${backlog}`, ...args]);
   stderrs.push(g.stderr);
   return g;
 }
@@ -372,9 +376,11 @@ describe('the chat page in Chromium', { timeout: 12 * test_ms }, () => {
     await browser?.close().catch(() => {});
     for (const p of Object.values(proxies))
       await p.close().catch(() => {});
+    await limited?.stop();
     const result = await gw?.stop();
+    // A sanitizer report or a hung drain ends the run red, with the log.
     if (result && (result.code !== 0 || result.timedOut))
-      console.error(`parley-gateway ended with ${JSON.stringify(result)}\n${gw.stderr()}`);
+      throw new Error(`parley-gateway ended with ${JSON.stringify(result)}\n${gw.stderr()}`);
   });
 
   test('the gateway serves the page, which asks for a name', { timeout: test_ms }, story(async () => {
@@ -517,6 +523,44 @@ describe('the chat page in Chromium', { timeout: 12 * test_ms }, () => {
     await shot('4-gap');
   }));
 
+  test('sending too fast shows an unobtrusive notice and keeps the connection',
+       { timeout: test_ms }, story(async () => {
+    // Its own gateway: a burst of 10 requests and one more every 10 s, so the
+    // outcome does not depend on how fast the machine is.
+    const burst = 10;
+    limited = await newGateway([`--rate-burst=${burst}`, '--rate-limit=0.1']);
+    const dan = await openPage('dan', limited.url);
+    await signIn(dan, 'dan');
+    await dan.getByTestId('room-input').fill('quiet');
+    await dan.getByTestId('room-input').press('Enter');
+    await inRoom(dan, 'quiet');
+    const n = burst + 5;
+    // Submitted through the page's own form, faster than a person could.
+    await dan.evaluate((count) => {
+      const input = document.querySelector('[data-testid=message-input]');
+      const form = document.querySelector('[data-testid=composer]');
+      for (let i = 1; i <= count; ++i) {
+        input.value = `flood ${i}`;
+        form.requestSubmit();
+      }
+    }, n);
+    await dan.getByTestId('notice').waitFor({ state: 'visible' });
+    assert.match(await dan.getByTestId('notice-text').textContent(), /too fast/);
+    await until(dan, 'every publish of the flood to be answered',
+                () => window.parleyChat.state.pending === 0);
+    assert.equal(await dan.getByTestId('status').getAttribute('data-state'), 'connected');
+    // A refused text goes back into the box instead of being lost.
+    assert.match(await dan.getByTestId('message-input').inputValue(), /^flood \d+$/);
+    const got = await shown(dan);
+    assertOnceInOrder(got, 'dan');
+    const accepted = got.filter((m) => m.text.startsWith('flood ')).length;
+    assert.ok(accepted > 0 && accepted < n, `${accepted} of ${n} accepted: some, not all`);
+    await dan.context().close();
+    delete pages.dan;
+    assert.equal((await limited.stop()).code, 0, 'the rate-limited gateway exits cleanly');
+    limited = null;
+  }));
+
   test('a newcomer gets the backlog once, in order', { timeout: test_ms }, story(async () => {
     cid = await openPage('cid', gw.url, { route: true });
     await signIn(cid, 'cid');
@@ -610,7 +654,7 @@ describe('the chat page in Chromium', { timeout: 12 * test_ms }, () => {
   }));
 
   test('the pages raised no script errors and no CSP refusals', { timeout: test_ms }, story(async () => {
-    for (const [name, { errors }] of Object.entries(pages))
+    for (const [name, errors] of Object.entries(page_errors))
       assert.deepEqual(errors, [], `${name}'s page`);
   }));
 });
