@@ -23,17 +23,21 @@ enum class outcome { done, timeout, interrupted };
 
 /// Runs `ioc` until `done()`, the deadline, or (with `stop`) until `*stop`
 /// turns non-zero. Handlers of other pending operations (a read left
-/// pending, a signal wait) run on the way.
+/// pending, a signal wait) run on the way. A deadline in the past still
+/// runs what is ready.
 template <class Done>
 outcome run_until(net::io_context& ioc, clock_type::time_point deadline, Done done,
                   const int* stop = nullptr) {
   while (!done()) {
     if (stop && *stop != 0)
       return outcome::interrupted;
-    if (clock_type::now() >= deadline)
-      return outcome::timeout;
     if (ioc.stopped())
       ioc.restart();
+    if (clock_type::now() >= deadline) {
+      // Out of time, but whatever is ready still runs: a wait of 0 polls.
+      ioc.poll();
+      return done() ? outcome::done : outcome::timeout;
+    }
     ioc.run_one_until(deadline);
   }
   return outcome::done;
@@ -220,6 +224,10 @@ bool ws_client::connect(const ws_url& url) {
   if (!d.run([&](auto handler) { beast::get_lowest_layer(ws).async_connect(endpoints, handler); },
              true, ("connect to " + where).c_str()))
     return false;
+  // Requests are small and each waits for its reply: Nagle would hold one
+  // back until the previous segment is acknowledged (up to 40 ms).
+  beast::error_code ignored;
+  d.socket().set_option(tcp::no_delay(true), ignored);
   ws.set_option(websocket::stream_base::decorator(
     [agent = d.user_agent](websocket::request_type& req) {
       req.set(http::field::user_agent, agent);
