@@ -393,7 +393,7 @@ void connection_state::send_bytes(std::shared_ptr<const std::string> bytes) {
       return;
     case sink_status::overflow:
       cfg_.stats->slow_consumer_disconnects.fetch_add(1, std::memory_order_relaxed);
-      spdlog::info("connection {}: slow consumer, closing", session_id_);
+      spdlog::debug("connection {}: slow consumer, closing", session_id_); // the session logs it
       close(close_code::policy, "slow consumer: the client does not read fast enough; "
                                 "reconnect and join with sinceSeq");
       return;
