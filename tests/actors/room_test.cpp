@@ -376,14 +376,46 @@ TEST_F(RoomTest, PresenceChangesAreBatchedIntoOneDiff) {
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->member_count, 4u);
   EXPECT_EQ(reply->members.size(), 2u) << "the list is capped, the count is not";
-  ASSERT_TRUE(ask<bool>(room, leave_atom::value, cid.handle)); // joined and left: no news
+  // cid came and went within the window, after dan's join reply may have
+  // listed cid: the diff must still say cid left (a net count would not).
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, cid.handle));
   EXPECT_TRUE(ann.presence().empty()) << "nothing before the interval";
   advance_time(cfg.presence_interval);
   auto diffs = ann.presence();
   ASSERT_EQ(diffs.size(), 1u);
   std::vector<std::string> joined(diffs[0].joined().begin(), diffs[0].joined().end());
   EXPECT_EQ(joined, (std::vector<std::string>{"bob", "dan"}));
-  EXPECT_EQ(diffs[0].left_size(), 0);
+  std::vector<std::string> left(diffs[0].left().begin(), diffs[0].left().end());
+  EXPECT_EQ(left, (std::vector<std::string>{"cid"}));
+  auto dans = dan.presence();
+  ASSERT_EQ(dans.size(), 1u) << "the joiner gets the same diff";
+  std::vector<std::string> dan_left(dans[0].left().begin(), dans[0].left().end());
+  EXPECT_EQ(dan_left, (std::vector<std::string>{"cid"}));
+}
+
+TEST_F(RoomTest, ABatchedDiffTellsALateJoinerWhoLeftInTheSameWindow) {
+  room_config cfg; // batched
+  start(cfg);
+  auto& ann = add_member("ann");
+  ASSERT_TRUE(join(ann));
+  advance_time(cfg.presence_interval);
+  auto& bob = add_member("bob");
+  auto& cid = add_member("cid");
+  ASSERT_TRUE(join(bob));
+  auto reply = join(cid);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->members, (std::vector<std::string>{"ann", "bob", "cid"}));
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, bob.handle));
+  advance_time(cfg.presence_interval);
+  // cid's view: the list, then the diff. It must end without bob.
+  std::set<std::string> view(reply->members.begin(), reply->members.end());
+  for (auto& d : cid.presence()) {
+    for (auto& u : d.joined())
+      view.insert(u);
+    for (auto& u : d.left())
+      view.erase(u);
+  }
+  EXPECT_EQ(view, (std::set<std::string>{"ann", "cid"}));
 }
 
 namespace {

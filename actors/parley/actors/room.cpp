@@ -202,13 +202,13 @@ void room_state::presence_diff(const std::string& user, bool joined,
     broadcast(frame, except);
     return;
   }
-  // Batched: a joiner may see itself in the next diff; diffs are idempotent
-  // set changes, so that is harmless.
-  auto& net = pending_presence_[user];
-  net += joined ? 1 : -1;
-  if (net == 0)
-    pending_presence_.erase(user);
-  if (!flush_armed_ && !pending_presence_.empty()) {
+  // Batched: the diff says where each user touched in the window stands at
+  // the flush. Not a net count: a member who joined mid-window got a full
+  // list, so a user who came and went in the window must still be reported
+  // as gone. Diffs are idempotent set changes: "joined: x" to someone who
+  // has x, or "left: y" to someone who never had y, changes nothing.
+  pending_presence_.insert(user);
+  if (!flush_armed_) {
     flush_armed_ = true;
     self_->delayed_send(self_, cfg_.presence_interval, flush_atom::value);
   }
@@ -221,8 +221,8 @@ void room_state::flush_presence() {
   v1::ServerFrame frame;
   auto* p = frame.mutable_presence();
   p->set_room(room_);
-  for (auto& [user, net] : pending_presence_) {
-    if (net > 0)
+  for (auto& user : pending_presence_) {
+    if (users_.count(user) > 0)
       p->add_joined(user);
     else
       p->add_left(user);

@@ -30,6 +30,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <unordered_map>
 
 namespace parley::actors {
@@ -159,7 +160,8 @@ private:
   size_t json_members_ = 0;
   uint64_t idle_generation_ = 0;
   /// Presence changes not sent yet: +1 joined, -1 left (they cancel out).
-  std::map<std::string, int> pending_presence_;
+  /// Users whose presence changed since the last flush.
+  std::set<std::string> pending_presence_;
   bool flush_armed_ = false;
 };
 
