@@ -7,7 +7,6 @@
 
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/gateway/actor_bridge.hpp"
-#include "parley/gateway/listener.hpp"
 #include "parley/runtime/config.hpp"
 #include "parley/runtime/node.hpp"
 
@@ -123,19 +122,6 @@ int main(int argc, char** argv) {
   if (auto status = runtime::parse_command_line(app, argc, argv))
     return *status;
 
-  runtime::node node{cfg};
-  auto root = node.start({actors::rooms_child(rcfg), gateway::gateway_child()});
-  caf::scoped_actor self{node.system()};
-  auto rooms_sup = caf::actor_cast<runtime::supervisor_actor>(find_child(self, root, "rooms"));
-  auto directory = caf::actor_cast<actors::rooms_actor>(find_child(self, rooms_sup, "directory"));
-  auto gateway_sup = caf::actor_cast<runtime::supervisor_actor>(find_child(self, root, "gateway"));
-  if (!directory || !gateway_sup) {
-    std::fprintf(stderr, "parley-gateway: the node's supervisor tree did not start\n");
-    node.stop();
-    node.wait();
-    return 1;
-  }
-
   ccfg.node = cfg.name;
   ccfg.limits.max_frame_bytes = gcfg.max_frame_bytes;
   // Keep the announced content limits below the frame limit (the frame
@@ -145,26 +131,40 @@ int main(int argc, char** argv) {
   ccfg.backlog = static_cast<uint32_t>(rcfg.room.backlog);
   auto stats = std::make_shared<gateway::metrics>();
   gateway::add_actor_metrics(*stats, ccfg.stats, rcfg.room.stats);
-  // Declared after the node so it is destroyed first: its sessions stop
-  // their connection actors while the actor system still runs.
-  gateway::listener listener{gcfg,
-                             gateway::make_connection_factory(node.system(), directory, ccfg,
-                                                              gateway_sup),
-                             stats};
-  if (auto err = listener.start()) {
-    std::fprintf(stderr, "parley-gateway: %s\n", err->c_str());
+
+  // The node's tree: rooms first (the gateway's connections need the
+  // directory), then the gateway, whose listener binds the port as it starts.
+  runtime::node node{cfg};
+  auto root = node.start({actors::rooms_child(rcfg), gateway::gateway_child(gcfg, ccfg, stats)});
+  caf::scoped_actor self{node.system()};
+  auto gateway_sup = caf::actor_cast<runtime::supervisor_actor>(find_child(self, root, "gateway"));
+  auto listener =
+    caf::actor_cast<gateway::listener_actor>(find_child(self, gateway_sup, "listener"));
+  std::string address;
+  uint16_t port = 0;
+  if (listener)
+    self->request(listener, lookup_timeout, runtime::get_atom::value)
+      .receive(
+        [&](std::string& a, uint16_t p) {
+          address = std::move(a);
+          port = p;
+        },
+        [&](caf::error&) {});
+  if (port == 0) {
+    // The reason (a port in use, say) was logged by the supervisor.
+    std::fprintf(stderr, "parley-gateway: the gateway did not start\n");
     node.stop();
     node.wait();
     return 1;
   }
-  std::fprintf(stderr, "parley-gateway listening on %s:%u\n", listener.address().c_str(),
-               static_cast<unsigned>(listener.port()));
+  std::fprintf(stderr, "parley-gateway listening on %s:%u\n", address.c_str(),
+               static_cast<unsigned>(port));
   std::fflush(stderr);
 
   // Returns once the root supervisor stopped: after SIGTERM/SIGINT (the
-  // node's watcher asks it to), or if the tree gave up.
+  // node's watcher asks it to; the gateway drains on the way), or if the
+  // tree gave up.
   auto reason = node.wait();
-  listener.stop();
   std::fprintf(stderr, "parley-gateway stopped\n");
   return runtime::node::exit_status(reason);
 }

@@ -413,3 +413,25 @@ TEST(GatewayConfig, BadValuesFromAnySourceAreRefusedInOneLine) {
   expect_refused({bin, "--config=" + write_file("gw-garbage.toml", "[[[\n\x01\x02=\n")}, "");
   expect_refused({bin, "--config=/nonexistent/parley.toml"}, "/nonexistent/parley.toml");
 }
+
+TEST(GatewayTree, EachWebSocketHasOneConnectionActorUntilItCloses) {
+  gateway_process gw;
+  ASSERT_NE(gw.port(), 0);
+  const std::string actors = "parley_connection_actors";
+  EXPECT_EQ(metric(gw.port(), actors), 0);
+  {
+    raw_ws a, b;
+    ASSERT_TRUE(open_chat(a, gw.port(), "ann"));
+    ASSERT_TRUE(open_chat(b, gw.port(), "bob"));
+    EXPECT_EQ(metric(gw.port(), actors), 2);
+    EXPECT_EQ(metric(gw.port(), "parley_gateway_websockets"), 2);
+  }
+  // Gone with their sockets (the server notices asynchronously).
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  double left = -1;
+  do {
+    left = metric(gw.port(), actors);
+  } while (left != 0 && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(left, 0) << "connection actors outlived their sockets";
+  EXPECT_EQ(metric(gw.port(), "parley_gateway_websockets"), 0);
+}

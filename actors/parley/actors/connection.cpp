@@ -76,6 +76,15 @@ void connection_state::init(std::string session_id, connection_config cfg, rooms
   sink_ = std::move(sink);
   cfg_.stats->open.fetch_add(1, std::memory_order_relaxed);
   counted_ = true;
+  // The socket never outlives its actor: stopped by its supervisor (the node
+  // shuts down), the client gets 1001; crashed, 1011. After a close of the
+  // actor's own, or when the socket went first, this changes nothing.
+  self_->attach_functor([sink = sink_](const caf::error& reason) {
+    if (reason == caf::exit_reason::user_shutdown)
+      sink->close(close_code::going_away, "server shutting down");
+    else if (reason && reason != caf::exit_reason::normal)
+      sink->close(close_code::internal, "internal error: reconnect and join with sinceSeq");
+  });
   bucket_.emplace(cfg_.rate, cfg_.burst, self_->clock().now());
   self_->set_down_handler([this](caf::down_msg& msg) {
     for (auto i = joined_.begin(); i != joined_.end(); ++i) {
@@ -204,7 +213,12 @@ void connection_state::join(const std::string& ref, const v1::Join& req, encodin
   // Membership changes are awaited: a publish right after a join (without
   // waiting for its ack) then finds the room joined.
   auto me = caf::actor_cast<member_actor>(self_);
-  self_->request(rooms_, cfg_.request_timeout, lookup_atom::value, name)
+  auto dir = directory();
+  if (!dir) {
+    error(ref, v1::ERROR_CODE_UNAVAILABLE, "the rooms are starting: try again", enc);
+    return;
+  }
+  self_->request(dir, cfg_.request_timeout, lookup_atom::value, name)
     .await(
       [this, ref, name, since, enc, me](room_actor& room) {
         self_->request(room, cfg_.request_timeout, join_atom::value,
@@ -308,8 +322,21 @@ void connection_state::presence(const std::string& ref, const v1::PresenceReques
       [this, ref, enc](caf::error& err) { error(ref, err, enc); });
 }
 
+rooms_actor connection_state::directory() {
+  // The registry names the directory running now (it changes when the rooms
+  // subtree restarts); the handle given at spawn is the fallback.
+  if (auto current = find_rooms_directory(self_->system()))
+    rooms_ = std::move(current);
+  return rooms_;
+}
+
 void connection_state::list_rooms(const std::string& ref, encoding enc) {
-  self_->request(rooms_, cfg_.request_timeout, rooms_atom::value)
+  auto dir = directory();
+  if (!dir) {
+    error(ref, v1::ERROR_CODE_UNAVAILABLE, "the rooms are starting: try again", enc);
+    return;
+  }
+  self_->request(dir, cfg_.request_timeout, rooms_atom::value)
     .then(
       [this, ref, enc](std::vector<room_summary>& rooms) {
         v1::Ack ack;

@@ -114,6 +114,8 @@ private:
   void history(const std::string& ref, const v1::HistoryRequest& req, encoding enc);
   void presence(const std::string& ref, const v1::PresenceRequest& req, encoding enc);
   void list_rooms(const std::string& ref, encoding enc);
+  /// The rooms directory to ask (null while none runs).
+  rooms_actor directory();
 
   /// The joined room of that name, or an error reply and nothing.
   room_actor member_of(const std::string& ref, const std::string& room, encoding enc);

@@ -4,6 +4,7 @@
 #include "parley/runtime/supervisor.hpp"
 
 #include <caf/actor_cast.hpp>
+#include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/system_messages.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -166,6 +167,10 @@ caf::result<std::vector<room_summary>> list_rooms(directory_pointer self) {
 
 } // namespace
 
+rooms_actor find_rooms_directory(caf::actor_system& sys) {
+  return caf::actor_cast<rooms_actor>(sys.registry().get(rooms_directory_name));
+}
+
 caf::error validate_room_name(std::string_view name, size_t max) {
   if (name.empty())
     return runtime::make_error(errc::invalid_room_name, std::string{"a room name is empty"});
@@ -217,7 +222,11 @@ runtime::child_spec rooms_child(rooms_config cfg) {
   directory.id = "directory";
   directory.start = [cfg](caf::actor_system& sys,
                           const runtime::supervisor_actor& parent) -> caf::expected<caf::actor> {
-    return caf::actor_cast<caf::actor>(sys.spawn(rooms_directory_impl, cfg, parent));
+    auto dir = sys.spawn(rooms_directory_impl, cfg, parent);
+    // Findable by name at once (the gateway starts next), and the current
+    // one after a restart of the rooms subtree.
+    sys.registry().put(rooms_directory_name, caf::actor_cast<caf::strong_actor_ptr>(dir));
+    return caf::actor_cast<caf::actor>(dir);
   };
   runtime::supervisor_flags flags;
   flags.strategy = runtime::restart_strategy::rest_for_one;

@@ -57,6 +57,13 @@ rooms_actor::behavior_type rooms_directory_impl(
   rooms_actor::stateful_pointer<rooms_directory_state> self, rooms_config cfg,
   runtime::supervisor_actor parent);
 
+/// The name the running directory is registered under in the actor
+/// system's registry.
+constexpr caf::atom_value rooms_directory_name = caf::atom("rooms");
+
+/// The running rooms directory of `sys` (null if none runs).
+rooms_actor find_rooms_directory(caf::actor_system& sys);
+
 /// The rooms subtree as one child spec: a rest_for_one supervisor ("rooms")
 /// over the rooms supervisor ("room-sup") and the directory ("directory").
 runtime::child_spec rooms_child(rooms_config cfg);

@@ -1,11 +1,16 @@
 // CAF only: no Beast header may be included here (compile cost).
 #include "parley/gateway/actor_bridge.hpp"
 
+#include "parley/actors/rooms_directory.hpp"
+#include "parley/gateway/listener.hpp"
 #include "parley/runtime/stats.hpp"
 #include "parley/runtime/supervisor.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/exit_reason.hpp>
+#include <caf/result.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/send.hpp>
 
 #include <variant>
@@ -48,16 +53,16 @@ private:
 
 } // namespace
 
-connection_factory make_connection_factory(caf::actor_system& sys, actors::rooms_actor rooms,
-                                           actors::connection_config cfg,
+connection_factory make_connection_factory(caf::actor_system& sys, actors::connection_config cfg,
                                            runtime::supervisor_actor supervisor) {
-  return [&sys, rooms = std::move(rooms), cfg = std::move(cfg), supervisor](
+  return [&sys, cfg = std::move(cfg), supervisor](
            std::string session_id,
            actors::frame_sink_ptr sink) -> std::unique_ptr<connection_handle> {
     // Spawned here, so the session has its actor at once; then adopted by
     // the supervisor, whose "start" hands over this very actor. Temporary:
     // a connection is never restarted (its socket is gone with it).
-    auto handle = sys.spawn(actors::connection_impl, session_id, cfg, rooms, std::move(sink));
+    auto handle = sys.spawn(actors::connection_impl, session_id, cfg,
+                            actors::find_rooms_directory(sys), std::move(sink));
     if (supervisor) {
       runtime::child_spec spec;
       spec.id = "conn-" + session_id;
@@ -76,11 +81,49 @@ connection_factory make_connection_factory(caf::actor_system& sys, actors::rooms
   };
 }
 
-runtime::child_spec gateway_child() {
+namespace {
+
+struct listener_state {
+  static inline const char* name = "parley.gateway.listener";
+
+  std::shared_ptr<listener> l;
+
+  ~listener_state() {
+    if (l)
+      l->stop(); // drains: blocks this (detached) actor's own thread only
+  }
+};
+
+listener_actor::behavior_type listener_impl(listener_actor::stateful_pointer<listener_state> self,
+                                            std::shared_ptr<listener> l) {
+  self->state.l = std::move(l);
+  return {
+    [self](runtime::get_atom) {
+      return caf::make_result(self->state.l->address(), self->state.l->port());
+    },
+  };
+}
+
+} // namespace
+
+runtime::child_spec gateway_child(gateway_config gcfg, actors::connection_config ccfg,
+                                  std::shared_ptr<metrics> m) {
+  runtime::child_spec listener_spec;
+  listener_spec.id = "listener";
+  // The drain may take drain_timeout; only then may the supervisor kill it.
+  listener_spec.shutdown = gcfg.drain_timeout + std::chrono::seconds(5);
+  listener_spec.start = [gcfg, ccfg, m](caf::actor_system& sys,
+                                        const runtime::supervisor_actor& parent)
+    -> caf::expected<caf::actor> {
+    auto l = std::make_shared<listener>(gcfg, make_connection_factory(sys, ccfg, parent), m);
+    if (auto err = l->start())
+      return caf::make_error(caf::sec::runtime_error, *err);
+    return caf::actor_cast<caf::actor>(sys.spawn<caf::detached>(listener_impl, std::move(l)));
+  };
   runtime::supervisor_flags flags;
   flags.strategy = runtime::restart_strategy::one_for_one;
   flags.forget_ended = true;
-  return runtime::supervisor_child("gateway", flags, {});
+  return runtime::supervisor_child("gateway", flags, {listener_spec});
 }
 
 void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> connections,

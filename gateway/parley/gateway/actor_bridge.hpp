@@ -10,25 +10,50 @@
 #include "parley/actors/chat.hpp"
 #include "parley/actors/connection.hpp"
 #include "parley/actors/room.hpp"
+#include "parley/gateway/config.hpp"
 #include "parley/gateway/connection_factory.hpp"
 #include "parley/gateway/metrics.hpp"
+#include "parley/runtime/atoms.hpp"
 #include "parley/runtime/child_spec.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <string>
 
 namespace parley::gateway {
 
-/// Spawns one connection actor per session in `sys`, each talking to
-/// `rooms`, and hands it to `supervisor` as a temporary child "conn-<id>"
-/// (so stopping the gateway's subtree stops every connection). `sys` must
-/// outlive the factory and every handle it made.
-connection_factory make_connection_factory(caf::actor_system& sys, actors::rooms_actor rooms,
-                                           actors::connection_config cfg,
+/// The gateway actor: owns the Beast listener (its acceptor, I/O threads and
+/// sessions) and tells where it listens. A detached actor, because stopping
+/// the listener blocks while the WebSockets drain.
+using listener_actor =
+  caf::typed_actor<caf::replies_to<runtime::get_atom>::with<std::string, uint16_t>>;
+
+/// Spawns one connection actor per session in `sys`, each talking to the
+/// rooms directory running at that moment, and hands it to `supervisor` as a
+/// temporary child "conn-<id>" (so stopping the gateway's subtree stops every
+/// connection, and each client gets 1001). `sys` must outlive the factory
+/// and every handle it made.
+connection_factory make_connection_factory(caf::actor_system& sys, actors::connection_config cfg,
                                            runtime::supervisor_actor supervisor);
 
-/// The "gateway" subtree of the node: a one_for_one supervisor whose
-/// children are the connection actors, added as sockets arrive.
-runtime::child_spec gateway_child();
+/// The "gateway" subtree of the node:
+///
+/// ```
+/// gateway (one_for_one, forget_ended)
+/// ├── listener ............ the gateway actor: binds, accepts, drains on stop
+/// └── conn-1, conn-2, ... . connection actors, temporary, added per socket
+/// ```
+///
+/// Stopping it stops the connections first (each client gets 1001), then
+/// the listener, which answers /healthz with 503 and waits up to
+/// `drain_timeout` for the clients to close. Starting it fails (the node
+/// does not start) if the port cannot be bound. Connections find the rooms
+/// directory by name (`actors::find_rooms_directory`) when they need it.
+runtime::child_spec gateway_child(gateway_config gcfg, actors::connection_config ccfg,
+                                  std::shared_ptr<metrics> m);
 
 /// Adds the connection, room and supervisor counters to `m`.
 void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> connections,
