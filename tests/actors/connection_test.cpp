@@ -452,3 +452,15 @@ TEST_F(ConnectionTest, RoomsListShowsOpenRoomsWithMembersAndSeq) {
   EXPECT_EQ(lobby.member_count(), 2u);
   EXPECT_EQ(lobby.last_seq(), 2u);
 }
+
+TEST_F(ConnectionTest, ErrorReasonsAreThePlainTextNotCafsRendering) {
+  start();
+  auto c = connect();
+  send(c, hello("h", "ann"));
+  send(c, join("j", "a b"));
+  auto frames = c.sink->drain();
+  ASSERT_EQ(frames.size(), 2u);
+  ASSERT_TRUE(frames[1].has_error());
+  EXPECT_EQ(frames[1].error().code(), v1::ERROR_CODE_INVALID_ROOM_NAME);
+  EXPECT_EQ(frames[1].error().reason(), "a room name holds only letters, digits and - _ . :");
+}

@@ -55,8 +55,12 @@ bool valid_user_name(const std::string& name) {
 
 namespace {
 
-// The human part of an error: its context if it has one, else its name.
+// The human part of an error: its context if that is one string (what
+// `runtime::make_error` attaches), else CAF's rendering of it.
 std::string reason_of(caf::actor_system& sys, const caf::error& err) {
+  const auto& ctx = err.context();
+  if (ctx.match_elements<std::string>())
+    return ctx.get_as<std::string>(0);
   return sys.render(err);
 }
 

@@ -426,7 +426,7 @@ private:
     res->set(http::field::cache_control, "no-cache");
     res->set("X-Content-Type-Options", "nosniff");
     res->set("Content-Security-Policy",
-             "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+             "default-src 'self'; img-src 'self' data:; "
              "frame-ancestors 'none'");
     res->keep_alive(false);
     res->body().assign(asset.body.data(), asset.body.size());
