@@ -397,7 +397,10 @@ int run_tail(client_run& run, const options& opt) {
       continue;
     }
     if (frame.has_error()) {
-      run.out().print(frame);
+      // Not an answer to us (those carry refs): say so, and keep tailing.
+      std::fprintf(stderr, "%s: tail %s: %s: %s\n", program, cli::printable(opt.room).c_str(),
+                   v1::ErrorCode_Name(frame.error().code()).c_str(),
+                   cli::printable(frame.error().reason()).c_str());
       continue;
     }
     run.out().print(frame);

@@ -82,35 +82,41 @@ struct ws_client::impl {
   /// Runs the operation `start` begins, bounded by the timeout and (if
   /// `interruptible`) by a signal. On failure records the error; on timeout
   /// or interruption the socket is closed, since the half-done operation
-  /// leaves the stream unusable.
+  /// leaves the stream unusable, and the operation is drained. A name lookup
+  /// cannot be cut short (getaddrinfo runs on its own thread), so it is
+  /// cancelled and left behind: its handler only touches shared state.
   template <class Start>
-  bool run(Start start, bool interruptible, const char* what) {
-    bool done = false;
-    beast::error_code ec;
-    start([&](beast::error_code e, auto&&...) {
-      done = true;
-      ec = e;
+  bool run(Start start, bool interruptible, const std::string& what) {
+    struct op_state {
+      bool done = false;
+      beast::error_code ec;
+    };
+    auto st = std::make_shared<op_state>();
+    start([st](beast::error_code e, auto&&...) {
+      st->done = true;
+      st->ec = e;
     });
-    auto res = run_until(ioc, clock_type::now() + timeout, [&] { return done; },
+    auto res = run_until(ioc, clock_type::now() + timeout, [&] { return st->done; },
                          interruptible ? &signal : nullptr);
     if (res != outcome::done) {
+      resolver.cancel();
       abort();
-      run_until(ioc, clock_type::time_point::max(), [&] { return done; });
+      if (!resolving)
+        run_until(ioc, clock_type::time_point::max(), [&] { return st->done; });
       error = res == outcome::timeout
-                ? std::string{what} + ": no answer within " + std::to_string(timeout.count())
-                    + " ms"
-                : std::string{what} + ": interrupted by signal " + std::to_string(signal);
+                ? what + ": no answer within " + std::to_string(timeout.count()) + " ms"
+                : what + ": interrupted by signal " + std::to_string(signal);
       return false;
     }
-    if (ec) {
-      fail(what, ec);
+    if (st->ec) {
+      fail(what, st->ec);
       return false;
     }
     return true;
   }
 
   /// Records a failed operation.
-  void fail(const char* what, const beast::error_code& ec) {
+  void fail(const std::string& what, const beast::error_code& ec) {
     // The close frame counts even when answering it failed: Beast 1.81's
     // server teardown reads once and closes, so a peer that still had data
     // in flight (an oversized message) resets the connection and our close
@@ -119,12 +125,13 @@ struct ws_client::impl {
       closed_with = ws.reason().code;
       close_reason = std::string{ws.reason().reason.c_str()};
     }
+    upgrade_declined = ec == websocket::error::upgrade_declined;
     if (ec == websocket::error::closed || closed_with != 0) {
       error = "closed by the server with " + std::to_string(closed_with);
       if (!close_reason.empty())
         error += " (" + close_reason + ")";
     } else {
-      error = std::string{what} + ": " + ec.message();
+      error = what + ": " + ec.message();
     }
     open = false;
   }
@@ -173,11 +180,14 @@ struct ws_client::impl {
 
   std::chrono::milliseconds timeout;
   net::io_context ioc;
+  tcp::resolver resolver{ioc};
+  bool resolving = false;
   websocket::stream<beast::tcp_stream> ws;
   std::optional<net::signal_set> signals;
   int signal = 0;
   std::string user_agent = default_user_agent;
   bool open = false;
+  bool upgrade_declined = false; // the last failure was an HTTP answer other than 101
   // The read in flight: at most one, possibly left over from read_for.
   bool reading = false;
   bool read_done = false;
@@ -205,24 +215,25 @@ bool ws_client::connect(const ws_url& url) {
     d.error = "connect: already connected";
     return false;
   }
-  tcp::resolver resolver{d.ioc};
-  tcp::resolver::results_type endpoints;
+  auto endpoints = std::make_shared<tcp::resolver::results_type>();
   auto where = url.authority();
-  if (!d.run(
-        [&](auto handler) {
-          resolver.async_resolve(url.host, std::to_string(url.port),
-                                 [&endpoints, handler](beast::error_code ec,
-                                                       tcp::resolver::results_type r) mutable {
-                                   endpoints = std::move(r);
-                                   handler(ec);
-                                 });
-        },
-        true, ("resolve " + url.host).c_str())) {
-    resolver.cancel();
+  d.resolving = true;
+  auto resolved = d.run(
+    [&](auto handler) {
+      d.resolver.async_resolve(url.host, std::to_string(url.port),
+                               [endpoints, handler](beast::error_code ec,
+                                                    tcp::resolver::results_type r) mutable {
+                                 *endpoints = std::move(r);
+                                 handler(ec);
+                               });
+    },
+    true, "resolve " + url.host);
+  d.resolving = false;
+  if (!resolved)
     return false;
-  }
-  if (!d.run([&](auto handler) { beast::get_lowest_layer(ws).async_connect(endpoints, handler); },
-             true, ("connect to " + where).c_str()))
+  if (!d.run(
+        [&](auto handler) { beast::get_lowest_layer(ws).async_connect(*endpoints, handler); },
+        true, "connect to " + where))
     return false;
   // Requests are small and each waits for its reply: Nagle would hold one
   // back until the previous segment is acknowledged (up to 40 ms).
@@ -234,9 +245,9 @@ bool ws_client::connect(const ws_url& url) {
     }));
   websocket::response_type res;
   if (!d.run([&](auto handler) { ws.async_handshake(res, url.authority(), url.target, handler); },
-             true, ("upgrade at " + url.str()).c_str())) {
+             true, "upgrade at " + url.str())) {
     // Say why the server refused, when it answered at all.
-    if (res.result_int() != 0 && res.result() != http::status::switching_protocols)
+    if (d.upgrade_declined)
       d.error = "upgrade at " + url.str() + ": the server answered HTTP "
                 + std::to_string(res.result_int()) + " " + std::string{res.reason()};
     return false;
