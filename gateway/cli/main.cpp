@@ -45,8 +45,9 @@ constexpr const char* program = "parley-cli";
 constexpr const char* default_url = "ws://127.0.0.1:8080/ws";
 
 /// While waiting for stdin, the socket is read this often, so the server's
-/// keep-alive pings get their pongs (its idle timeout is 300 s by default).
-constexpr auto stdin_pump_interval = 5s;
+/// keep-alive pings get their pongs: Beast answers a ping only while a read
+/// is pending. The gateway's idle timeout is 300 s by default, 1 s at least.
+constexpr auto stdin_pump_interval = 500ms;
 
 /// Tail waits for live frames in slices this long (there is no deadline).
 constexpr auto tail_slice = std::chrono::hours(1);
@@ -259,6 +260,10 @@ public:
 
   result next(std::string& line, client::session& s) {
     for (;;) {
+      // Whatever came from the server meanwhile (pings, our own messages,
+      // a close) is handled before the next line is sent.
+      if (!pump(s))
+        return result::error;
       auto nl = buf_.find('\n');
       if (nl != std::string::npos) {
         line = buf_.substr(0, nl);
@@ -275,7 +280,8 @@ public:
         return result::line;
       }
       pollfd pfd{STDIN_FILENO, POLLIN, 0};
-      auto rc = ::poll(&pfd, 1, static_cast<int>(std::chrono::milliseconds{stdin_pump_interval}.count()));
+      auto wait = std::chrono::milliseconds{stdin_pump_interval};
+      auto rc = ::poll(&pfd, 1, static_cast<int>(wait.count()));
       if (rc < 0 && errno != EINTR) {
         error_ = "stdin: poll failed";
         return result::error;
@@ -289,17 +295,6 @@ public:
           eof_ = true;
         continue;
       }
-      // Quiet stdin: read (and drop) what the server sent meanwhile.
-      v1::ServerFrame frame;
-      for (;;) {
-        auto st = s.next(0ms, frame);
-        if (st == client::read_status::idle)
-          break;
-        if (st != client::read_status::message) {
-          error_ = s.error();
-          return result::error;
-        }
-      }
     }
   }
 
@@ -308,6 +303,20 @@ public:
   }
 
 private:
+  /// Reads (and drops) what the server sent; false if the connection ended.
+  bool pump(client::session& s) {
+    v1::ServerFrame frame;
+    for (;;) {
+      auto st = s.next(0ms, frame);
+      if (st == client::read_status::idle)
+        return true;
+      if (st != client::read_status::message) {
+        error_ = s.error();
+        return false;
+      }
+    }
+  }
+
   std::string buf_;
   bool eof_ = false;
   std::string error_;

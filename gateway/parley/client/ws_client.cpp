@@ -130,6 +130,9 @@ struct ws_client::impl {
       error = "closed by the server with " + std::to_string(closed_with);
       if (!close_reason.empty())
         error += " (" + close_reason + ")";
+    } else if (ec == net::error::eof || ec == net::error::connection_reset
+               || ec == net::error::broken_pipe) {
+      error = what + ": the server dropped the connection (" + ec.message() + ")";
     } else {
       error = what + ": " + ec.message();
     }
