@@ -3,7 +3,7 @@
 // and SIGTERM. Every wait is bounded by a socket or process timeout.
 
 #include "parley/proto/codec.hpp"
-#include "support/process.hpp"
+#include "support/gateway_process.hpp"
 #include "support/ws_client.hpp"
 
 #include <gtest/gtest.h>
@@ -20,35 +20,19 @@ using namespace std::chrono_literals;
 using parley::proto::encoding;
 using parley::test::http_exchange;
 using parley::test::http_get;
-using parley::test::process;
+using parley::test::gateway_process;
 using parley::test::ws_client;
 namespace v1 = parley::v1;
 
 namespace {
 
-constexpr auto startup_timeout = 30s;
-
 /// Starts parley-gateway on a free port and reads the port it reports.
 class GatewayTest : public ::testing::Test {
 protected:
   void start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{PARLEY_GATEWAY_BIN, "--port=0", "--threads=2"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    proc = std::make_unique<process>(argv);
-    const std::string prefix = "parley-gateway listening on 127.0.0.1:";
-    ASSERT_TRUE(proc->wait_for_output(prefix, startup_timeout))
-      << "stdout:\n" << proc->out() << "\nstderr:\n" << proc->err();
-    auto pos = proc->err().find(prefix);
-    ASSERT_NE(pos, std::string::npos);
-    port = static_cast<uint16_t>(std::stoul(proc->err().substr(pos + prefix.size())));
+    gw = std::make_unique<gateway_process>(std::move(extra));
+    port = gw->port();
     ASSERT_NE(port, 0);
-  }
-
-  void TearDown() override {
-    if (proc && !stopped) {
-      proc->signal(SIGTERM);
-      proc->wait(30s);
-    }
   }
 
   std::unique_ptr<ws_client> connect() {
@@ -152,9 +136,8 @@ protected:
     }
   }
 
-  std::unique_ptr<process> proc;
+  std::unique_ptr<gateway_process> gw;
   uint16_t port = 0;
-  bool stopped = false;
 };
 
 TEST_F(GatewayTest, JsonClientChatsInTextFrames) {
@@ -247,13 +230,12 @@ TEST_F(GatewayTest, SigtermClosesClientsWith1001AndExitsZero) {
   auto c = connect();
   ASSERT_TRUE(send(*c, hello("h1", "grace"), encoding::json));
   ASSERT_TRUE(read_ack(*c, encoding::json, "h1"));
-  proc->signal(SIGTERM);
+  gw->proc().signal(SIGTERM);
   for (int i = 0; i < 50; ++i)
     if (!c->read())
       break;
   EXPECT_EQ(c->close_code(), 1001) << c->error();
-  stopped = true;
-  EXPECT_EQ(proc->wait(30s), 0) << proc->err();
+  EXPECT_EQ(gw->proc().wait(30s), 0) << gw->proc().err();
 }
 
 } // namespace
