@@ -3,7 +3,7 @@
 # Runs `apt-get update` once and only when something has to be installed.
 #   deps.sh          what building and running needs
 #   deps.sh --test   also what the tests need: Chromium, Node.js and the npm
-#                    packages of tests/js
+#                    packages of tests/js and bench/peers/ws-server
 set -euo pipefail
 with_tests=0
 [ "${1:-}" = "--test" ] && with_tests=1
@@ -30,17 +30,21 @@ for p in "${packages[@]}"; do
 done
 
 # The npm packages of the JavaScript tests (ws, protobufjs, playwright-core),
-# pinned by tests/js/package-lock.json. Playwright uses Debian's chromium, so
-# no browser is downloaded.
+# pinned by tests/js/package-lock.json, and of the Node ws peer that
+# parley-bench is compared with (ws), pinned by its own lock. Playwright uses
+# Debian's chromium, so no browser is downloaded.
 install_js() {
   [ $with_tests -eq 1 ] || return 0
-  local dir
-  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/js"
-  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
-    echo "deps.sh: npm ci in tests/js" >&2
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-    touch "$dir/node_modules"
-  fi
+  local root rel dir
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  for rel in tests/js bench/peers/ws-server; do
+    dir="$root/$rel"
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+      echo "deps.sh: npm ci in $rel" >&2
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+      touch "$dir/node_modules"
+    fi
+  done
 }
 
 if [ ${#missing[@]} -eq 0 ]; then
