@@ -179,3 +179,16 @@ TEST(CodecTest, OversizedFrameIsRefusedBeforeParsing) {
   EXPECT_EQ(err.code, v1::ERROR_CODE_TOO_LARGE);
   EXPECT_NE(err.reason.find("frame"), std::string::npos);
 }
+
+TEST(CodecTest, ServerFramesWithFieldsFromANewerServerStillDecode) {
+  auto res = decode_server(R"({"ref":"1","ack":{"pong":{"clientTimeMs":"5","uptimeMs":"9"}},)"
+                           R"("traceId":"abc"})",
+                           encoding::json);
+  ASSERT_TRUE(std::holds_alternative<v1::ServerFrame>(res))
+    << std::get<parley::proto::decode_error>(res).reason;
+  auto& f = std::get<v1::ServerFrame>(res);
+  EXPECT_EQ(f.ref(), "1");
+  EXPECT_EQ(f.ack().pong().client_time_ms(), 5u);
+  // Broken JSON is still refused.
+  EXPECT_FALSE(std::holds_alternative<v1::ServerFrame>(decode_server("{\"ref\":", encoding::json)));
+}

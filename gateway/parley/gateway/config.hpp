@@ -7,10 +7,12 @@
 
 #include "parley/actors/outbound.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <thread>
 
 namespace parley::gateway {
 
@@ -19,9 +21,10 @@ struct gateway_config {
   std::string address = "127.0.0.1";
   /// TCP port; 0 lets the kernel pick one (tests), `listener::port` tells it.
   uint16_t port = 8080;
-  /// Threads running the Asio event loop. One handles thousands of idle
-  /// sockets; the actors do the work.
-  size_t io_threads = 1;
+  /// Threads running the Asio event loop: half the cores (at least one),
+  /// the actors' scheduler takes the rest. One thread handles thousands of
+  /// idle sockets; the actors do the work.
+  size_t io_threads = std::max<size_t>(1, std::thread::hardware_concurrency() / 2);
   /// Open sockets at most; further clients get HTTP 503. The machine allows
   /// ~20,000 open files per process.
   size_t max_connections = 10000;

@@ -77,7 +77,8 @@ std::optional<decode_error> check_limits(const v1::ClientFrame& f, const codec_l
 }
 
 template <class Frame>
-std::variant<Frame, decode_error> parse(std::string_view payload, encoding enc) {
+std::variant<Frame, decode_error> parse(std::string_view payload, encoding enc,
+                                        bool ignore_unknown = false) {
   quiet_protobuf_logs();
   Frame frame;
   if (enc == encoding::binary) {
@@ -89,7 +90,7 @@ std::variant<Frame, decode_error> parse(std::string_view payload, encoding enc) 
     return frame;
   }
   pb::util::JsonParseOptions strict;
-  strict.ignore_unknown_fields = false;
+  strict.ignore_unknown_fields = ignore_unknown;
   auto status = pb::util::JsonStringToMessage(pb::StringPiece{payload.data(), payload.size()},
                                               &frame, strict);
   if (status.ok())
@@ -126,7 +127,9 @@ client_decode_result decode_client(std::string_view payload, encoding enc,
 }
 
 server_decode_result decode_server(std::string_view payload, encoding enc) {
-  return parse<v1::ServerFrame>(payload, enc);
+  // Lenient, as binary protobuf is: a client must keep working when a newer
+  // server adds a field. (The server is strict with what clients send.)
+  return parse<v1::ServerFrame>(payload, enc, true);
 }
 
 std::string encode(const google::protobuf::Message& frame, encoding enc) {

@@ -61,7 +61,9 @@ using server_decode_result = std::variant<v1::ServerFrame, decode_error>;
 client_decode_result decode_client(std::string_view payload, encoding enc,
                                    const codec_limits& limits = {});
 
-/// Decodes what a server sent (for clients and tests).
+/// Decodes what a server sent (for clients and tests). Unknown JSON fields
+/// are ignored, as binary protobuf ignores unknown fields: a client keeps
+/// working when a newer server adds one.
 server_decode_result decode_server(std::string_view payload, encoding enc);
 
 /// Encodes a frame. JSON output uses lowerCamelCase names and omits defaults.
