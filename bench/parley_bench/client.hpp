@@ -1,0 +1,78 @@
+#pragma once
+
+/// @file
+/// One asynchronous WebSocket connection speaking parley.v1, for
+/// parley-bench. Many of them share one `io_context` per thread; each lives
+/// as long as a pending operation holds its `shared_from_this` (Beast's
+/// rule) and runs all its callbacks on its context's thread.
+
+#include "parley/proto/codec.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace parley::bench {
+
+namespace v1 = ::parley::v1;
+
+/// Where and how to connect; shared by every connection of a run.
+struct target {
+  boost::asio::ip::tcp::endpoint endpoint;
+  std::string host;   ///< the Host header
+  std::string path;   ///< the request target, e.g. /ws
+  proto::encoding enc = proto::encoding::json;
+  int timeout_ms = 10'000; ///< connect + upgrade
+};
+
+/// A connection. Owned by pending operations; callbacks run on the thread
+/// of its io_context.
+class connection : public std::enable_shared_from_this<connection> {
+public:
+  /// Called once the upgrade succeeded.
+  std::function<void(connection&)> on_open;
+  /// Called for every frame from the server.
+  std::function<void(connection&, v1::ServerFrame&)> on_frame;
+  /// Called once when the connection ends: `error` is empty after a close
+  /// we asked for, else one line saying what failed.
+  std::function<void(connection&, const std::string& error)> on_down;
+
+  connection(boost::asio::io_context& ioc, const target& tgt, std::string source);
+  ~connection();
+
+  /// Binds the source address (if any), connects and upgrades.
+  void start();
+
+  /// Queues a frame (one write in flight, the rest wait).
+  void send(const v1::ClientFrame& frame);
+
+  /// Starts the close handshake (1000).
+  void close();
+
+  boost::asio::io_context& context() {
+    return ioc_;
+  }
+
+  /// Free for the mode's bookkeeping.
+  uint64_t id = 0;
+  uint64_t counter = 0;
+  int64_t mark_us = 0;
+
+private:
+  /// Starts the next write, or the close once the queue is empty.
+  void pump();
+
+  struct impl;
+  boost::asio::io_context& ioc_;
+  std::unique_ptr<impl> impl_;
+};
+
+/// Microseconds on the monotonic clock, which every process of the machine
+/// shares (so workers' timestamps compare).
+int64_t now_us();
+
+} // namespace parley::bench

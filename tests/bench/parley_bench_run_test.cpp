@@ -1,0 +1,205 @@
+// parley-bench as a process against the real gateway: every mode briefly,
+// fanout in both encodings, worker processes and source spreading, and the
+// one-line refusals of bad input. Each run is bounded by --timeout and by
+// run_program's own timeout.
+
+#include "support/gateway_process.hpp"
+#include "support/process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using parley::test::gateway_process;
+using parley::test::run_program;
+using parley::test::run_result;
+
+namespace {
+
+/// A number from the JSON line, by key; nothing when absent.
+std::optional<double> number(const std::string& json, const std::string& key) {
+  std::smatch m;
+  std::regex re("\"" + key + "\":(-?[0-9.eE+-]+)");
+  if (!std::regex_search(json, m, re))
+    return std::nullopt;
+  return std::stod(m[1]);
+}
+
+size_t lines(const std::string& text) {
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+class ParleyBenchRun : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    // Limits off that a load generator is meant to cross: per-address
+    // (the tool spreads anyway) and the request rate (echo pings flat out).
+    gateway_ = new gateway_process({"--max-connections-per-address=0", "--rate-limit=100000",
+                                    "--rate-burst=100000"});
+  }
+
+  static void TearDownTestSuite() {
+    delete gateway_;
+    gateway_ = nullptr;
+  }
+
+  static std::string url(uint16_t port) {
+    return "--url=ws://127.0.0.1:" + std::to_string(port) + "/ws";
+  }
+
+  /// Runs parley-bench with `args` against the suite's gateway; expects a
+  /// clean exit and exactly one JSON line on stdout, and returns it.
+  static std::string bench_ok(std::vector<std::string> args) {
+    args.insert(args.begin(), PARLEY_BENCH_BIN);
+    args.push_back(url(gateway_->port()));
+    args.push_back("--timeout=20");
+    auto r = run_program(args, 40s);
+    EXPECT_EQ(r.status, 0) << "stderr:\n" << r.err << "\nstdout:\n" << r.out;
+    EXPECT_EQ(lines(r.out), 1u) << r.out;
+    EXPECT_EQ(r.out.rfind("{", 0), 0u) << r.out;
+    EXPECT_NE(r.err.find("result: OK"), std::string::npos) << r.err;
+    return r.out;
+  }
+
+  static void expect_clean_fanout(const std::string& json, double members) {
+    auto messages = number(json, "messages").value_or(-1);
+    EXPECT_GT(messages, 0) << json;
+    EXPECT_EQ(number(json, "expected"), messages * members) << json;
+    EXPECT_EQ(number(json, "delivered"), messages * members) << json;
+    EXPECT_EQ(number(json, "lost"), 0) << json;
+    EXPECT_EQ(number(json, "duplicated"), 0) << json;
+    EXPECT_EQ(number(json, "latency_count"), messages * members) << json;
+    EXPECT_GT(number(json, "latency_max_ms").value_or(0), 0) << json;
+  }
+
+  static gateway_process* gateway_;
+};
+
+gateway_process* ParleyBenchRun::gateway_ = nullptr;
+
+} // namespace
+
+TEST_F(ParleyBenchRun, ConnsJoinsEveryConnectionAndReadsServerMemory) {
+  ASSERT_NE(gateway_->port(), 0);
+  auto json = bench_ok({"conns", "50", "--rooms=5",
+                        "--server-pid=" + std::to_string(gateway_->proc().pid())});
+  EXPECT_NE(json.find(R"("mode":"conns")"), std::string::npos) << json;
+  EXPECT_EQ(number(json, "opened"), 50) << json;
+  EXPECT_EQ(number(json, "failed"), 0) << json;
+  EXPECT_GT(number(json, "connect_rate").value_or(0), 0) << json;
+  EXPECT_GT(number(json, "server_rss_start_kib").value_or(0), 0) << json;
+  EXPECT_GT(number(json, "server_rss_loaded_kib").value_or(0), 0) << json;
+  EXPECT_TRUE(number(json, "server_bytes_per_conn")) << json;
+}
+
+TEST_F(ParleyBenchRun, FanoutJsonDeliversEveryMessageToEveryMemberOnce) {
+  auto json = bench_ok({"fanout", "--json", "--rooms=2", "--members=5", "--publishers=2",
+                        "--rate=10", "--duration=1"});
+  EXPECT_NE(json.find(R"("encoding":"json")"), std::string::npos) << json;
+  expect_clean_fanout(json, 5);
+}
+
+TEST_F(ParleyBenchRun, FanoutBinaryDeliversEveryMessageToEveryMemberOnce) {
+  auto json = bench_ok({"fanout", "--binary", "--rooms=2", "--members=5", "--publishers=1",
+                        "--rate=20", "--duration=1"});
+  EXPECT_NE(json.find(R"("encoding":"binary")"), std::string::npos) << json;
+  expect_clean_fanout(json, 5);
+}
+
+TEST_F(ParleyBenchRun, FanoutOverWorkerProcessesMergesTheirCounts) {
+  // Three rooms of three, at most four connections per process: one room
+  // per worker, three workers.
+  auto json = bench_ok({"fanout", "--rooms=3", "--members=3", "--rate=10", "--duration=1",
+                        "--per-process=4"});
+  EXPECT_NE(json.find(R"("processes":"3")"), std::string::npos) << json;
+  EXPECT_EQ(number(json, "opened"), 9) << json;
+  expect_clean_fanout(json, 3);
+}
+
+TEST_F(ParleyBenchRun, EchoCountsRoundTrips) {
+  auto json = bench_ok({"echo", "--conns=10", "--duration=1", "--binary"});
+  EXPECT_EQ(number(json, "opened"), 10) << json;
+  EXPECT_GT(number(json, "round_trips").value_or(0), 10) << json;
+  EXPECT_GT(number(json, "round_trips_per_s").value_or(0), 0) << json;
+  EXPECT_EQ(number(json, "latency_count"), number(json, "round_trips")) << json;
+  EXPECT_EQ(number(json, "errors"), 0) << json;
+}
+
+TEST_F(ParleyBenchRun, ChurnCyclesWithoutErrors) {
+  auto json = bench_ok({"churn", "--conns=4", "--duration=1",
+                        "--server-pid=" + std::to_string(gateway_->proc().pid())});
+  EXPECT_GT(number(json, "cycles").value_or(0), 0) << json;
+  EXPECT_EQ(number(json, "errors"), 0) << json;
+  EXPECT_TRUE(number(json, "server_rss_returned")) << json;
+}
+
+TEST(ParleyBenchSpreading, SourceAddressesGetPastAPerAddressLimit) {
+  // The gateway takes 11 connections per client address (one for the
+  // tool's probe, which may not be gone yet); 30 over three source
+  // addresses, 10 each, all get in, and two workers split them besides.
+  gateway_process gw({"--max-connections-per-address=11"});
+  ASSERT_NE(gw.port(), 0);
+  auto r = run_program({PARLEY_BENCH_BIN, "conns", "30", "--per-address=10", "--per-process=16",
+                        "--timeout=20", "--url=ws://127.0.0.1:" + std::to_string(gw.port()) + "/ws"},
+                       40s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(number(r.out, "opened"), 30) << r.out;
+  EXPECT_NE(r.out.find(R"("processes":"2")"), std::string::npos) << r.out;
+  // Without spreading the same run hits the limit: some connections fail
+  // and the exit status says so.
+  auto one = run_program({PARLEY_BENCH_BIN, "conns", "30", "--sources=1", "--timeout=20",
+                          "--url=ws://127.0.0.1:" + std::to_string(gw.port()) + "/ws"},
+                         40s);
+  EXPECT_EQ(one.status, 1) << one.err;
+  EXPECT_LE(number(one.out, "opened").value_or(99), 11) << one.out;
+}
+
+/// Expects `args` to be refused with one line on stderr and nothing on
+/// stdout; returns that line.
+std::string bench_refused(std::vector<std::string> args, int status) {
+  args.insert(args.begin(), PARLEY_BENCH_BIN);
+  auto r = run_program(args, 20s);
+  EXPECT_EQ(r.status, status) << r.err;
+  EXPECT_EQ(lines(r.err), 1u) << r.err;
+  EXPECT_EQ(r.out, "");
+  return r.err;
+}
+
+TEST(ParleyBenchInput, BadModeIsRefusedInOneLine) {
+  auto line = bench_refused({"flood"}, 2);
+  EXPECT_NE(line.find("mode"), std::string::npos) << line;
+  bench_refused({}, 2);
+}
+
+TEST(ParleyBenchInput, BadFlagsAreRefusedInOneLine) {
+  bench_refused({"fanout", "--rooms=0"}, 2);
+  bench_refused({"fanout", "--members=2", "--publishers=3"}, 2);
+  bench_refused({"echo", "--duration=soon"}, 2);
+  bench_refused({"echo", "--binary", "--json"}, 2);
+  bench_refused({"conns", "--no-such-flag"}, 2);
+}
+
+TEST(ParleyBenchInput, BadUrlIsRefusedInOneLine) {
+  auto line = bench_refused({"echo", "--url=http://127.0.0.1:8080/ws"}, 2);
+  EXPECT_NE(line.find("--url"), std::string::npos) << line;
+  bench_refused({"echo", "--url=ws://127.0.0.1:99999/ws"}, 2);
+}
+
+TEST(ParleyBenchInput, UnreachableGatewayIsOneLineAndFails) {
+  // A port nobody listens on: the gateway's, once it stopped.
+  uint16_t port = 0;
+  {
+    gateway_process gw;
+    port = gw.port();
+  }
+  ASSERT_NE(port, 0);
+  auto line = bench_refused({"conns", "5", "--url=ws://127.0.0.1:" + std::to_string(port) + "/ws"}, 1);
+  EXPECT_NE(line.find("cannot reach"), std::string::npos) << line;
+}
