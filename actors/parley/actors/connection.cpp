@@ -369,10 +369,8 @@ room_actor connection_state::member_of(const std::string& ref, const std::string
 // -- outbound ---------------------------------------------------------------------
 
 void connection_state::on_deliver(const shared_frame& frame) {
-  auto& bytes = frame.bytes(delivery_enc_) ? frame.bytes(delivery_enc_)
-                                           : frame.bytes(delivery_enc_ == encoding::json
-                                                           ? encoding::binary
-                                                           : encoding::json);
+  // The room sends each member the encoding it joined with.
+  auto& bytes = frame.binary ? frame.binary : frame.json;
   if (bytes)
     send_bytes(bytes);
 }

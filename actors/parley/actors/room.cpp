@@ -175,13 +175,20 @@ void room_state::publish_effects(const room_effects& fx) {
 void room_state::broadcast(const v1::ServerFrame& frame, const caf::actor_addr& except) {
   if (members_.empty())
     return;
-  // Encode once per encoding in use; one message object shared by all.
-  auto msg = caf::make_message(deliver_atom::value,
-                               shared_frame::make(frame, binary_members_ > 0, json_members_ > 0));
+  // Encode once per encoding in use; one message object per encoding,
+  // shared by every member who joined in it (a connection that joined two
+  // rooms in two encodings gets each room's frames in that room's).
+  auto both = shared_frame::make(frame, binary_members_ > 0, json_members_ > 0);
+  caf::message msgs[2];
+  if (both.binary)
+    msgs[0] = caf::make_message(deliver_atom::value, shared_frame{both.binary, nullptr});
+  if (both.json)
+    msgs[1] = caf::make_message(deliver_atom::value, shared_frame{nullptr, both.json});
   // Enqueued directly: a typed send would re-check the (shared) message.
   uint64_t sent = 0;
   for (auto& [addr, m] : members_)
     if (addr != except) {
+      auto& msg = msgs[m.enc == encoding::binary ? 0 : 1];
       caf::actor_cast<caf::abstract_actor*>(m.handle)->enqueue(self_->ctrl(), caf::make_message_id(),
                                                                msg, self_->context());
       ++sent;

@@ -13,6 +13,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/send.hpp>
 
+#include <functional>
+#include <mutex>
 #include <variant>
 
 namespace parley::gateway {
@@ -54,8 +56,8 @@ private:
 } // namespace
 
 connection_factory make_connection_factory(caf::actor_system& sys, actors::connection_config cfg,
-                                           runtime::supervisor_actor supervisor) {
-  return [&sys, cfg = std::move(cfg), supervisor](
+                                           std::function<runtime::supervisor_actor()> supervisor) {
+  return [&sys, cfg = std::move(cfg), supervisor = std::move(supervisor)](
            std::string session_id,
            actors::frame_sink_ptr sink) -> std::unique_ptr<connection_handle> {
     // Spawned here, so the session has its actor at once; then adopted by
@@ -63,7 +65,7 @@ connection_factory make_connection_factory(caf::actor_system& sys, actors::conne
     // a connection is never restarted (its socket is gone with it).
     auto handle = sys.spawn(actors::connection_impl, session_id, cfg,
                             actors::find_rooms_directory(sys), std::move(sink));
-    if (supervisor) {
+    if (auto sup = supervisor ? supervisor() : runtime::supervisor_actor{}) {
       runtime::child_spec spec;
       spec.id = "conn-" + session_id;
       spec.restart = runtime::restart_type::temporary;
@@ -75,13 +77,32 @@ connection_factory make_connection_factory(caf::actor_system& sys, actors::conne
           return strong;
         return caf::make_error(caf::sec::runtime_error, "the connection ended before adoption");
       };
-      caf::anon_send(supervisor, runtime::add_child_atom::value, std::move(spec));
+      caf::anon_send(sup, runtime::add_child_atom::value, std::move(spec));
     }
     return std::make_unique<actor_connection>(std::move(handle), cfg.limits);
   };
 }
 
 namespace {
+
+/// The running "connections" supervisor, set by its start function (which
+/// the gateway supervisor runs before the listener's, and again on a restart).
+class supervisor_slot {
+public:
+  void set(runtime::supervisor_actor sup) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    sup_ = std::move(sup);
+  }
+
+  runtime::supervisor_actor get() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return sup_;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  runtime::supervisor_actor sup_;
+};
 
 struct listener_state {
   static inline const char* name = "parley.gateway.listener";
@@ -108,22 +129,37 @@ listener_actor::behavior_type listener_impl(listener_actor::stateful_pointer<lis
 
 runtime::child_spec gateway_child(gateway_config gcfg, actors::connection_config ccfg,
                                   std::shared_ptr<metrics> m) {
+  auto slot = std::make_shared<supervisor_slot>();
+  runtime::supervisor_flags conn_flags;
+  conn_flags.strategy = runtime::restart_strategy::one_for_one;
+  conn_flags.forget_ended = true;
+  auto connections = runtime::supervisor_child("connections", conn_flags, {});
+  connections.start = [slot, inner = connections.start](caf::actor_system& sys,
+                                                        const runtime::supervisor_actor& parent)
+    -> caf::expected<caf::actor> {
+    auto res = inner(sys, parent);
+    if (res)
+      slot->set(caf::actor_cast<runtime::supervisor_actor>(*res));
+    return res;
+  };
   runtime::child_spec listener_spec;
   listener_spec.id = "listener";
   // The drain may take drain_timeout; only then may the supervisor kill it.
   listener_spec.shutdown = gcfg.drain_timeout + std::chrono::seconds(5);
-  listener_spec.start = [gcfg, ccfg, m](caf::actor_system& sys,
-                                        const runtime::supervisor_actor& parent)
+  listener_spec.start = [gcfg, ccfg, m, slot](caf::actor_system& sys,
+                                              const runtime::supervisor_actor&)
     -> caf::expected<caf::actor> {
-    auto l = std::make_shared<listener>(gcfg, make_connection_factory(sys, ccfg, parent), m);
+    auto factory = make_connection_factory(sys, ccfg, [slot] { return slot->get(); });
+    auto l = std::make_shared<listener>(gcfg, std::move(factory), m);
     if (auto err = l->start())
       return caf::make_error(caf::sec::runtime_error, *err);
     return caf::actor_cast<caf::actor>(sys.spawn<caf::detached>(listener_impl, std::move(l)));
   };
+  // Stopped in reverse: the listener drains first (503, 1001 to every
+  // client, wait), then the connection actors go.
   runtime::supervisor_flags flags;
   flags.strategy = runtime::restart_strategy::one_for_one;
-  flags.forget_ended = true;
-  return runtime::supervisor_child("gateway", flags, {listener_spec});
+  return runtime::supervisor_child("gateway", flags, {connections, listener_spec});
 }
 
 void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> connections,

@@ -21,6 +21,7 @@
 #include <caf/typed_actor.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace parley::gateway {
@@ -32,24 +33,24 @@ using listener_actor =
   caf::typed_actor<caf::replies_to<runtime::get_atom>::with<std::string, uint16_t>>;
 
 /// Spawns one connection actor per session in `sys`, each talking to the
-/// rooms directory running at that moment, and hands it to `supervisor` as a
-/// temporary child "conn-<id>" (so stopping the gateway's subtree stops every
-/// connection, and each client gets 1001). `sys` must outlive the factory
-/// and every handle it made.
+/// rooms directory running at that moment, and hands it to the supervisor
+/// `supervisor()` names as a temporary child "conn-<id>" (so stopping that
+/// supervisor stops every connection, and each client gets 1001). `sys` must
+/// outlive the factory and every handle it made.
 connection_factory make_connection_factory(caf::actor_system& sys, actors::connection_config cfg,
-                                           runtime::supervisor_actor supervisor);
+                                           std::function<runtime::supervisor_actor()> supervisor);
 
 /// The "gateway" subtree of the node:
 ///
 /// ```
-/// gateway (one_for_one, forget_ended)
-/// ├── listener ............ the gateway actor: binds, accepts, drains on stop
-/// └── conn-1, conn-2, ... . connection actors, temporary, added per socket
+/// gateway (one_for_one)
+/// ├── connections (one_for_one, forget_ended) ── conn-1, conn-2, ...
+/// └── listener ... the gateway actor: binds, accepts, drains on stop
 /// ```
 ///
-/// Stopping it stops the connections first (each client gets 1001), then
-/// the listener, which answers /healthz with 503 and waits up to
-/// `drain_timeout` for the clients to close. Starting it fails (the node
+/// Stopping it stops the listener first, which drains: /healthz answers 503,
+/// every client gets close 1001, and it waits up to `drain_timeout` for them
+/// to close; then the remaining connection actors stop. Starting it fails (the node
 /// does not start) if the port cannot be bound. Connections find the rooms
 /// directory by name (`actors::find_rooms_directory`) when they need it.
 runtime::child_spec gateway_child(gateway_config gcfg, actors::connection_config ccfg,
