@@ -137,7 +137,8 @@ private:
   frame_sink_ptr sink_;
   std::optional<token_bucket> bucket_;
   uint32_t strikes_ = 0;
-  /// The encoding room deliveries arrive in (the one used to join).
+  /// The encoding of the latest join, for frames the connection sends on its
+  /// own (a room that ended); rooms send each member its join encoding.
   encoding delivery_enc_ = encoding::json;
   std::map<std::string, room_actor> joined_;
   bool closed_ = false;
