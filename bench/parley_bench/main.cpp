@@ -63,7 +63,7 @@ struct options {
   size_t rooms = 1;
   size_t members = 10;
   size_t publishers = 1;
-  double rate = 10;       ///< fanout: messages/s per publisher; echo: pings/s per connection (0: closed loop)
+  double rate = 10;       ///< fanout: messages/s per publisher
   double duration = 5;    ///< seconds of publishing, pinging or churning
   double timeout = 0;     ///< whole run; 0: setup allowance + duration + 30 s
   double hold = 0;        ///< conns: seconds to stay connected after all joined
@@ -453,14 +453,14 @@ run_result run_conns(engine& e, const options& o, size_t n, barrier_fn barrier,
   barrier();
   if (o.hold > 0)
     std::this_thread::sleep_for(std::chrono::duration<double>(o.hold));
-  if (!in_time && e.c.started != n)
-    e.state_of(0).error("timed out while connecting");
   close_all(e, o, conns);
   e.stop_threads();
   auto r = e.collect();
   r.setup_seconds = setup;
-  if (!in_time)
+  if (!in_time) {
     r.failed += n - (r.opened + r.failed);
+    r.first_error = "timed out (--timeout) while connecting";
+  }
   r.attempted = n;
   return r;
 }
@@ -537,7 +537,7 @@ run_result run_fanout(engine& e, const options& o, size_t rooms, barrier_fn barr
       (*tick)();
     });
   }
-  wait_until([&] { return std::chrono::steady_clock::now() >= end; }, deadline,
+  bool run_in_time = wait_until([&] { return std::chrono::steady_clock::now() >= end; }, deadline,
              [&] {
                return "sent " + std::to_string(c.sent) + ", acked " + std::to_string(c.acked)
                       + ", delivered " + std::to_string(c.delivered);
@@ -556,6 +556,10 @@ run_result run_fanout(engine& e, const options& o, size_t rooms, barrier_fn barr
   close_all(e, o, conns);
   e.stop_threads();
   auto r = e.collect();
+  if (!run_in_time) {
+    ++r.errors;
+    r.first_error = "timed out (--timeout) before the duration was over";
+  }
   r.setup_seconds = setup;
   r.run_seconds = run;
   if (!in_time)
@@ -601,13 +605,17 @@ run_result run_echo(engine& e, const options& o, size_t n, barrier_fn barrier,
         conn->mark_us = now_us();
         conn->send(ping());
       });
-  wait_until([&] { return std::chrono::steady_clock::now() >= end; }, deadline,
+  bool run_in_time = wait_until([&] { return std::chrono::steady_clock::now() >= end; }, deadline,
              [&] { return "round trips " + std::to_string(c.round_trips); }, o);
   c.stop = true;
   double run = seconds_since(t1);
   close_all(e, o, conns);
   e.stop_threads();
   auto r = e.collect();
+  if (!run_in_time) {
+    ++r.errors;
+    r.first_error = "timed out (--timeout) before the duration was over";
+  }
   r.setup_seconds = setup;
   r.run_seconds = run;
   if (!in_time)
@@ -623,7 +631,6 @@ void churn_cycle(engine& e, const options& o, size_t slot, size_t round) {
     --c.active;
     return;
   }
-  // Global indices advance per round, so a slot uses every source address.
   auto conn = e.make(slot);
   auto& st = e.state_of(slot);
   auto room = room_name(o, "churn", (o.offset + slot) % std::max<size_t>(o.rooms, 1));
@@ -683,7 +690,7 @@ run_result run_churn(engine& e, const options& o, size_t n, barrier_fn barrier,
     auto conn_ctx = e.make(slot); // only for its context
     net::post(conn_ctx->context(), [&e, &o, slot] { churn_cycle(e, o, slot, 0); });
   }
-  wait_until([&] { return std::chrono::steady_clock::now() >= end; }, deadline,
+  bool run_in_time = wait_until([&] { return std::chrono::steady_clock::now() >= end; }, deadline,
              [&] {
                return "cycles " + std::to_string(c.cycles) + ", errors "
                       + std::to_string(c.errors);
@@ -696,6 +703,10 @@ run_result run_churn(engine& e, const options& o, size_t n, barrier_fn barrier,
              [&] { return "stopping: " + std::to_string(c.active) + " still cycling"; }, o);
   e.stop_threads();
   auto r = e.collect();
+  if (!run_in_time) {
+    ++r.errors;
+    r.first_error = "timed out (--timeout) before the duration was over";
+  }
   r.run_seconds = run;
   r.opened = r.cycles;
   return r;
