@@ -784,6 +784,7 @@ run_result run_workers(const options& o, const std::vector<size_t>& shares, size
   size_t sources = o.sources > 0 ? o.sources
                                  : parley::bench::sources_needed(total_conns, o.per_address);
   std::vector<worker_proc> procs;
+  std::vector<size_t> proc_conns;
   run_result merged;
   size_t offset = 0, room_offset = 0;
   for (auto share : shares) {
@@ -796,10 +797,13 @@ run_result run_workers(const options& o, const std::vector<size_t>& shares, size
     auto p = spawn(args);
     if (!p) {
       merged.first_error = "could not start a worker process";
+      merged.attempted += conns;
       merged.failed += conns;
+      ++merged.errors;
       continue;
     }
     procs.push_back(*p);
+    proc_conns.push_back(conns);
   }
   std::cerr << "parley-bench: " << procs.size() << " worker processes\n";
   for (auto& p : procs) {
@@ -812,14 +816,19 @@ run_result run_workers(const options& o, const std::vector<size_t>& shares, size
     std::fputs("go\n", p.in);
     std::fflush(p.in);
   }
-  for (auto& p : procs) {
+  for (size_t i = 0; i < procs.size(); ++i) {
+    auto& p = procs[i];
     auto line = read_line(p.out);
     run_result r;
     if (from_json_line(line, r)) {
       merged.merge(r);
-    } else if (merged.first_error.empty()) {
-      merged.first_error = "a worker gave no result";
+    } else {
+      // A worker that died took its connections with it: all failed.
+      merged.attempted += proc_conns[i];
+      merged.failed += proc_conns[i];
       ++merged.errors;
+      if (merged.first_error.empty())
+        merged.first_error = "worker " + std::to_string(p.pid) + " gave no result";
     }
     std::fclose(p.in);
     std::fclose(p.out);
@@ -1024,7 +1033,7 @@ int main(int argc, char** argv) {
           << " failed, in " << r.setup_seconds << " s ("
           << (r.setup_seconds > 0 ? static_cast<double>(r.opened) / r.setup_seconds : 0.0)
           << "/s)\n";
-    if (r.opened < r.attempted)
+    if (r.opened < r.attempted || (o.mode == "conns" && r.errors > 0))
       ok = false;
   }
   if (o.mode == "fanout") {
