@@ -143,7 +143,8 @@ stop_server() {
   wait "$server_pid" 2>/dev/null || true
   server_pid=""
 }
-trap 'stop_server; rm -rf "$work"' EXIT
+bench_pid=""
+trap '[ -z "$bench_pid" ] || kill -TERM "$bench_pid" 2>/dev/null || true; stop_server; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
 # -- servers ---------------------------------------------------------------------
@@ -202,8 +203,12 @@ measure() { # id kind bench-args...
   echo "$prog: $id: parley-bench $* (server $kind, pid $server_pid)" >&2
   local before after status=0
   before="$(cpu_ticks "$server_pid")"
+  # In the background and waited for, so that a signal reaches the trap at once.
   "$bench_bin" "$@" --url="$server_url" --json --server-pid="$server_pid" \
-    >"$work/$id.out" 2>"$work/$id.err" || status=$?
+    >"$work/$id.out" 2>"$work/$id.err" </dev/null &
+  bench_pid=$!
+  wait "$bench_pid" || status=$?
+  bench_pid=""
   after="$(cpu_ticks "$server_pid")"
   stop_server
   # parley-bench's summary (its progress lines end in \r and are dropped).
