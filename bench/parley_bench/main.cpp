@@ -509,9 +509,11 @@ run_result run_fanout(engine& e, const options& o, size_t rooms, barrier_fn barr
   auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
     std::chrono::duration<double>(1.0 / std::max(o.rate, 0.001)));
   for (auto& conn : conns) {
-    if (conn->id % m >= o.publishers || conn->counter != 1)
+    if (conn->id % m >= o.publishers)
       continue;
     net::post(conn->context(), [conn, &c, end, interval, room = room_of(conn->id)] {
+      if (conn->counter != 1)
+        return; // did not join (counter is the connection thread's to read)
       auto timer = std::make_shared<net::steady_timer>(conn->context());
       auto next = std::make_shared<std::chrono::steady_clock::time_point>(
         std::chrono::steady_clock::now());
@@ -600,11 +602,12 @@ run_result run_echo(engine& e, const options& o, size_t n, barrier_fn barrier,
   auto end = t1 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                     std::chrono::duration<double>(o.duration));
   for (auto& conn : conns)
-    if (conn->counter == 1)
-      net::post(conn->context(), [conn] {
-        conn->mark_us = now_us();
-        conn->send(ping());
-      });
+    net::post(conn->context(), [conn] {
+      if (conn->counter != 1)
+        return; // did not join
+      conn->mark_us = now_us();
+      conn->send(ping());
+    });
   bool run_in_time = wait_until([&] { return std::chrono::steady_clock::now() >= end; }, deadline,
              [&] { return "round trips " + std::to_string(c.round_trips); }, o);
   c.stop = true;
