@@ -471,3 +471,23 @@ TEST_F(RoomTest, StatsCountTheOpenRoomItsMessagesAndDeliveries) {
   EXPECT_EQ(stats->open.load(), 0);
   room = nullptr;
 }
+
+TEST_F(RoomTest, BigRoomsCollectPresenceChangesLonger) {
+  room_config cfg; // batched: 200 ms per 100 members, at most 2 s
+  cfg.presence_members_per_interval = 2;
+  start(cfg);
+  auto& ann = add_member("ann");
+  auto& bob = add_member("bob");
+  auto& cid = add_member("cid");
+  for (auto* m : {&ann, &bob, &cid})
+    ASSERT_TRUE(join(*m));
+  advance_time(cfg.max_presence_interval); // whatever the joins armed
+  ann.log->clear();
+  auto& dan = add_member("dan");
+  ASSERT_TRUE(join(dan)); // 4 members: 4 / 2 + 1 = 3 intervals
+  advance_time(cfg.presence_interval * 2);
+  EXPECT_TRUE(ann.presence().empty()) << "a room of 4 waits 3 intervals, not 1";
+  advance_time(cfg.presence_interval);
+  ASSERT_EQ(ann.presence().size(), 1u);
+  EXPECT_EQ(ann.presence()[0].joined(0), "dan");
+}

@@ -217,8 +217,17 @@ void room_state::presence_diff(const std::string& user, bool joined,
   pending_presence_.insert(user);
   if (!flush_armed_) {
     flush_armed_ = true;
-    self_->delayed_send(self_, cfg_.presence_interval, flush_atom::value);
+    self_->delayed_send(self_, presence_delay(), flush_atom::value);
   }
+}
+
+caf::timespan room_state::presence_delay() const {
+  auto per = cfg_.presence_members_per_interval;
+  if (per == 0)
+    return cfg_.presence_interval;
+  auto steps = static_cast<int64_t>(members_.size() / per) + 1;
+  return std::min(std::max(cfg_.presence_interval, cfg_.presence_interval * steps),
+                  std::max(cfg_.presence_interval, cfg_.max_presence_interval));
 }
 
 void room_state::flush_presence() {

@@ -62,6 +62,12 @@ struct room_config {
   /// Presence changes are collected for this long and sent as one diff
   /// (zero: one diff per change). Without it, N joins cost N² deliveries.
   caf::timespan presence_interval = std::chrono::milliseconds(200);
+  /// In a big room the interval grows: one `presence_interval` per this
+  /// many members (0: fixed), up to `max_presence_interval`. Every diff goes
+  /// to every member, so while 1,000 people arrive a fixed 200 ms costs
+  /// 1,000 deliveries five times a second.
+  size_t presence_members_per_interval = 100;
+  caf::timespan max_presence_interval = std::chrono::seconds(2);
   /// Longest member list in a join reply (member_count is always exact).
   size_t max_presence_list = 1000;
   /// Shared by the rooms of one directory.
@@ -143,6 +149,8 @@ private:
   void publish_effects(const room_effects& fx);
   void broadcast(const v1::ServerFrame& frame, const caf::actor_addr& except = {});
   void presence_diff(const std::string& user, bool joined, const caf::actor_addr& except = {});
+  /// How long presence changes are collected, by the room's size.
+  caf::timespan presence_delay() const;
   void arm_idle_timer();
 
   pointer self_;
