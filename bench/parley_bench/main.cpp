@@ -9,6 +9,7 @@
 
 #include "parley/client/ws_client.hpp"
 #include "parley/client/ws_url.hpp"
+#include "parley/runtime/command_line.hpp"
 #include "parley_bench/client.hpp"
 #include "parley_bench/spread.hpp"
 #include "parley_bench/stats.hpp"
@@ -50,7 +51,8 @@ namespace v1 = parley::v1;
 
 namespace {
 
-constexpr int usage_error_status = 2;
+using parley::runtime::parse_command_line;
+using parley::runtime::usage_error_status;
 
 // -- options --------------------------------------------------------------------
 
@@ -842,22 +844,6 @@ run_result run_workers(const options& o, const std::vector<size_t>& shares, size
 }
 
 // -- main -----------------------------------------------------------------------
-
-std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    // One line: what is wrong, and where to look.
-    std::string what = e.what();
-    std::replace(what.begin(), what.end(), '\n', ' ');
-    std::cerr << app.get_name() << ": error: " << what << " (see --help)\n";
-    return usage_error_status;
-  }
-  return std::nullopt;
-}
 
 /// A number as a person writes it: 1, 0.5, 12.25.
 std::string plain(double x) {

@@ -43,23 +43,4 @@ void add_node_options(CLI::App& app, node_config& cfg) {
     ->capture_default_str();
 }
 
-std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const* argv) {
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::CallForAllHelp&) {
-    std::cout << app.help("", CLI::AppFormatMode::All);
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    // One line: what is wrong, and where to look.
-    std::string what = e.what();
-    std::replace(what.begin(), what.end(), '\n', ' ');
-    std::cerr << app.get_name() << ": error: " << what << " (see --help)\n";
-    return usage_error_status;
-  }
-  return std::nullopt;
-}
-
 } // namespace parley::runtime

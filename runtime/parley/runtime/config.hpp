@@ -9,6 +9,8 @@
 /// refuses unknown keys and bad values. A bad flag or value prints one line
 /// and the program exits with status 2.
 
+#include "parley/runtime/command_line.hpp"
+
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -18,9 +20,6 @@ class App;
 } // namespace CLI
 
 namespace parley::runtime {
-
-/// Exit status for a usage error (a bad flag, value or config file).
-constexpr int usage_error_status = 2;
 
 /// Settings every Parley program shares.
 struct node_config {
@@ -45,10 +44,5 @@ struct node_config {
 /// (TOML or INI with the same keys: `threads = 2`). Unknown keys in the file
 /// are errors.
 void add_node_options(CLI::App& app, node_config& cfg);
-
-/// Parses `argv` into the options of `app`. Returns nothing when the program
-/// should go on; otherwise the status to exit with, after printing --help
-/// (status 0) or one line naming the bad flag or value (status 2) on stderr.
-std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const* argv);
 
 } // namespace parley::runtime
