@@ -434,4 +434,6 @@ TEST(GatewayTree, EachWebSocketHasOneConnectionActorUntilItCloses) {
   } while (left != 0 && std::chrono::steady_clock::now() < deadline);
   EXPECT_EQ(left, 0) << "connection actors outlived their sockets";
   EXPECT_EQ(metric(gw.port(), "parley_gateway_websockets"), 0);
+  EXPECT_EQ(metric(gw.port(), "parley_gateway_outbound_queued_frames"), 0);
+  EXPECT_EQ(metric(gw.port(), "parley_gateway_outbound_queued_bytes"), 0);
 }

@@ -25,7 +25,20 @@ struct listener::impl {
       acceptor(net::make_strand(ioc)),
       state(std::make_shared<internal::shared_state>(std::move(cfg), std::move(factory),
                                                      std::move(m))) {
-    // nop
+    // Queue depths are summed at scrape time (nothing to count per frame).
+    state->stats->add_collector([weak = std::weak_ptr<internal::shared_state>{state}] {
+      auto st = weak.lock();
+      if (!st) // a listener that stopped (a restarted one reports its own)
+        return std::vector<prometheus::MetricFamily>{};
+      auto d = st->total_queued();
+      return std::vector<prometheus::MetricFamily>{
+        gauge_family_of("parley_gateway_outbound_queued_frames",
+                        "Frames waiting in the write queues of all sessions",
+                        static_cast<double>(d.frames)),
+        gauge_family_of("parley_gateway_outbound_queued_bytes",
+                        "Bytes waiting in the write queues of all sessions",
+                        static_cast<double>(d.bytes))};
+    });
   }
 
   void do_accept() {

@@ -41,12 +41,6 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                      "WebSockets that ended without a close from the server, by reason");
   http_ = &family(prometheus::BuildCounter(), r, "parley_gateway_http_responses_total",
                   "HTTP responses (not upgrades), by status");
-  auto& queue_frames = family(prometheus::BuildGauge(), r, "parley_gateway_outbound_queued_frames",
-                              "Frames waiting in the write queues of all sessions");
-  queued_frames_ = &queue_frames.Add({});
-  auto& queue_bytes = family(prometheus::BuildGauge(), r, "parley_gateway_outbound_queued_bytes",
-                             "Bytes waiting in the write queues of all sessions");
-  queued_bytes_ = &queue_bytes.Add({});
   // Seen from the first scrape on, so rate() works from zero.
   for (auto reason : {"max_connections", "per_address", "draining"})
     labelled(refused_cache_, *refused_, "reason", reason);
@@ -104,11 +98,6 @@ void metrics::dropped(std::string_view reason) {
 
 void metrics::http_response(unsigned status) {
   labelled(http_cache_, *http_, "code", std::to_string(status)).Increment();
-}
-
-void metrics::queued(int64_t frames, int64_t bytes) {
-  queued_frames_->Increment(static_cast<double>(frames));
-  queued_bytes_->Increment(static_cast<double>(bytes));
 }
 
 void metrics::add_collector(collector c) {

@@ -52,9 +52,6 @@ public:
   void dropped(std::string_view reason);
   void http_response(unsigned status);
 
-  /// Frames and bytes waiting in session write queues (deltas).
-  void queued(int64_t frames, int64_t bytes);
-
   // -- exposition -----------------------------------------------------------
 
   /// Families computed at scrape time (the actor side's counters).
@@ -74,8 +71,6 @@ private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Gauge* websockets_;
   prometheus::Counter* accepted_;
-  prometheus::Gauge* queued_frames_;
-  prometheus::Gauge* queued_bytes_;
   prometheus::Counter* frames_[2][2]; // [in/out][binary/text]
   prometheus::Counter* bytes_[2][2];
   counter_family* refused_;

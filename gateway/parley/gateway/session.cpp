@@ -78,8 +78,6 @@ public:
     // waits for it forever at shutdown.
     if (conn_)
       conn_->stop();
-    state_->stats->queued(-static_cast<int64_t>(queue_.frames()),
-                          -static_cast<int64_t>(queue_.bytes()));
     if (opened_)
       state_->websocket_closed();
     state_->remove(this);
@@ -105,17 +103,19 @@ public:
     request_close(actors::close_code::going_away, "server shutting down");
   }
 
+  internal::queue_depth queued() const override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return {queue_.frames(), queue_.bytes()};
+  }
+
   /// Any thread (the connection actor's).
   actors::sink_status enqueue(std::shared_ptr<const std::string> bytes) {
     {
       std::lock_guard<std::mutex> guard{mtx_};
       if (closed_)
         return actors::sink_status::closed;
-      auto size = bytes ? bytes->size() : 0;
       auto status = queue_.push(std::move(bytes));
-      if (status == actors::sink_status::queued)
-        state_->stats->queued(1, static_cast<int64_t>(size));
-      else if (status == actors::sink_status::overflow)
+      if (status == actors::sink_status::overflow)
         overflowed_ = true;
       if (status != actors::sink_status::queued || writing_)
         return status;
@@ -214,10 +214,8 @@ private:
     {
       std::lock_guard<std::mutex> guard{mtx_};
       if (!queue_.empty()) {
-        auto size = queue_.front() ? queue_.front()->size() : 0;
-        if (!ec)
-          state_->stats->frame_out(is_json(*queue_.front()), size);
-        state_->stats->queued(-1, -static_cast<int64_t>(size));
+        if (auto& sent = queue_.front(); sent && !ec)
+          state_->stats->frame_out(is_json(*sent), sent->size());
         queue_.pop();
       }
       if (ec)
@@ -308,7 +306,7 @@ private:
   actors::close_code close_code_ = actors::close_code::normal;
   std::string close_reason_;
   // Guarded by mtx_ (the connection actor enqueues from its thread).
-  std::mutex mtx_;
+  mutable std::mutex mtx_;
   actors::outbound_queue queue_;
   bool writing_ = false;
   bool closed_ = false;
@@ -417,19 +415,21 @@ private:
     respond(http::status::not_found, "not found\n", req.version());
   }
 
-  // The chat page's files, compiled in. The page talks only to this origin.
-  void respond_asset(const web_asset& asset, unsigned version, bool head_only) {
-    state_->stats->http_response(200);
-    auto res = std::make_shared<http::response<http::string_body>>(http::status::ok, version);
+  using response = http::response<http::string_body>;
+
+  std::shared_ptr<response> make_response(http::status status, unsigned version,
+                                          beast::string_view content_type, std::string body) {
+    auto res = std::make_shared<response>(status, version);
     res->set(http::field::server, "parley-gateway");
-    res->set(http::field::content_type, asset.content_type);
-    res->set(http::field::cache_control, "no-cache");
-    res->set("X-Content-Type-Options", "nosniff");
-    res->set("Content-Security-Policy",
-             "default-src 'self'; img-src 'self' data:; "
-             "frame-ancestors 'none'");
+    res->set(http::field::content_type, content_type);
+    res->body() = std::move(body);
+    return res;
+  }
+
+  // Counts, writes and closes: one request per connection.
+  void send(std::shared_ptr<response> res, bool head_only = false) {
+    state_->stats->http_response(res->result_int());
     res->keep_alive(false);
-    res->body().assign(asset.body.data(), asset.body.size());
     res->prepare_payload();
     if (head_only)
       res->body().clear(); // Content-Length stays that of the body
@@ -439,19 +439,20 @@ private:
     });
   }
 
+  // The chat page's files, compiled in. The page talks only to this origin.
+  void respond_asset(const web_asset& asset, unsigned version, bool head_only) {
+    auto res = make_response(http::status::ok, version, asset.content_type,
+                             std::string{asset.body});
+    res->set(http::field::cache_control, "no-cache");
+    res->set("X-Content-Type-Options", "nosniff");
+    res->set("Content-Security-Policy",
+             "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+    send(std::move(res), head_only);
+  }
+
   void respond(http::status status, std::string body, unsigned version,
                const char* content_type = "text/plain; charset=utf-8") {
-    state_->stats->http_response(static_cast<unsigned>(status));
-    auto res = std::make_shared<http::response<http::string_body>>(status, version);
-    res->set(http::field::server, "parley-gateway");
-    res->set(http::field::content_type, content_type);
-    res->keep_alive(false);
-    res->body() = std::move(body);
-    res->prepare_payload();
-    stream_.expires_after(state_->cfg.handshake_timeout);
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
-      self->close();
-    });
+    send(make_response(status, version, content_type, std::move(body)));
   }
 
   void close() {

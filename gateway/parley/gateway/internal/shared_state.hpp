@@ -20,6 +20,12 @@
 
 namespace parley::gateway::internal {
 
+/// Frames and bytes waiting in a session's write queue.
+struct queue_depth {
+  size_t frames = 0;
+  size_t bytes = 0;
+};
+
 /// A session the listener can ask to go away (HTTP or WebSocket).
 class session_base {
 public:
@@ -27,6 +33,11 @@ public:
 
   /// Closes the session soon (WebSocket: close 1001). Any thread.
   virtual void shutdown() = 0;
+
+  /// What waits in its write queue (HTTP sessions have none). Any thread.
+  virtual queue_depth queued() const {
+    return {};
+  }
 };
 
 /// Shared by the listener and every session; sessions keep it alive.
@@ -103,18 +114,28 @@ struct shared_state {
     cv_.notify_all();
   }
 
+  /// The write queues of all sessions together, summed when /metrics is
+  /// scraped rather than tracked on every frame.
+  queue_depth total_queued() const {
+    auto live = snapshot();
+    queue_depth sum;
+    for (auto& s : live) {
+      auto d = s->queued();
+      sum.frames += d.frames;
+      sum.bytes += d.bytes;
+    }
+    return sum;
+  }
+
   /// Marks the gateway as draining (`/healthz` answers 503, upgrades are
   /// refused) and asks every live session to go away: WebSockets close with
   /// 1001, pending HTTP reads are cancelled.
   void shutdown_all() {
-    std::vector<std::shared_ptr<session_base>> live;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       stopping_ = true;
-      for (auto& kv : sessions_)
-        if (auto s = kv.second.lock())
-          live.push_back(std::move(s));
     }
+    auto live = snapshot();
     // Outside the lock: shutdown() only posts, but a session may be
     // destroyed right here when `live` lets go of it.
     for (auto& s : live)
@@ -141,6 +162,18 @@ struct shared_state {
   }
 
 private:
+  /// The live sessions. Used outside the lock: a session may be destroyed
+  /// when the snapshot lets go of it, and its destructor takes the lock.
+  std::vector<std::shared_ptr<session_base>> snapshot() const {
+    std::vector<std::shared_ptr<session_base>> live;
+    std::lock_guard<std::mutex> guard{mtx_};
+    live.reserve(sessions_.size());
+    for (auto& kv : sessions_)
+      if (auto s = kv.second.lock())
+        live.push_back(std::move(s));
+    return live;
+  }
+
   mutable std::mutex mtx_;
   std::condition_variable cv_;
   std::unordered_map<session_base*, std::weak_ptr<session_base>> sessions_;
