@@ -32,6 +32,12 @@ std::string to_string(errc x) {
       return "behavior_failed";
     case errc::unavailable:
       return "unavailable";
+    case errc::name_taken:
+      return "name_taken";
+    case errc::not_found:
+      return "not_found";
+    case errc::wrong_interface:
+      return "wrong_interface";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

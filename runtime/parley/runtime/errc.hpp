@@ -44,6 +44,13 @@ enum class errc : uint8_t {
   behavior_failed,
   /// A room or its node is not reachable right now; retry.
   unavailable,
+  // -- cluster ---------------------------------------------------------------------
+  /// A name (or a node name) is held by another live actor (or node).
+  name_taken,
+  /// Nothing is registered under the name.
+  not_found,
+  /// The actor found has another interface than the handle asked for.
+  wrong_interface,
 };
 
 /// The error category of `errc`.

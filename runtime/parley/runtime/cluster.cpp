@@ -1,0 +1,550 @@
+#include "parley/runtime/cluster.hpp"
+
+#include "parley/runtime/errc.hpp"
+#include "parley/runtime/supervisor.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+namespace parley::runtime {
+
+bool tls_error_queue_guard(); // tls_error_queue.cpp
+
+namespace {
+
+/// The name the agent is registered under in the actor system's registry.
+constexpr caf::atom_value agent_name = caf::atom("cluster");
+
+struct member {
+  node_info info;
+  node_agent agent;
+};
+
+struct waiter {
+  uint64_t id;
+  caf::typed_response_promise<name_entry> rp;
+};
+
+struct agent_state {
+  static inline const char* name = "parley.node_agent";
+
+  cluster_config cfg;
+  node_info self;
+  bool listening = false;
+  caf::io::middleman_actor mm;
+  /// Every other member, by node name.
+  std::map<std::string, member> members;
+  /// Every registered name in the cluster.
+  std::map<std::string, name_entry> names;
+  /// Endpoints ("host:port") with a connect or hello in flight.
+  std::set<std::string> connecting;
+  /// Endpoints whose last attempt failed (logged once, until it succeeds).
+  std::set<std::string> failing;
+  std::vector<caf::actor> subscribers;
+  std::map<std::string, std::vector<waiter>> waiting;
+  uint64_t next_waiter = 0;
+};
+
+using agent_pointer = node_agent::stateful_pointer<agent_state>;
+
+std::string endpoint(const std::string& host, uint16_t port) {
+  return host + ":" + std::to_string(port);
+}
+
+void update_gauges(agent_pointer self) {
+  auto& c = cluster_counters();
+  c.members.store(static_cast<int64_t>(self->state.members.size() + 1),
+                  std::memory_order_relaxed);
+  c.names.store(static_cast<int64_t>(self->state.names.size()), std::memory_order_relaxed);
+}
+
+void notify(agent_pointer self, caf::atom_value what, const node_info& info) {
+  for (auto& s : self->state.subscribers) {
+    // (A typed actor cannot `send` to an untyped one.)
+    if (what == member_up_atom::value)
+      caf::anon_send(s, member_up_atom::value, info);
+    else
+      caf::anon_send(s, member_down_atom::value, info);
+  }
+}
+
+void fulfil_waiters(agent_pointer self, const name_entry& entry) {
+  auto i = self->state.waiting.find(entry.name);
+  if (i == self->state.waiting.end())
+    return;
+  for (auto& w : i->second)
+    w.rp.deliver(entry);
+  self->state.waiting.erase(i);
+}
+
+/// Adds or replaces a name; on a conflict between two nodes, the entry of
+/// the node whose name sorts first wins on every node.
+void learn(agent_pointer self, name_entry entry) {
+  if (!entry.actor)
+    return;
+  auto& names = self->state.names;
+  if (auto i = names.find(entry.name); i != names.end()) {
+    if (i->second.actor == entry.actor)
+      return;
+    if (i->second.node <= entry.node) {
+      spdlog::warn("cluster: name '{}' registered on '{}' and '{}'; '{}' keeps it", entry.name,
+                   i->second.node, entry.node, i->second.node);
+      return;
+    }
+  }
+  self->monitor(entry.actor);
+  auto copy = entry;
+  names[entry.name] = std::move(entry);
+  update_gauges(self);
+  fulfil_waiters(self, copy);
+}
+
+std::vector<name_entry> all_names(agent_pointer self) {
+  std::vector<name_entry> result;
+  result.reserve(self->state.names.size());
+  for (auto& kv : self->state.names)
+    result.push_back(kv.second);
+  return result;
+}
+
+std::vector<name_entry> local_names(agent_pointer self) {
+  std::vector<name_entry> result;
+  for (auto& kv : self->state.names)
+    if (kv.second.node == self->state.self.name)
+      result.push_back(kv.second);
+  return result;
+}
+
+void remove_member(agent_pointer self, std::map<std::string, member>::iterator i,
+                   const std::string& why) {
+  auto& st = self->state;
+  auto info = i->second.info;
+  st.members.erase(i);
+  // Its names go with it.
+  for (auto j = st.names.begin(); j != st.names.end();)
+    j = j->second.node == info.name ? st.names.erase(j) : std::next(j);
+  cluster_counters().left.fetch_add(1, std::memory_order_relaxed);
+  update_gauges(self);
+  spdlog::warn("cluster: node '{}' left: {} ({} members)", info.name, why,
+               st.members.size() + 1);
+  notify(self, member_down_atom::value, info);
+}
+
+void admit(agent_pointer self, const node_info& info, const node_agent& agent) {
+  auto& st = self->state;
+  if (auto i = st.members.find(info.name); i != st.members.end()) {
+    if (i->second.info.incarnation == info.incarnation)
+      return; // known (both sides said hello)
+    remove_member(self, i, "replaced by a new incarnation");
+  }
+  st.members.emplace(info.name, member{info, agent});
+  self->monitor(agent);
+  st.failing.erase(endpoint(info.host, info.port));
+  cluster_counters().joined.fetch_add(1, std::memory_order_relaxed);
+  update_gauges(self);
+  spdlog::info("cluster: node '{}' joined from {} ({} members)", info.name,
+               endpoint(info.host, info.port), st.members.size() + 1);
+  notify(self, member_up_atom::value, info);
+  // The others connect to it too: a full mesh, also when it joined
+  // through this node only.
+  for (auto& kv : st.members)
+    if (kv.first != info.name)
+      self->send(kv.second.agent, introduce_atom::value, info);
+}
+
+void connect_failed(agent_pointer self, const std::string& key, const std::string& why) {
+  auto& st = self->state;
+  st.connecting.erase(key);
+  cluster_counters().connect_failures.fetch_add(1, std::memory_order_relaxed);
+  if (st.failing.insert(key).second)
+    spdlog::warn("cluster: cannot join through {}: {}", key, why);
+  else
+    spdlog::debug("cluster: still cannot join through {}: {}", key, why);
+}
+
+std::string reason(agent_pointer self, const caf::error& err) {
+  // A Parley error's context is its reason; anything else in CAF's words.
+  if (err.category() == errc_category && !err.context().empty()
+      && err.context().match_elements<std::string>())
+    return err.context().get_as<std::string>(0);
+  return self->system().render(err);
+}
+
+void connect(agent_pointer self, const std::string& host, uint16_t port) {
+  auto& st = self->state;
+  auto key = endpoint(host, port);
+  if (!st.listening || key == endpoint(st.self.host, st.self.port))
+    return;
+  for (auto& kv : st.members)
+    if (kv.second.info.host == host && kv.second.info.port == port)
+      return;
+  if (!st.connecting.insert(key).second)
+    return;
+  self->request(st.mm, st.cfg.connect_timeout, caf::connect_atom::value, host, port)
+    .then(
+      [self, key](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
+        if (!ptr || ifs != self->system().message_types<node_agent>()) {
+          connect_failed(self, key, "no Parley node agent there");
+          return;
+        }
+        auto agent = caf::actor_cast<node_agent>(ptr);
+        if (agent == self) { // a seed that is this node under another address
+          self->state.connecting.erase(key);
+          return;
+        }
+        auto& st = self->state;
+        self->request(agent, st.cfg.connect_timeout, hello_atom::value, st.self, local_names(self))
+          .then(
+            [self, key, agent](node_info& them, std::vector<node_info>& others,
+                               std::vector<name_entry>& names) {
+              self->state.connecting.erase(key);
+              admit(self, them, agent);
+              for (auto& e : names)
+                learn(self, std::move(e));
+              for (auto& o : others)
+                if (o.name != self->state.self.name)
+                  connect(self, o.host, o.port);
+            },
+            [self, key](caf::error& err) { connect_failed(self, key, reason(self, err)); });
+      },
+      [self, key](caf::error& err) { connect_failed(self, key, reason(self, err)); });
+}
+
+void try_seeds(agent_pointer self) {
+  for (auto& seed : self->state.cfg.seeds) {
+    auto colon = seed.rfind(':');
+    auto port = static_cast<uint16_t>(std::stoul(seed.substr(colon + 1)));
+    connect(self, seed.substr(0, colon), port);
+  }
+}
+
+caf::result<node_info, std::vector<node_info>, std::vector<name_entry>>
+on_hello(agent_pointer self, node_info& from, std::vector<name_entry>& names) {
+  auto& st = self->state;
+  auto agent = caf::actor_cast<node_agent>(self->current_sender());
+  if (from.name == st.self.name && from.incarnation != st.self.incarnation) {
+    spdlog::warn("cluster: refused node '{}' from {}: this node has that name", from.name,
+                 endpoint(from.host, from.port));
+    return make_error(errc::name_taken, "the node name '" + from.name + "' is taken");
+  }
+  if (from.name != st.self.name) {
+    auto i = st.members.find(from.name);
+    if (i != st.members.end() && i->second.info.incarnation != from.incarnation
+        && i->second.agent != agent) {
+      // The old one may be gone without anyone having noticed yet; it is
+      // removed when its link drops or its heartbeats stop, and the new one
+      // gets in with its next attempt.
+      spdlog::warn("cluster: refused node '{}' from {}: a live member has that name",
+                   from.name, endpoint(from.host, from.port));
+      return make_error(errc::name_taken, "the node name '" + from.name + "' is taken");
+    }
+    admit(self, from, agent);
+    for (auto& e : names)
+      learn(self, std::move(e));
+  }
+  std::vector<node_info> others;
+  for (auto& kv : st.members)
+    if (kv.first != from.name)
+      others.push_back(kv.second.info);
+  return caf::result<node_info, std::vector<node_info>, std::vector<name_entry>>{
+    st.self, std::move(others), all_names(self)};
+}
+
+caf::result<bool> on_register(agent_pointer self, const std::string& name,
+                              caf::strong_actor_ptr& actor);
+
+caf::result<bool> on_register_logged(agent_pointer self, const std::string& name,
+                                     caf::strong_actor_ptr& actor) {
+  auto result = on_register(self, name, actor);
+  if (result.flag == caf::rt_error)
+    spdlog::warn("cluster: cannot register '{}': {}", name, reason(self, result.err));
+  else
+    spdlog::debug("cluster: registered '{}'", name);
+  return result;
+}
+
+caf::result<bool> on_register(agent_pointer self, const std::string& name,
+                              caf::strong_actor_ptr& actor) {
+  auto& st = self->state;
+  if (name.empty() || name.size() > 255)
+    return make_error(errc::invalid_argument, std::string{"a name has 1 to 255 bytes"});
+  if (!actor || actor->node() != self->node())
+    return make_error(errc::invalid_argument,
+                      "'" + name + "': only an actor of this node can be registered here");
+  if (auto i = st.names.find(name); i != st.names.end()) {
+    if (i->second.actor == actor)
+      return true;
+    return make_error(errc::name_taken, "the name '" + name + "' is held by an actor on '"
+                                          + i->second.node + "'");
+  }
+  name_entry entry{name, actor, actor->get()->message_types(), st.self.name};
+  for (auto& kv : st.members)
+    self->send(kv.second.agent, announce_atom::value, entry);
+  learn(self, std::move(entry));
+  return true;
+}
+
+caf::result<name_entry> on_whereis(agent_pointer self, const std::string& name,
+                                   caf::timespan wait) {
+  auto& st = self->state;
+  if (auto i = st.names.find(name); i != st.names.end())
+    return i->second;
+  if (wait.count() <= 0)
+    return make_error(errc::not_found, "nothing is registered as '" + name + "'");
+  auto rp = self->make_response_promise<name_entry>();
+  auto id = ++st.next_waiter;
+  st.waiting[name].push_back(waiter{id, rp});
+  self->delayed_send(self, wait, timeout_atom::value, name, id);
+  return rp;
+}
+
+void on_waiter_timeout(agent_pointer self, const std::string& name, uint64_t id) {
+  auto& waiting = self->state.waiting;
+  auto i = waiting.find(name);
+  if (i == waiting.end())
+    return;
+  auto& list = i->second;
+  for (auto j = list.begin(); j != list.end(); ++j)
+    if (j->id == id) {
+      j->rp.deliver(make_error(errc::not_found, "nothing is registered as '" + name + "'"));
+      list.erase(j);
+      break;
+    }
+  if (list.empty())
+    waiting.erase(i);
+}
+
+void on_down(agent_pointer self, const caf::down_msg& msg) {
+  auto& st = self->state;
+  for (auto i = st.members.begin(); i != st.members.end(); ++i)
+    if (i->second.agent.address() == msg.source) {
+      std::string why;
+      if (msg.reason == caf::exit_reason::remote_link_unreachable)
+        why = "its link dropped or went silent";
+      else if (!msg.reason || msg.reason == caf::exit_reason::user_shutdown)
+        why = "it stopped";
+      else
+        why = self->system().render(msg.reason);
+      remove_member(self, i, why);
+      return;
+    }
+  for (auto i = st.names.begin(); i != st.names.end(); ++i)
+    if (i->second.actor && i->second.actor->address() == msg.source) {
+      st.names.erase(i);
+      update_gauges(self);
+      return;
+    }
+  auto& subs = st.subscribers;
+  subs.erase(std::remove_if(subs.begin(), subs.end(),
+                            [&](const caf::actor& s) { return s.address() == msg.source; }),
+             subs.end());
+}
+
+node_agent::behavior_type agent_impl(agent_pointer self, std::string node_name,
+                                     cluster_config cfg) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.self.name = std::move(node_name);
+  st.self.host = st.cfg.advertised_host();
+  st.self.incarnation = std::random_device{}() * uint64_t{0x100000000} + std::random_device{}();
+  st.mm = st.cfg.insecure ? self->system().middleman().actor_handle()
+                          : self->system().openssl_manager().actor_handle();
+  self->set_down_handler([self](caf::down_msg& msg) { on_down(self, msg); });
+  self->attach_functor([] {
+    cluster_counters().members.store(0, std::memory_order_relaxed);
+    cluster_counters().names.store(0, std::memory_order_relaxed);
+  });
+  return {
+    [self](hello_atom, node_info& from, std::vector<name_entry>& names) {
+      return on_hello(self, from, names);
+    },
+    [self](introduce_atom, const node_info& info) { connect(self, info.host, info.port); },
+    [self](announce_atom, name_entry& entry) { learn(self, std::move(entry)); },
+    [self](retract_atom, const std::string& name, const std::string& node) {
+      auto& names = self->state.names;
+      if (auto i = names.find(name); i != names.end() && i->second.node == node) {
+        names.erase(i);
+        update_gauges(self);
+      }
+    },
+    [self](register_atom, const std::string& name, caf::strong_actor_ptr& actor) {
+      return on_register_logged(self, name, actor);
+    },
+    [self](whereis_atom, const std::string& name, caf::timespan wait) {
+      return on_whereis(self, name, wait);
+    },
+    [self](members_atom) {
+      std::vector<node_info> result{self->state.self};
+      for (auto& kv : self->state.members)
+        result.push_back(kv.second.info);
+      return result;
+    },
+    [self](subscribe_atom, caf::actor& who) {
+      self->monitor(who);
+      for (auto& kv : self->state.members)
+        caf::anon_send(who, member_up_atom::value, kv.second.info);
+      self->state.subscribers.push_back(std::move(who));
+    },
+    [self](listening_atom, uint16_t port) {
+      auto& st = self->state;
+      st.self.port = port;
+      st.listening = true;
+      update_gauges(self);
+      spdlog::info("cluster: node '{}' listening on {} ({})", st.self.name,
+                   endpoint(st.self.host, port),
+                   st.cfg.insecure ? "insecure: no TLS, no authentication" : "mutual TLS");
+      try_seeds(self);
+      self->delayed_send(self, st.cfg.retry, retry_atom::value);
+    },
+    [self](retry_atom) {
+      try_seeds(self);
+      self->delayed_send(self, self->state.cfg.retry, retry_atom::value);
+    },
+    [self](timeout_atom, const std::string& name, uint64_t id) {
+      on_waiter_timeout(self, name, id);
+    },
+  };
+}
+
+} // namespace
+
+cluster_stats& cluster_counters() {
+  static cluster_stats stats;
+  return stats;
+}
+
+caf::error wrong_interface(const std::string& name) {
+  return make_error(errc::wrong_interface,
+                    "the actor registered as '" + name + "' has another interface");
+}
+
+void announce_cluster(caf::actor_system_config& sys_cfg) {
+  sys_cfg.add_message_type<node_info>("parley.node_info");
+  sys_cfg.add_message_type<std::vector<node_info>>("parley.node_info_list");
+  sys_cfg.add_message_type<name_entry>("parley.name_entry");
+  sys_cfg.add_message_type<std::vector<name_entry>>("parley.name_entry_list");
+  sys_cfg.add_message_type<node_agent>("parley.node_agent");
+}
+
+void setup_cluster(caf::actor_system_config& sys_cfg, const cluster_config& cfg) {
+  sys_cfg.load<caf::io::middleman>();
+  // Both sides must agree on the heartbeat; a silent peer is cut off after
+  // the timeout, and its proxies report `remote_link_unreachable`.
+  sys_cfg.set("middleman.heartbeat-interval", cfg.heartbeat);
+  sys_cfg.set("middleman.connection-timeout", cfg.failure_timeout);
+  // BASP refuses a peer with another application id: another program, or a
+  // Parley of another wire version.
+  sys_cfg.set("middleman.app-identifiers", std::vector<std::string>{"parley.cluster.v1"});
+  if (!cfg.insecure) {
+    tls_error_queue_guard();
+    sys_cfg.load<caf::openssl::manager>();
+    sys_cfg.openssl_certificate = cfg.cert;
+    sys_cfg.openssl_key = cfg.key;
+    sys_cfg.openssl_cafile = cfg.ca;
+  }
+  announce_cluster(sys_cfg);
+}
+
+child_spec cluster_child(std::string node_name, cluster_config cfg) {
+  child_spec agent;
+  agent.id = "cluster";
+  agent.start = [node_name, cfg](caf::actor_system& sys,
+                                 const supervisor_actor&) -> caf::expected<caf::actor> {
+    auto handle = sys.spawn(agent_impl, node_name, cfg);
+    auto port = uint16_t{cfg.port.value_or(0)};
+    auto bind = cfg.bind == "0.0.0.0" ? std::string{} : cfg.bind;
+    auto published = cfg.insecure
+                       ? sys.middleman().publish(handle, port, bind.empty() ? nullptr : bind.c_str(),
+                                                 true)
+                       : caf::openssl::publish(handle, port, bind.empty() ? nullptr : bind.c_str(),
+                                               true);
+    if (!published) {
+      caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
+      spdlog::error("cluster: cannot listen on {}: {}", endpoint(cfg.bind, port),
+                    sys.render(published.error()));
+      return std::move(published.error());
+    }
+    // Closed again when this incarnation ends, so a restarted agent can
+    // publish the same port.
+    handle->attach_functor([mm = sys.middleman().actor_handle(), addr = handle.address(),
+                            actual = *published] {
+      caf::anon_send(mm, caf::unpublish_atom::value, addr, actual);
+    });
+    sys.registry().put(agent_name, caf::actor_cast<caf::strong_actor_ptr>(handle));
+    caf::anon_send(handle, listening_atom::value, *published);
+    return caf::actor_cast<caf::actor>(handle);
+  };
+  return agent;
+}
+
+node_agent find_agent(caf::actor_system& sys) {
+  return caf::actor_cast<node_agent>(sys.registry().get(agent_name));
+}
+
+caf::error wait_for_agent(caf::actor_system& sys, const supervisor_actor& root,
+                          caf::timespan timeout) {
+  // A supervisor answers only after its init started its children.
+  caf::scoped_actor self{sys};
+  caf::error result;
+  caf::actor found;
+  self->request(root, timeout, find_child_atom::value, std::string{"cluster"})
+    .receive([&](caf::actor& x) { found = std::move(x); },
+             [&](caf::error& err) { result = std::move(err); });
+  if (!result && !found)
+    result = make_error(errc::unavailable, std::string{"no running cluster agent"});
+  return result;
+}
+
+caf::error register_name(caf::actor_system& sys, const std::string& name,
+                         caf::strong_actor_ptr actor, caf::timespan timeout) {
+  auto agent = find_agent(sys);
+  if (!agent)
+    return make_error(errc::unavailable, std::string{"this node is not in a cluster"});
+  caf::error result;
+  caf::scoped_actor self{sys};
+  self->request(agent, timeout, register_atom::value, name, std::move(actor))
+    .receive([](bool) {}, [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+bool register_name_async(caf::actor_system& sys, const std::string& name,
+                         caf::strong_actor_ptr actor) {
+  auto agent = find_agent(sys);
+  if (!agent)
+    return false;
+  caf::anon_send(agent, register_atom::value, name, std::move(actor));
+  return true;
+}
+
+caf::expected<name_entry> whereis(caf::actor_system& sys, const std::string& name,
+                                  caf::timespan timeout) {
+  auto agent = find_agent(sys);
+  if (!agent)
+    return make_error(errc::unavailable, std::string{"this node is not in a cluster"});
+  caf::expected<name_entry> result{name_entry{}};
+  caf::scoped_actor self{sys};
+  // The agent answers within `timeout`; the request allows it a second more.
+  self->request(agent, timeout + std::chrono::seconds(1), whereis_atom::value, name, timeout)
+    .receive([&](name_entry& entry) { result = std::move(entry); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+} // namespace parley::runtime
