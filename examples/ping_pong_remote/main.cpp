@@ -119,16 +119,17 @@ int main(int argc, char** argv) {
     ->capture_default_str();
   if (auto status = runtime::parse_command_line(app, argc, argv))
     return *status;
-  if (!ccfg.enabled()) {
-    std::fprintf(stderr, "ping_pong_remote: error: --cluster-port is required\n");
-    return runtime::usage_error_status;
-  }
+
   if (cfg.name.empty()) {
     std::fprintf(stderr, "ping_pong_remote: error: --name is required (unique in the cluster)\n");
     return runtime::usage_error_status;
   }
   if (auto bad = runtime::validate(ccfg)) {
     std::fprintf(stderr, "ping_pong_remote: error: %s\n", bad->c_str());
+    return runtime::usage_error_status;
+  }
+  if (!ccfg.enabled()) {
+    std::fprintf(stderr, "ping_pong_remote: error: --cluster-port is required\n");
     return runtime::usage_error_status;
   }
 

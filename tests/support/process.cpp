@@ -117,6 +117,26 @@ bool process::wait_for_output(const std::string& text, std::chrono::milliseconds
   }
 }
 
+size_t process::count(const std::string& text) const {
+  size_t n = 0;
+  for (auto* s : {&out_, &err_})
+    for (auto pos = s->find(text); pos != std::string::npos; pos = s->find(text, pos + 1))
+      ++n;
+  return n;
+}
+
+bool process::wait_for_count(const std::string& text, size_t n,
+                             std::chrono::milliseconds timeout) {
+  auto deadline = clock_type::now() + timeout;
+  for (;;) {
+    if (count(text) >= n)
+      return true;
+    auto left = remaining(deadline);
+    if (left.count() == 0 || !pump(left))
+      return count(text) >= n;
+  }
+}
+
 std::optional<int> process::wait(std::chrono::milliseconds timeout) {
   auto deadline = clock_type::now() + timeout;
   // Drain both pipes first: a child blocked on a full pipe never exits.

@@ -28,6 +28,13 @@ public:
   /// Waits until stdout or stderr holds `text`; false on timeout or exit.
   bool wait_for_output(const std::string& text, std::chrono::milliseconds timeout);
 
+  /// Waits until stdout and stderr together hold `text` at least `count`
+  /// times; false on timeout or exit.
+  bool wait_for_count(const std::string& text, size_t count, std::chrono::milliseconds timeout);
+
+  /// How often stdout and stderr together hold `text` so far.
+  size_t count(const std::string& text) const;
+
   /// Waits for the exit; the exit status, or 128 + signal; nothing on timeout.
   std::optional<int> wait(std::chrono::milliseconds timeout);
 

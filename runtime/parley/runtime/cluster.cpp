@@ -57,6 +57,9 @@ struct agent_state {
   std::set<std::string> connecting;
   /// Endpoints whose last attempt failed (logged once, until it succeeds).
   std::set<std::string> failing;
+  /// Nodes another member told this one about and that are not members
+  /// yet, with the retry ticks spent on them.
+  std::map<std::string, std::pair<node_info, int>> wanted;
   std::vector<caf::actor> subscribers;
   std::map<std::string, std::vector<waiter>> waiting;
   uint64_t next_waiter = 0;
@@ -157,6 +160,7 @@ void admit(agent_pointer self, const node_info& info, const node_agent& agent) {
   st.members.emplace(info.name, member{info, agent});
   self->monitor(agent);
   st.failing.erase(endpoint(info.host, info.port));
+  st.wanted.erase(info.name);
   cluster_counters().joined.fetch_add(1, std::memory_order_relaxed);
   update_gauges(self);
   spdlog::info("cluster: node '{}' joined from {} ({} members)", info.name,
@@ -169,14 +173,16 @@ void admit(agent_pointer self, const node_info& info, const node_agent& agent) {
       self->send(kv.second.agent, introduce_atom::value, info);
 }
 
-void connect_failed(agent_pointer self, const std::string& key, const std::string& why) {
+void connect_failed(agent_pointer self, const std::string& key, const std::string& peer,
+                    const std::string& why) {
   auto& st = self->state;
   st.connecting.erase(key);
   cluster_counters().connect_failures.fetch_add(1, std::memory_order_relaxed);
+  auto what = peer.empty() ? "join through " + key : "reach node '" + peer + "' at " + key;
   if (st.failing.insert(key).second)
-    spdlog::warn("cluster: cannot join through {}: {}", key, why);
+    spdlog::warn("cluster: cannot {}: {}", what, why);
   else
-    spdlog::debug("cluster: still cannot join through {}: {}", key, why);
+    spdlog::debug("cluster: still cannot {}: {}", what, why);
 }
 
 std::string reason(agent_pointer self, const caf::error& err) {
@@ -187,7 +193,12 @@ std::string reason(agent_pointer self, const caf::error& err) {
   return self->system().render(err);
 }
 
-void connect(agent_pointer self, const std::string& host, uint16_t port) {
+void want(agent_pointer self, const node_info& info);
+
+/// Connects to the agent at host:port and says hello; `peer` names the node
+/// expected there (empty for a seed).
+void connect(agent_pointer self, const std::string& host, uint16_t port,
+             const std::string& peer = {}) {
   auto& st = self->state;
   auto key = endpoint(host, port);
   if (!st.listening || key == endpoint(st.self.host, st.self.port))
@@ -199,9 +210,9 @@ void connect(agent_pointer self, const std::string& host, uint16_t port) {
     return;
   self->request(st.mm, st.cfg.connect_timeout, caf::connect_atom::value, host, port)
     .then(
-      [self, key](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
+      [self, key, peer](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
         if (!ptr || ifs != self->system().message_types<node_agent>()) {
-          connect_failed(self, key, "no Parley node agent there");
+          connect_failed(self, key, peer, "no Parley node agent there");
           return;
         }
         auto agent = caf::actor_cast<node_agent>(ptr);
@@ -219,12 +230,56 @@ void connect(agent_pointer self, const std::string& host, uint16_t port) {
               for (auto& e : names)
                 learn(self, std::move(e));
               for (auto& o : others)
-                if (o.name != self->state.self.name)
-                  connect(self, o.host, o.port);
+                want(self, o);
             },
-            [self, key](caf::error& err) { connect_failed(self, key, reason(self, err)); });
+            [self, key, peer](caf::error& err) {
+              connect_failed(self, key, peer, reason(self, err));
+            });
       },
-      [self, key](caf::error& err) { connect_failed(self, key, reason(self, err)); });
+      [self, key, peer](caf::error& err) { connect_failed(self, key, peer, reason(self, err)); });
+}
+
+/// Ticks after which the node whose name sorts last connects too (its
+/// peer should have connected by then), and after which a node that never
+/// answered is forgotten.
+constexpr int fallback_ticks = 3;
+constexpr int max_ticks = 20;
+
+// A node learned from a member. Both ends learn of each other at about the
+// same time; the one whose name sorts first connects, so the two do not
+// race to open the same link (CAF then closes one of them, which can fail
+// both handshakes).
+void want(agent_pointer self, const node_info& info) {
+  auto& st = self->state;
+  if (info.name == st.self.name)
+    return;
+  if (auto i = st.members.find(info.name);
+      i != st.members.end() && i->second.info.incarnation == info.incarnation)
+    return;
+  st.wanted[info.name] = {info, 0};
+  if (st.self.name < info.name)
+    connect(self, info.host, info.port, info.name);
+}
+
+void retry_wanted(agent_pointer self) {
+  auto& st = self->state;
+  for (auto i = st.wanted.begin(); i != st.wanted.end();) {
+    auto& [info, ticks] = i->second;
+    if (auto m = st.members.find(info.name);
+        m != st.members.end() && m->second.info.incarnation == info.incarnation) {
+      i = st.wanted.erase(i);
+      continue;
+    }
+    if (++ticks > max_ticks) {
+      spdlog::warn("cluster: gave up on node '{}' at {}", info.name,
+                   endpoint(info.host, info.port));
+      i = st.wanted.erase(i);
+      continue;
+    }
+    if (st.self.name < info.name || ticks >= fallback_ticks)
+      connect(self, info.host, info.port, info.name);
+    ++i;
+  }
 }
 
 void try_seeds(agent_pointer self) {
@@ -375,7 +430,7 @@ node_agent::behavior_type agent_impl(agent_pointer self, std::string node_name,
     [self](hello_atom, node_info& from, std::vector<name_entry>& names) {
       return on_hello(self, from, names);
     },
-    [self](introduce_atom, const node_info& info) { connect(self, info.host, info.port); },
+    [self](introduce_atom, const node_info& info) { want(self, info); },
     [self](announce_atom, name_entry& entry) { learn(self, std::move(entry)); },
     [self](retract_atom, const std::string& name, const std::string& node) {
       auto& names = self->state.names;
@@ -415,6 +470,7 @@ node_agent::behavior_type agent_impl(agent_pointer self, std::string node_name,
     },
     [self](retry_atom) {
       try_seeds(self);
+      retry_wanted(self);
       self->delayed_send(self, self->state.cfg.retry, retry_atom::value);
     },
     [self](timeout_atom, const std::string& name, uint64_t id) {

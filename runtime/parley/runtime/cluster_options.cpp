@@ -56,8 +56,17 @@ std::optional<std::string> check_tls_files(const cluster_config& cfg) {
     return "cannot create a TLS context: " + openssl_reason();
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), cfg.cert.c_str()) != 1)
     return "--cluster-cert " + cfg.cert + ": " + openssl_reason();
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), cfg.key.c_str(), SSL_FILETYPE_PEM) != 1)
-    return "--cluster-key " + cfg.key + ": " + openssl_reason();
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), cfg.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    auto why = openssl_reason();
+    // A valid key for another certificate: say so rather than in
+    // OpenSSL's words.
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> bare{SSL_CTX_new(TLS_method()),
+                                                           &SSL_CTX_free};
+    if (bare && SSL_CTX_use_PrivateKey_file(bare.get(), cfg.key.c_str(), SSL_FILETYPE_PEM) == 1)
+      return "--cluster-key " + cfg.key + " does not belong to --cluster-cert " + cfg.cert;
+    ERR_clear_error();
+    return "--cluster-key " + cfg.key + ": " + why;
+  }
   if (SSL_CTX_check_private_key(ctx.get()) != 1)
     return "--cluster-key " + cfg.key + " does not belong to --cluster-cert " + cfg.cert;
   if (SSL_CTX_load_verify_locations(ctx.get(), cfg.ca.c_str(), nullptr) != 1)
