@@ -7,6 +7,7 @@
 
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/gateway/actor_bridge.hpp"
+#include "parley/runtime/cluster.hpp"
 #include "parley/runtime/config.hpp"
 #include "parley/runtime/node.hpp"
 
@@ -119,8 +120,19 @@ int main(int argc, char** argv) {
     ->envname("PARLEY_BACKLOG")
     ->check(CLI::Range(size_t{0}, size_t{100'000}))
     ->capture_default_str();
+  runtime::cluster_config clcfg;
+  runtime::add_cluster_options(app, clcfg);
   if (auto status = runtime::parse_command_line(app, argc, argv))
     return *status;
+  if (auto bad = runtime::validate(clcfg)) {
+    std::fprintf(stderr, "parley-gateway: error: %s\n", bad->c_str());
+    return runtime::usage_error_status;
+  }
+  if (clcfg.enabled() && app.get_option("--name")->count() == 0) {
+    std::fprintf(stderr, "parley-gateway: error: a cluster node needs --name (unique in the "
+                         "cluster)\n");
+    return runtime::usage_error_status;
+  }
 
   ccfg.node = cfg.name;
   ccfg.limits.max_frame_bytes = gcfg.max_frame_bytes;
@@ -134,8 +146,22 @@ int main(int argc, char** argv) {
 
   // The node's tree: rooms first (the gateway's connections need the
   // directory), then the gateway, whose listener binds the port as it starts.
-  runtime::node node{cfg};
-  auto root = node.start({actors::rooms_child(rcfg), gateway::gateway_child(gcfg, ccfg, stats)});
+  std::vector<runtime::child_spec> children;
+  if (clcfg.enabled()) {
+    // In a cluster: the agent first (the rooms register with it), and rooms
+    // placed across the nodes (docs/cluster.md).
+    children.push_back(runtime::cluster_child(cfg.name, clcfg));
+    rcfg.node = cfg.name;
+    gateway::add_cluster_metrics(*stats, rcfg.relays);
+  }
+  children.push_back(actors::rooms_child(rcfg));
+  children.push_back(gateway::gateway_child(gcfg, ccfg, stats));
+  runtime::node node{cfg, [&](caf::actor_system_config& sys_cfg) {
+                       actors::announce_chat(sys_cfg);
+                       if (clcfg.enabled())
+                         runtime::setup_cluster(sys_cfg, clcfg);
+                     }};
+  auto root = node.start(std::move(children));
   caf::scoped_actor self{node.system()};
   auto gateway_sup = caf::actor_cast<runtime::supervisor_actor>(find_child(self, root, "gateway"));
   auto listener =

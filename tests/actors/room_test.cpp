@@ -75,7 +75,7 @@ protected:
   }
 
   caf::expected<join_reply> join(const member_probe& m, std::optional<seq_t> since = {}) {
-    return ask<join_reply>(room, join_atom::value, join_request{m.handle, m.user, m.enc, since});
+    return ask<join_reply>(room, join_atom::value, join_request{m.handle, m.user, m.enc, since, {}});
   }
 
   caf::expected<seq_t> publish(const member_probe& m, std::string text) {

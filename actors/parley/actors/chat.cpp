@@ -1,5 +1,7 @@
 #include "parley/actors/chat.hpp"
 
+#include <caf/actor_system_config.hpp>
+
 #include <chrono>
 
 namespace parley::actors {
@@ -11,6 +13,32 @@ shared_frame shared_frame::make(const v1::ServerFrame& frame, bool want_binary, 
   if (want_json)
     result.json = std::make_shared<const std::string>(proto::encode(frame, encoding::json));
   return result;
+}
+
+void announce_chat(caf::actor_system_config& cfg) {
+  cfg.add_message_type<chat_message>("parley.chat_message");
+  cfg.add_message_type<std::vector<chat_message>>("parley.chat_message_list");
+  cfg.add_message_type<relay_frame>("parley.relay_frame");
+  cfg.add_message_type<join_request>("parley.join_request");
+  cfg.add_message_type<join_reply>("parley.join_reply");
+  cfg.add_message_type<publish_request>("parley.publish_request");
+  cfg.add_message_type<history_request>("parley.history_request");
+  cfg.add_message_type<history_reply>("parley.history_reply");
+  cfg.add_message_type<room_summary>("parley.room_summary");
+  cfg.add_message_type<std::vector<room_summary>>("parley.room_summary_list");
+  cfg.add_message_type<member_actor>("parley.member_actor");
+  cfg.add_message_type<relay_sink>("parley.relay_sink");
+  cfg.add_message_type<room_actor>("parley.room_actor");
+  cfg.add_message_type<rooms_actor>("parley.rooms_actor");
+}
+
+void from_proto(const v1::Message& in, chat_message& x) {
+  x.room = in.room();
+  x.seq = in.seq();
+  x.sender = in.sender();
+  x.text = in.text();
+  x.body = in.body();
+  x.server_time_ms = in.server_time_ms();
 }
 
 int64_t now_ms() {

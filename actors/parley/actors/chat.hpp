@@ -11,10 +11,12 @@
 
 #include "parley/proto/codec.hpp"
 #include "parley/runtime/atoms.hpp"
+#include "parley/runtime/cluster.hpp"
 
 #include <caf/actor_addr.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
+#include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
@@ -46,6 +48,9 @@ using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using rooms_atom = caf::atom_constant<caf::atom("rooms")>;
 using summary_atom = caf::atom_constant<caf::atom("summary")>;
+using relay_atom = caf::atom_constant<caf::atom("relay")>;
+using owned_atom = caf::atom_constant<caf::atom("owned")>;
+using hosting_atom = caf::atom_constant<caf::atom("hosting")>;
 
 /// Per-room sequence number: strictly increasing from 1, without gaps.
 using seq_t = uint64_t;
@@ -86,6 +91,22 @@ struct shared_frame {
 /// A member of a room: receives the frames a room fans out.
 using member_actor = caf::typed_actor<caf::reacts_to<deliver_atom, shared_frame>>;
 
+/// What a room sends once per node to the relay there: one server frame in
+/// the binary encoding, which the relay fans out to its local members
+/// (except the one with actor id `except`, when not 0).
+struct relay_frame {
+  std::string binary;
+  uint64_t except = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, relay_frame& x) {
+  return f(caf::meta::type_name("parley.relay_frame"), x.binary, x.except);
+}
+
+/// The part of a relay a room talks to.
+using relay_sink = caf::typed_actor<caf::reacts_to<relay_atom, relay_frame>>;
+
 struct join_request {
   member_actor member;
   /// Display name of the member's user.
@@ -95,7 +116,28 @@ struct join_request {
   encoding enc = encoding::json;
   /// Resume after this seq instead of receiving the backlog.
   std::optional<seq_t> since;
+  /// Set when the member is on another node: the room sends that node's
+  /// relay one copy of each frame instead of one per member.
+  relay_sink via;
 };
+
+// Encodings and optional seqs cross nodes as plain integers.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, join_request& x) {
+  auto enc = static_cast<uint8_t>(x.enc);
+  bool resume = x.since.has_value();
+  seq_t since = x.since.value_or(0);
+  auto restore = caf::meta::load_callback([&]() -> caf::error {
+    x.enc = static_cast<encoding>(enc);
+    if (resume)
+      x.since = since;
+    else
+      x.since.reset();
+    return caf::none;
+  });
+  return f(caf::meta::type_name("parley.join_request"), x.member, x.user, enc, resume, since,
+           x.via, restore);
+}
 
 struct join_reply {
   std::string room;
@@ -108,11 +150,22 @@ struct join_reply {
   bool gap = false;
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, join_reply& x) {
+  return f(caf::meta::type_name("parley.join_reply"), x.room, x.member_count, x.members,
+           x.messages, x.seq, x.gap);
+}
+
 struct publish_request {
   member_actor member;
   std::string text;
   std::string body;
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, publish_request& x) {
+  return f(caf::meta::type_name("parley.publish_request"), x.member, x.text, x.body);
+}
 
 struct history_request {
   seq_t before = 0; ///< 0: no upper bound
@@ -120,11 +173,21 @@ struct history_request {
   uint32_t limit = 0; ///< 0: the room's default
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, history_request& x) {
+  return f(caf::meta::type_name("parley.history_request"), x.before, x.after, x.limit);
+}
+
 struct history_reply {
   std::string room;
   std::vector<chat_message> messages;
   bool gap = false;
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, history_reply& x) {
+  return f(caf::meta::type_name("parley.history_reply"), x.room, x.messages, x.gap);
+}
 
 /// What the rooms list shows of one room.
 struct room_summary {
@@ -153,10 +216,24 @@ using room_actor = caf::typed_actor<
   // Internal: send the presence changes collected so far.
   caf::reacts_to<flush_atom>>;
 
+/// Where a room stands on one node, for the placement of a room in a
+/// cluster (see rooms_directory.hpp).
+enum class room_standing : uint8_t { none = 0, claiming = 1, live = 2 };
+
 /// Finds or starts the room of a given name.
 /// Lists the open rooms (at most `max_listed_rooms`).
-using rooms_actor = caf::typed_actor<caf::replies_to<lookup_atom, std::string>::with<room_actor>,
-                                     caf::replies_to<rooms_atom>::with<std::vector<room_summary>>>;
+using rooms_actor = caf::typed_actor<
+  caf::replies_to<lookup_atom, std::string>::with<room_actor>,
+  caf::replies_to<rooms_atom>::with<std::vector<room_summary>>,
+  // Cluster: the room of this name if this node owns it (starting it), else
+  // an `unavailable` error naming the owner this node sees.
+  caf::replies_to<owned_atom, std::string>::with<room_actor>,
+  // Cluster: whether this node hosts the room (room_standing as uint8_t, and
+  // the room when live), asked by a node (name) about to start it.
+  caf::replies_to<hosting_atom, std::string, std::string>::with<uint8_t, room_actor>,
+  // Cluster: membership changes from the node agent (node name).
+  caf::reacts_to<runtime::member_up_atom, runtime::node_info>,
+  caf::reacts_to<runtime::member_down_atom, runtime::node_info>>;
 
 /// Longest rooms list: a node with more open rooms lists the busiest.
 constexpr size_t max_listed_rooms = 1000;
@@ -169,13 +246,15 @@ void to_proto(const chat_message& x, v1::Message& out);
 
 } // namespace parley::actors
 
+namespace parley::actors {
+
+/// Announces the chat types that cross nodes (rooms, relays, directories).
+void announce_chat(caf::actor_system_config& cfg);
+
+} // namespace parley::actors
+
 // Local-only message types: they hold shared pointers or protobuf objects.
-// (Cross-node variants arrive with the cluster.)
+// Across nodes, a room sends relays a `relay_frame` instead.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::shared_frame)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::join_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::join_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::publish_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::history_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::history_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::v1::ClientFrame)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::proto::decode_error)

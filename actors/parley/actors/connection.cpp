@@ -226,7 +226,7 @@ void connection_state::join(const std::string& ref, const v1::Join& req, encodin
     .await(
       [this, ref, name, since, enc, me](room_actor& room) {
         self_->request(room, cfg_.request_timeout, join_atom::value,
-                       join_request{me, user_, enc, since})
+                       join_request{me, user_, enc, since, {}})
           .await(
             [this, ref, enc, room](join_reply& r) {
               joined_[r.room] = room;

@@ -54,8 +54,14 @@ void room_state::init(std::string room, room_config cfg, std::shared_ptr<room_me
 
 join_reply room_state::admit(const join_request& req) {
   auto addr = req.member.address();
-  members_.emplace(addr, member{req.member, req.user, req.enc});
-  ++(req.enc == encoding::binary ? binary_members_ : json_members_);
+  members_.emplace(addr, member{req.member, req.user, req.enc, req.via});
+  if (req.via) {
+    auto& use = relays_[req.via.address()];
+    use.relay = req.via;
+    ++use.members;
+  } else {
+    ++(req.enc == encoding::binary ? binary_members_ : json_members_);
+  }
   self_->monitor(req.member);
   ++idle_generation_; // an idle timer in flight no longer applies
   join_reply reply;
@@ -86,7 +92,13 @@ bool room_state::remove(const caf::actor_addr& addr) {
   if (i == members_.end())
     return false;
   auto user = std::move(i->second.user);
-  --(i->second.enc == encoding::binary ? binary_members_ : json_members_);
+  if (auto& via = i->second.via) {
+    auto r = relays_.find(via.address());
+    if (r != relays_.end() && --r->second.members == 0)
+      relays_.erase(r);
+  } else {
+    --(i->second.enc == encoding::binary ? binary_members_ : json_members_);
+  }
   self_->demonitor(i->second.handle.address());
   members_.erase(i);
   if (auto u = users_.find(user); u != users_.end() && --u->second == 0) {
@@ -178,22 +190,36 @@ void room_state::broadcast(const v1::ServerFrame& frame, const caf::actor_addr& 
   // Encode once per encoding in use; one message object per encoding,
   // shared by every member who joined in it (a connection that joined two
   // rooms in two encodings gets each room's frames in that room's).
-  auto both = shared_frame::make(frame, binary_members_ > 0, json_members_ > 0);
+  auto both = shared_frame::make(frame, binary_members_ > 0 || !relays_.empty(),
+                                 json_members_ > 0);
   caf::message msgs[2];
-  if (both.binary)
+  if (both.binary && binary_members_ > 0)
     msgs[0] = caf::make_message(deliver_atom::value, shared_frame{both.binary, nullptr});
   if (both.json)
     msgs[1] = caf::make_message(deliver_atom::value, shared_frame{nullptr, both.json});
   // Enqueued directly: a typed send would re-check the (shared) message.
   uint64_t sent = 0;
-  for (auto& [addr, m] : members_)
-    if (addr != except) {
-      auto& msg = msgs[m.enc == encoding::binary ? 0 : 1];
-      caf::actor_cast<caf::abstract_actor*>(m.handle)->enqueue(self_->ctrl(), caf::make_message_id(),
-                                                               msg, self_->context());
-      ++sent;
+  const member* skipped = nullptr;
+  for (auto& [addr, m] : members_) {
+    if (addr == except) {
+      skipped = &m;
+      continue;
     }
+    if (m.via)
+      continue;
+    auto& msg = msgs[m.enc == encoding::binary ? 0 : 1];
+    caf::actor_cast<caf::abstract_actor*>(m.handle)->enqueue(self_->ctrl(), caf::make_message_id(),
+                                                             msg, self_->context());
+    ++sent;
+  }
+  // One copy per node with members; its relay fans out there. An excepted
+  // member's id means something only to the relay of its own node.
+  for (auto& [addr, use] : relays_) {
+    uint64_t except_id = skipped && skipped->via.address() == addr ? except.id() : 0;
+    self_->send(use.relay, relay_atom::value, relay_frame{*both.binary, except_id});
+  }
   cfg_.stats->deliveries.fetch_add(sent, std::memory_order_relaxed);
+  cfg_.stats->relayed.fetch_add(relays_.size(), std::memory_order_relaxed);
 }
 
 void room_state::presence_diff(const std::string& user, bool joined,

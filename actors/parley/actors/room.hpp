@@ -48,6 +48,9 @@ struct room_stats {
   std::atomic<uint64_t> messages{0};
   /// Frames handed to members (messages, presence diffs).
   std::atomic<uint64_t> deliveries{0};
+  /// Frames sent to relays on other nodes: one per node with members, not
+  /// one per member.
+  std::atomic<uint64_t> relayed{0};
 };
 
 struct room_config {
@@ -143,6 +146,13 @@ private:
     member_actor handle;
     std::string user;
     encoding enc;
+    /// The relay of the member's node, if that is not this one.
+    relay_sink via;
+  };
+
+  struct relay_use {
+    relay_sink relay;
+    size_t members = 0;
   };
 
   const member* find(const caf::actor_addr& addr) const;
@@ -163,9 +173,12 @@ private:
   std::unordered_map<caf::actor_addr, member> members_;
   /// Connections per user, so presence lists each user once.
   std::map<std::string, size_t> users_;
-  /// Members per encoding: a frame is encoded only in encodings in use.
+  /// Local members per encoding: a frame is encoded only in encodings in
+  /// use (relays always get the binary encoding).
   size_t binary_members_ = 0;
   size_t json_members_ = 0;
+  /// Relays of other nodes with members here, by address.
+  std::unordered_map<caf::actor_addr, relay_use> relays_;
   uint64_t idle_generation_ = 0;
   /// Presence changes not sent yet: +1 joined, -1 left (they cancel out).
   /// Users whose presence changed since the last flush.

@@ -1,11 +1,14 @@
 #include "parley/actors/rooms_directory.hpp"
 
+#include "parley/actors/placement.hpp"
+#include "parley/runtime/cluster.hpp"
 #include "parley/runtime/errc.hpp"
 #include "parley/runtime/supervisor.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 #include <caf/typed_response_promise.hpp>
 
@@ -82,6 +85,237 @@ void with_room_sup(directory_pointer self, Then then, Fail fail) {
       [fail](caf::error& err) mutable { fail(std::move(err)); });
 }
 
+// Answers every lookup waiting for `name`.
+template <class T>
+void settle(directory_pointer self, const std::string& name, const T& outcome) {
+  auto i = self->state.pending.find(name);
+  if (i == self->state.pending.end())
+    return;
+  auto waiters = std::move(i->second);
+  self->state.pending.erase(i);
+  for (auto& rp : waiters)
+    rp.deliver(outcome);
+}
+
+// Starts (or finds) the room under the rooms supervisor, then settles.
+void start_local(directory_pointer self, const std::string& name) {
+  auto& st = self->state;
+  auto& mem = st.memory[name];
+  if (!mem)
+    mem = std::make_shared<room_memory>();
+  auto spec = room_spec(st.cfg, name, mem);
+  auto fail = [self, name](caf::error err) { settle(self, name, err); };
+  with_room_sup(
+    self,
+    [self, name, spec, fail](runtime::supervisor_actor sup) {
+      self->request(sup, sup_timeout, runtime::add_child_atom::value, spec)
+        .then(
+          [self, name](caf::actor& room) {
+            remember(self, name, room);
+            settle(self, name, caf::actor_cast<room_actor>(room));
+          },
+          [self, sup, name, fail](caf::error& err) {
+            if (!runtime::is(err, errc::duplicate_child)) {
+              fail(std::move(err));
+              return;
+            }
+            // Restarted by the supervisor after a crash, not seen yet.
+            self->request(sup, sup_timeout, runtime::find_child_atom::value, name)
+              .then(
+                [self, name](caf::actor& room) {
+                  if (!room) {
+                    settle(self, name, runtime::make_error(errc::unavailable, name));
+                    return;
+                  }
+                  remember(self, name, room);
+                  settle(self, name, caf::actor_cast<room_actor>(room));
+                },
+                [fail](caf::error& e) { fail(std::move(e)); });
+          });
+    },
+    fail);
+}
+
+// -- in a cluster -------------------------------------------------------------------
+
+std::string directory_name(const std::string& node) {
+  return "rooms@" + node;
+}
+
+// Runs `then` with the directory of `node`, found through the cluster's
+// names (registered by each node's rooms subtree).
+template <class Then, class Fail>
+void with_peer(directory_pointer self, const std::string& node, Then then, Fail fail) {
+  auto& st = self->state;
+  if (auto i = st.peers.find(node); i != st.peers.end()) {
+    then(i->second);
+    return;
+  }
+  auto agent = runtime::find_agent(self->system());
+  if (!agent) {
+    fail(runtime::make_error(errc::unavailable, std::string{"no cluster agent"}));
+    return;
+  }
+  auto wait = st.cfg.cluster_timeout;
+  self->request(agent, wait + wait, runtime::whereis_atom::value, directory_name(node), wait)
+    .then(
+      [self, node, then, fail](runtime::name_entry& entry) mutable {
+        auto dir = caf::actor_cast<rooms_actor>(entry.actor);
+        if (!dir) {
+          fail(runtime::make_error(errc::unavailable, "no rooms on node '" + node + "'"));
+          return;
+        }
+        self->state.peers[node] = dir;
+        then(dir);
+      },
+      [node, fail](caf::error&) mutable {
+        fail(runtime::make_error(errc::unavailable,
+                                 "node '" + node + "' runs no rooms (yet); retry"));
+      });
+}
+
+// Runs a relay for the room `room` that lives on `owner`, then settles.
+void start_relay(directory_pointer self, const std::string& name, const std::string& owner,
+                 room_actor room) {
+  auto& st = self->state;
+  relay_config rcfg;
+  rcfg.room = name;
+  rcfg.owner = std::move(room);
+  rcfg.owner_node = owner;
+  rcfg.idle_timeout = st.cfg.room.idle_timeout;
+  rcfg.stats = st.cfg.room.stats;
+  runtime::child_spec spec;
+  // '/' is not allowed in room names: no room has this id.
+  spec.id = "relay/" + name;
+  spec.restart = runtime::restart_type::temporary;
+  spec.start = [rcfg, stats = st.cfg.relays](caf::actor_system& sys,
+                                             const runtime::supervisor_actor&)
+    -> caf::expected<caf::actor> {
+    return caf::actor_cast<caf::actor>(sys.spawn(relay_impl, rcfg, stats));
+  };
+  auto fail = [self, name](caf::error err) { settle(self, name, err); };
+  with_room_sup(
+    self,
+    [self, name, owner, spec, fail](runtime::supervisor_actor sup) {
+      self->request(sup, sup_timeout, runtime::add_child_atom::value, spec)
+        .then(
+          [self, name, owner](caf::actor& relay) {
+            remember(self, name, relay);
+            self->state.relayed[name] = owner;
+            settle(self, name, caf::actor_cast<room_actor>(relay));
+          },
+          [fail](caf::error& err) { fail(std::move(err)); });
+    },
+    fail);
+}
+
+// The room lives on `owner` (or is to start there): ask that node for it
+// and relay it here.
+void lookup_remote(directory_pointer self, const std::string& name, const std::string& owner) {
+  auto fail = [self, name](caf::error err) { settle(self, name, err); };
+  auto timeout = sup_timeout;
+  with_peer(
+    self, owner,
+    [self, name, owner, fail, timeout](rooms_actor& peer) {
+      self->request(peer, timeout, owned_atom::value, name)
+        .then([self, name, owner](room_actor& room) { start_relay(self, name, owner, room); },
+              [fail](caf::error& err) { fail(std::move(err)); });
+    },
+    fail);
+}
+
+void decide_claim(directory_pointer self, const std::string& name) {
+  auto& st = self->state;
+  auto i = st.claims.find(name);
+  if (i == st.claims.end() || i->second.waiting > 0)
+    return;
+  auto c = std::move(i->second);
+  st.claims.erase(i);
+  if (c.found) {
+    // Already live elsewhere (it started there before this node knew of
+    // that node): it stays where it is.
+    start_relay(self, name, c.found_on, c.found);
+  } else if (c.failed) {
+    settle(self, name,
+           runtime::make_error(errc::unavailable,
+                               "room " + name + ": placement not confirmed by every node; retry"));
+  } else if (!c.yield_to.empty()) {
+    lookup_remote(self, name, c.yield_to);
+  } else {
+    start_local(self, name);
+  }
+}
+
+void ask_hosting(directory_pointer self, const std::string& name, const std::string& node) {
+  auto answered = [self, name](auto&& update) {
+    auto i = self->state.claims.find(name);
+    if (i == self->state.claims.end())
+      return;
+    update(i->second);
+    --i->second.waiting;
+    decide_claim(self, name);
+  };
+  auto failed = [answered](caf::error) { answered([](auto& c) { c.failed = true; }); };
+  auto timeout = self->state.cfg.cluster_timeout;
+  with_peer(
+    self, node,
+    [self, name, node, answered, failed, timeout](rooms_actor& peer) {
+      self->request(peer, timeout, hosting_atom::value, name, self->state.cfg.node)
+        .then(
+          [self, name, node, answered](uint8_t standing, room_actor& room) {
+            answered([&](auto& c) {
+              auto s = static_cast<room_standing>(standing);
+              if (s == room_standing::live && room) {
+                c.found = room;
+                c.found_on = node;
+              } else if (s == room_standing::claiming
+                         && outranks(node, self->state.cfg.node, name)
+                         && (c.yield_to.empty() || outranks(node, c.yield_to, name))) {
+                c.yield_to = node;
+              }
+            });
+          },
+          failed);
+    },
+    failed);
+}
+
+// This node owns the room in its view. Before starting it, every other
+// node is asked whether it hosts it (a room live on a node this one just
+// learned of stays there) or is starting it too (the one that ranks
+// higher for the room goes ahead). A node that is asked while claiming
+// asks the asker back, so two claimers always hear of each other.
+void claim(directory_pointer self, const std::string& name) {
+  auto& st = self->state;
+  std::vector<std::string> others;
+  for (auto& n : st.nodes)
+    if (n != st.cfg.node)
+      others.push_back(n);
+  if (others.empty()) {
+    start_local(self, name);
+    return;
+  }
+  auto& c = st.claims[name];
+  c.asked.insert(others.begin(), others.end());
+  c.waiting = others.size();
+  for (auto& n : others)
+    ask_hosting(self, name, n);
+}
+
+// Starts the work for a lookup of `name` (one per name at a time).
+void resolve(directory_pointer self, const std::string& name) {
+  auto& st = self->state;
+  if (st.cfg.node.empty()) {
+    start_local(self, name);
+    return;
+  }
+  auto owner = place(name, std::vector<std::string>(st.nodes.begin(), st.nodes.end()));
+  if (owner == st.cfg.node)
+    claim(self, name);
+  else
+    lookup_remote(self, name, owner);
+}
+
 caf::result<room_actor> lookup(directory_pointer self, const std::string& name) {
   auto& st = self->state;
   if (auto err = validate_room_name(name, st.cfg.max_room_name))
@@ -89,41 +323,53 @@ caf::result<room_actor> lookup(directory_pointer self, const std::string& name) 
   if (auto i = st.live.find(name); i != st.live.end())
     return i->second;
   auto rp = self->make_response_promise<room_actor>();
-  auto& mem = st.memory[name];
-  if (!mem)
-    mem = std::make_shared<room_memory>();
-  auto spec = room_spec(st.cfg, name, mem);
-  auto fail = [rp](caf::error err) mutable { rp.deliver(std::move(err)); };
-  with_room_sup(
-    self,
-    [self, name, spec, rp, fail](runtime::supervisor_actor sup) mutable {
-      self->request(sup, sup_timeout, runtime::add_child_atom::value, spec)
-        .then(
-          [self, name, rp](caf::actor& room) mutable {
-            remember(self, name, room);
-            rp.deliver(caf::actor_cast<room_actor>(room));
-          },
-          [self, sup, name, rp, fail](caf::error& err) mutable {
-            if (!runtime::is(err, errc::duplicate_child)) {
-              fail(std::move(err));
-              return;
-            }
-            // Started by a concurrent lookup, or restarted after a crash.
-            self->request(sup, sup_timeout, runtime::find_child_atom::value, name)
-              .then(
-                [self, name, rp](caf::actor& room) mutable {
-                  if (!room) {
-                    rp.deliver(runtime::make_error(errc::unavailable, name));
-                    return;
-                  }
-                  remember(self, name, room);
-                  rp.deliver(caf::actor_cast<room_actor>(room));
-                },
-                [fail](caf::error& e) mutable { fail(std::move(e)); });
-          });
-    },
-    fail);
+  auto& waiters = st.pending[name];
+  waiters.push_back(rp);
+  if (waiters.size() == 1)
+    resolve(self, name);
   return rp;
+}
+
+// Another node asks for a room it believes this node owns.
+caf::result<room_actor> owned(directory_pointer self, const std::string& name) {
+  auto& st = self->state;
+  if (auto err = validate_room_name(name, st.cfg.max_room_name))
+    return err;
+  if (auto i = st.live.find(name); i != st.live.end()) {
+    if (st.relayed.count(name) == 0)
+      return i->second;
+    return runtime::make_error(errc::unavailable, "room " + name + " lives on node '"
+                                                    + st.relayed[name] + "', not here");
+  }
+  if (st.cfg.node.empty())
+    return runtime::make_error(errc::unavailable, std::string{"this node is not in a cluster"});
+  auto owner = place(name, std::vector<std::string>(st.nodes.begin(), st.nodes.end()));
+  if (owner != st.cfg.node)
+    return runtime::make_error(errc::unavailable, "room " + name + " belongs to node '" + owner
+                                                    + "' as this node sees the cluster");
+  auto rp = self->make_response_promise<room_actor>();
+  auto& waiters = st.pending[name];
+  waiters.push_back(rp);
+  if (waiters.size() == 1)
+    claim(self, name);
+  return rp;
+}
+
+caf::result<uint8_t, room_actor> hosting(directory_pointer self, const std::string& name,
+                                          const std::string& asker) {
+  auto& st = self->state;
+  using result = caf::result<uint8_t, room_actor>;
+  if (auto i = st.live.find(name); i != st.live.end() && st.relayed.count(name) == 0)
+    return result{static_cast<uint8_t>(room_standing::live), i->second};
+  if (auto i = st.claims.find(name); i != st.claims.end()) {
+    auto& c = i->second;
+    if (c.asked.insert(asker).second) {
+      ++c.waiting;
+      ask_hosting(self, name, asker);
+    }
+    return result{static_cast<uint8_t>(room_standing::claiming), room_actor{}};
+  }
+  return result{static_cast<uint8_t>(room_standing::none), room_actor{}};
 }
 
 // Asks every live room for its summary and answers with the list, sorted by
@@ -195,6 +441,8 @@ rooms_actor::behavior_type rooms_directory_impl(
   runtime::supervisor_actor parent) {
   self->state.cfg = std::move(cfg);
   self->state.parent = parent.address();
+  if (!self->state.cfg.node.empty())
+    self->state.nodes.insert(self->state.cfg.node);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     auto i = st.names.find(msg.source);
@@ -202,13 +450,26 @@ rooms_actor::behavior_type rooms_directory_impl(
       return;
     // Ended (idle) or crashed (the supervisor restarts it; the next lookup
     // finds the new incarnation).
-    if (auto j = st.live.find(i->second); j != st.live.end() && j->second.address() == msg.source)
+    if (auto j = st.live.find(i->second); j != st.live.end() && j->second.address() == msg.source) {
       st.live.erase(j);
+      st.relayed.erase(i->second);
+    }
     st.names.erase(i);
   });
   return {
     [self](lookup_atom, const std::string& name) { return lookup(self, name); },
     [self](rooms_atom) { return list_rooms(self); },
+    [self](owned_atom, const std::string& name) { return owned(self, name); },
+    [self](hosting_atom, const std::string& name, const std::string& asker) {
+      return hosting(self, name, asker);
+    },
+    [self](runtime::member_up_atom, const runtime::node_info& info) {
+      self->state.nodes.insert(info.name);
+    },
+    [self](runtime::member_down_atom, const runtime::node_info& info) {
+      self->state.nodes.erase(info.name);
+      self->state.peers.erase(info.name);
+    },
   };
 }
 
@@ -226,6 +487,17 @@ runtime::child_spec rooms_child(rooms_config cfg) {
     // Findable by name at once (the gateway starts next), and the current
     // one after a restart of the rooms subtree.
     sys.registry().put(rooms_directory_name, caf::actor_cast<caf::strong_actor_ptr>(dir));
+    if (!cfg.node.empty()) {
+      // In a cluster: findable by the other nodes' directories, and told
+      // about members coming and going (the agent starts before the rooms).
+      auto agent = runtime::find_agent(sys);
+      if (!agent)
+        return runtime::make_error(errc::unavailable,
+                                   std::string{"rooms in a cluster need the cluster agent first"});
+      runtime::register_name_async(sys, directory_name(cfg.node),
+                                   caf::actor_cast<caf::strong_actor_ptr>(dir));
+      caf::anon_send(agent, runtime::subscribe_atom::value, caf::actor_cast<caf::actor>(dir));
+    }
     return caf::actor_cast<caf::actor>(dir);
   };
   runtime::supervisor_flags flags;

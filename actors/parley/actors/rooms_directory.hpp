@@ -17,10 +17,14 @@
 /// until history becomes durable (the store).
 
 #include "parley/actors/room.hpp"
+#include "parley/actors/room_relay.hpp"
 #include "parley/runtime/child_spec.hpp"
 
 #include <caf/expected.hpp>
 
+#include <caf/typed_response_promise.hpp>
+
+#include <set>
 #include <string_view>
 #include <unordered_map>
 
@@ -28,6 +32,14 @@ namespace parley::actors {
 
 struct rooms_config {
   room_config room;
+  /// This node's name in a cluster; empty on a node of its own. In a
+  /// cluster, a room lives on the node rendezvous hashing picks among the
+  /// live members (placement.hpp); other nodes with members run a relay.
+  std::string node;
+  /// Longest wait for another node's directory (placement questions).
+  caf::timespan cluster_timeout = std::chrono::seconds(2);
+  /// Shared by the relays of this directory.
+  std::shared_ptr<relay_stats> relays = std::make_shared<relay_stats>();
   /// Longest room name in bytes.
   size_t max_room_name = 64;
   /// Custom behaviours by name prefix.
@@ -51,6 +63,28 @@ struct rooms_directory_state {
   std::unordered_map<std::string, room_actor> live;
   std::unordered_map<caf::actor_addr, std::string> names;
   std::unordered_map<std::string, std::shared_ptr<room_memory>> memory;
+  /// Lookups in progress, by room: the first does the work, the others
+  /// wait for its answer.
+  std::unordered_map<std::string, std::vector<caf::typed_response_promise<room_actor>>> pending;
+  // -- in a cluster ----------------------------------------------------------------
+  /// Live nodes, this one included.
+  std::set<std::string> nodes;
+  /// Rooms in `live` that are relays, with their owner node.
+  std::unordered_map<std::string, std::string> relayed;
+  /// Other nodes' directories, found through the cluster's names.
+  std::unordered_map<std::string, rooms_actor> peers;
+  /// Rooms this node is about to start, asking the others first.
+  struct claim {
+    std::set<std::string> asked;
+    size_t waiting = 0;
+    bool failed = false;
+    /// A node that outranks this one and is claiming the room too.
+    std::string yield_to;
+    /// The room, live on another node.
+    room_actor found;
+    std::string found_on;
+  };
+  std::unordered_map<std::string, claim> claims;
 };
 
 rooms_actor::behavior_type rooms_directory_impl(

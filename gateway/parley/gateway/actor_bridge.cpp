@@ -1,6 +1,9 @@
 // CAF only: no Beast header may be included here (compile cost).
 #include "parley/gateway/actor_bridge.hpp"
 
+#include "parley/actors/room_relay.hpp"
+#include "parley/runtime/cluster.hpp"
+
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/gateway/listener.hpp"
 #include "parley/runtime/stats.hpp"
@@ -199,12 +202,45 @@ void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> con
                                     load(r->messages)));
     out.push_back(counter_family_of("parley_room_deliveries_total",
                                     "Frames a room handed to its members", load(r->deliveries)));
+    out.push_back(counter_family_of("parley_room_relayed_total",
+                                    "Frames rooms sent to relays on other nodes (one per node "
+                                    "with members, not one per member)",
+                                    load(r->relayed)));
     auto& sup = runtime::supervisors();
     out.push_back(counter_family_of("parley_supervisor_restarts_total",
                                     "Children restarted by supervisors", load(sup.restarts)));
     out.push_back(counter_family_of("parley_supervisor_gave_up_total",
                                     "Supervisors that exceeded their restart intensity",
                                     load(sup.gave_up)));
+    return out;
+  });
+}
+
+void add_cluster_metrics(metrics& m, std::shared_ptr<actors::relay_stats> relays) {
+  m.add_collector([r = std::move(relays)] {
+    auto load = [](auto& atomic) { return static_cast<double>(atomic.load(std::memory_order_relaxed)); };
+    auto& c = runtime::cluster_counters();
+    std::vector<prometheus::MetricFamily> out;
+    out.push_back(gauge_family_of("parley_cluster_members",
+                                  "Nodes in this node's view of the cluster, itself included",
+                                  load(c.members)));
+    out.push_back(counter_family_of("parley_cluster_joined_total",
+                                    "Nodes admitted to the view (a node that comes back counts "
+                                    "again)",
+                                    load(c.joined)));
+    out.push_back(counter_family_of("parley_cluster_left_total",
+                                    "Nodes removed from the view (stopped, crashed, cut off)",
+                                    load(c.left)));
+    out.push_back(counter_family_of("parley_cluster_connect_failures_total",
+                                    "Connects or hellos to other nodes that failed",
+                                    load(c.connect_failures)));
+    out.push_back(gauge_family_of("parley_cluster_names", "Names registered in the cluster",
+                                  load(c.names)));
+    out.push_back(gauge_family_of("parley_relays_open",
+                                  "Relays of rooms owned by other nodes", load(r->open)));
+    out.push_back(counter_family_of("parley_relay_frames_total",
+                                    "Frames relays received from rooms on other nodes",
+                                    load(r->frames_in)));
     return out;
   });
 }

@@ -24,6 +24,10 @@
 #include <functional>
 #include <string>
 
+namespace parley::actors {
+struct relay_stats;
+} // namespace parley::actors
+
 namespace parley::gateway {
 
 /// The gateway actor: owns the Beast listener (its acceptor, I/O threads and
@@ -59,5 +63,8 @@ runtime::child_spec gateway_child(gateway_config gcfg, actors::connection_config
 /// Adds the connection, room and supervisor counters to `m`.
 void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> connections,
                        std::shared_ptr<actors::room_stats> rooms);
+
+/// Adds the cluster's membership counters and the relays' to `m`.
+void add_cluster_metrics(metrics& m, std::shared_ptr<actors::relay_stats> relays);
 
 } // namespace parley::gateway

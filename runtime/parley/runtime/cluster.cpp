@@ -166,6 +166,11 @@ void admit(agent_pointer self, const node_info& info, const node_agent& agent) {
   spdlog::info("cluster: node '{}' joined from {} ({} members)", info.name,
                endpoint(info.host, info.port), st.members.size() + 1);
   notify(self, member_up_atom::value, info);
+  // Names registered here after the hello went out would otherwise never
+  // reach it (announcements go to members only); it ignores the ones it has.
+  for (auto& kv : st.names)
+    if (kv.second.node == st.self.name)
+      self->send(agent, announce_atom::value, kv.second);
   // The others connect to it too: a full mesh, also when it joined
   // through this node only.
   for (auto& kv : st.members)

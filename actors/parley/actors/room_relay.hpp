@@ -1,0 +1,96 @@
+#pragma once
+
+/// @file
+/// A room's relay on a node that has members of a room owned by another node.
+///
+/// ```
+///  node A (owner)                    node B
+///  room "lobby" ──one relay_frame──▶ relay "lobby" ──deliver──▶ conn, conn, conn
+///       ▲                              │
+///       └──── join / leave / publish ──┘ (forwarded, member handles included)
+/// ```
+///
+/// Connections on B talk to the relay as if it were the room (it has the
+/// room's interface). Joins, leaves and publishes go on to the owner, which
+/// knows every member (presence, permissions) but sends each frame once per
+/// node; the relay fans it out to its local members, encoding JSON once for
+/// all of them. When the owner's room or node goes away, the relay stops
+/// with `unavailable`, so its members are told the room restarted and rejoin
+/// with their last seq (the directory then places the room anew).
+
+#include "parley/actors/room.hpp"
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <unordered_map>
+
+namespace parley::actors {
+
+/// The relay: a room's interface, plus the frames from the owner.
+using relay_actor = room_actor::extend<caf::reacts_to<relay_atom, relay_frame>>;
+
+struct relay_config {
+  std::string room;
+  /// The room on its owner node.
+  room_actor owner;
+  std::string owner_node;
+  /// A relay without members stops after this long.
+  caf::timespan idle_timeout = std::chrono::seconds(60);
+  /// Longest wait for the owner's answer to a join.
+  caf::timespan request_timeout = std::chrono::seconds(10);
+  /// Shared with the rooms of the same directory.
+  std::shared_ptr<room_stats> stats = std::make_shared<room_stats>();
+};
+
+/// Relay counters shared by the relays of one directory.
+struct relay_stats {
+  /// Relays running now.
+  std::atomic<int64_t> open{0};
+  /// Frames received from owners (one per message per node).
+  std::atomic<uint64_t> frames_in{0};
+};
+
+class relay_state {
+public:
+  static inline const char* name = "parley.room_relay";
+  using pointer = relay_actor::stateful_pointer<relay_state>;
+
+  explicit relay_state(pointer self) : self_(self) {
+    // nop
+  }
+
+  ~relay_state();
+
+  void init(relay_config cfg, std::shared_ptr<relay_stats> stats);
+
+  caf::result<join_reply> on_join(join_request& req);
+  caf::result<bool> on_leave(const member_actor& member);
+  void on_frame(relay_frame& frame);
+  void on_idle(uint64_t generation);
+
+  const relay_config& config() const {
+    return cfg_;
+  }
+
+private:
+  struct local_member {
+    member_actor handle;
+    encoding enc;
+  };
+
+  void remove(const caf::actor_addr& addr);
+  void arm_idle_timer();
+
+  pointer self_;
+  relay_config cfg_;
+  std::shared_ptr<relay_stats> stats_;
+  std::unordered_map<caf::actor_addr, local_member> members_;
+  size_t json_members_ = 0;
+  uint64_t idle_generation_ = 0;
+};
+
+relay_actor::behavior_type relay_impl(relay_state::pointer self, relay_config cfg,
+                                      std::shared_ptr<relay_stats> stats);
+
+} // namespace parley::actors
