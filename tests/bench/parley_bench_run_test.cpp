@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -104,6 +106,29 @@ TEST_F(ParleyBenchRun, FanoutJsonDeliversEveryMessageToEveryMemberOnce) {
                         "--rate=10", "--duration=1"});
   EXPECT_NE(json.find(R"("encoding":"json")"), std::string::npos) << json;
   expect_clean_fanout(json, 5);
+}
+
+// Members only (--publishers=0), as on the other nodes of a cluster: one
+// run listens, another with the same --run-id publishes into its room, and
+// the listener counts each message once per member.
+TEST_F(ParleyBenchRun, FanoutMembersOnlyCountAnotherRunsMessages) {
+  auto run_id = "--run-id=shared" + std::to_string(::getpid());
+  parley::test::process listener({PARLEY_BENCH_BIN, "fanout", "--rooms=1", "--members=4",
+                                  "--publishers=0", "--duration=4", run_id,
+                                  url(gateway_->port()), "--timeout=30"});
+  // Its first progress line comes once its members joined and it listens.
+  ASSERT_TRUE(listener.wait_for_output("delivered", 20s)) << listener.err();
+  auto json = bench_ok({"fanout", "--rooms=1", "--members=2", "--publishers=1", "--rate=20",
+                        "--duration=1", run_id});
+  expect_clean_fanout(json, 2);
+  auto messages = number(json, "messages").value_or(-1);
+  auto status = listener.wait(30s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 0) << listener.err();
+  auto heard = listener.out();
+  EXPECT_EQ(number(heard, "delivered"), messages * 4) << heard;
+  EXPECT_EQ(number(heard, "duplicated"), 0) << heard;
+  EXPECT_EQ(number(heard, "latency_count"), messages * 4) << heard;
 }
 
 TEST_F(ParleyBenchRun, FanoutBinaryDeliversEveryMessageToEveryMemberOnce) {
