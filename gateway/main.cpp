@@ -150,6 +150,7 @@ int main(int argc, char** argv) {
   if (clcfg.enabled()) {
     // In a cluster: the agent first (the rooms register with it), and rooms
     // placed across the nodes (docs/cluster.md).
+    clcfg.roles.push_back("rooms");
     children.push_back(runtime::cluster_child(cfg.name, clcfg));
     rcfg.node = cfg.name;
     gateway::add_cluster_metrics(*stats, rcfg.relays);

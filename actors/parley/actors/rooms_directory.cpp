@@ -204,7 +204,25 @@ void start_relay(directory_pointer self, const std::string& name, const std::str
             self->state.relayed[name] = owner;
             settle(self, name, caf::actor_cast<room_actor>(relay));
           },
-          [fail](caf::error& err) { fail(std::move(err)); });
+          [self, sup, name, owner, fail](caf::error& err) {
+            if (!runtime::is(err, errc::duplicate_child)) {
+              fail(std::move(err));
+              return;
+            }
+            // Still running from before this directory restarted.
+            self->request(sup, sup_timeout, runtime::find_child_atom::value, "relay/" + name)
+              .then(
+                [self, name, owner](caf::actor& relay) {
+                  if (!relay) {
+                    settle(self, name, runtime::make_error(errc::unavailable, name));
+                    return;
+                  }
+                  remember(self, name, relay);
+                  self->state.relayed[name] = owner;
+                  settle(self, name, caf::actor_cast<room_actor>(relay));
+                },
+                [fail](caf::error& e) { fail(std::move(e)); });
+          });
     },
     fail);
 }
@@ -464,7 +482,9 @@ rooms_actor::behavior_type rooms_directory_impl(
       return hosting(self, name, asker);
     },
     [self](runtime::member_up_atom, const runtime::node_info& info) {
-      self->state.nodes.insert(info.name);
+      // Rooms go only to nodes that run rooms.
+      if (info.has_role("rooms"))
+        self->state.nodes.insert(info.name);
     },
     [self](runtime::member_down_atom, const runtime::node_info& info) {
       self->state.nodes.erase(info.name);

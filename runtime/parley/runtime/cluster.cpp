@@ -423,6 +423,7 @@ node_agent::behavior_type agent_impl(agent_pointer self, std::string node_name,
   st.cfg = std::move(cfg);
   st.self.name = std::move(node_name);
   st.self.host = st.cfg.advertised_host();
+  st.self.roles = st.cfg.roles;
   st.self.incarnation = std::random_device{}() * uint64_t{0x100000000} + std::random_device{}();
   st.mm = st.cfg.insecure ? self->system().middleman().actor_handle()
                           : self->system().openssl_manager().actor_handle();

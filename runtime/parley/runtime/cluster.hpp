@@ -83,6 +83,9 @@ struct cluster_config {
   std::string ca;
   /// Plain TCP, no authentication (development only; logged as a warning).
   bool insecure = false;
+  /// What this node offers the others, e.g. "rooms" (set by the program,
+  /// not a flag): a room is placed only on nodes that run rooms.
+  std::vector<std::string> roles;
 
   bool enabled() const {
     return port.has_value();
@@ -135,11 +138,21 @@ struct node_info {
   /// Chosen at random each time the node's agent starts: tells a node that
   /// came back from the one that left.
   uint64_t incarnation = 0;
+  /// What the node offers (cluster_config::roles).
+  std::vector<std::string> roles;
+
+  bool has_role(const std::string& role) const {
+    for (auto& r : roles)
+      if (r == role)
+        return true;
+    return false;
+  }
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_info& x) {
-  return f(caf::meta::type_name("parley.node_info"), x.name, x.host, x.port, x.incarnation);
+  return f(caf::meta::type_name("parley.node_info"), x.name, x.host, x.port, x.incarnation,
+           x.roles);
 }
 
 /// One registered name.
