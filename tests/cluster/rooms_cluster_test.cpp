@@ -228,6 +228,20 @@ TEST_F(RoomsCluster, ClientsOnThreeNodesShareOneRoomAndEachMessageCrossesOncePer
   }());
   ASSERT_TRUE(members.ok());
   EXPECT_EQ(members.frame->ack().presence().members_size(), 5);
+  // Every node lists the room once, with its five members, whoever runs it;
+  // a room with members on one other node only is listed too.
+  ASSERT_TRUE(ann->join("only-on-a").ok());
+  for (auto* s : {ann.get(), bob.get(), cat.get()}) {
+    auto list = s->rooms();
+    ASSERT_TRUE(list.ok()) << list.failure;
+    auto& rooms = list.frame->ack().rooms().rooms();
+    ASSERT_EQ(rooms.size(), 2) << list.frame->DebugString();
+    EXPECT_EQ(rooms[0].name(), "lobby");
+    EXPECT_EQ(rooms[0].member_count(), 5u);
+    EXPECT_EQ(rooms[0].last_seq(), count);
+    EXPECT_EQ(rooms[1].name(), "only-on-a");
+    EXPECT_EQ(rooms[1].member_count(), 1u);
+  }
 }
 
 TEST_F(RoomsCluster, KillingTheOwnerMovesTheRoomAndClientsResume) {

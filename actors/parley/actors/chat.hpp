@@ -225,6 +225,8 @@ enum class room_standing : uint8_t { none = 0, claiming = 1, live = 2 };
 using rooms_actor = caf::typed_actor<
   caf::replies_to<lookup_atom, std::string>::with<room_actor>,
   caf::replies_to<rooms_atom>::with<std::vector<room_summary>>,
+  // The rooms this node runs itself (true), or every node's (false).
+  caf::replies_to<rooms_atom, bool>::with<std::vector<room_summary>>,
   // Cluster: the room of this name if this node owns it (starting it), else
   // an `unavailable` error naming the owner this node sees.
   caf::replies_to<owned_atom, std::string>::with<room_actor>,

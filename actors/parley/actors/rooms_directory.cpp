@@ -393,9 +393,23 @@ caf::result<uint8_t, room_actor> hosting(directory_pointer self, const std::stri
 // Asks every live room for its summary and answers with the list, sorted by
 // name. A room that does not answer in time (busy, or just ending) is left
 // out rather than holding up the list.
-caf::result<std::vector<room_summary>> list_rooms(directory_pointer self) {
-  auto& live = self->state.live;
-  if (live.empty())
+// Asks every live room for its summary and answers with the list, sorted by
+// name. In a cluster, the other nodes' directories are asked for the rooms
+// they run (`local_only`), and relays here are left out, so each room is
+// listed once, by its own node. A room or node that does not answer in time
+// (busy, ending, unreachable) is left out rather than holding up the list.
+caf::result<std::vector<room_summary>> list_rooms(directory_pointer self, bool local_only) {
+  auto& st = self->state;
+  std::vector<room_actor> local;
+  for (auto& [name, room] : st.live)
+    if (st.relayed.count(name) == 0)
+      local.push_back(room);
+  std::vector<std::string> peers;
+  if (!local_only && !st.cfg.node.empty())
+    for (auto& n : st.nodes)
+      if (n != st.cfg.node)
+        peers.push_back(n);
+  if (local.empty() && peers.empty())
     return std::vector<room_summary>{};
   struct collector {
     caf::typed_response_promise<std::vector<room_summary>> rp;
@@ -416,16 +430,30 @@ caf::result<std::vector<room_summary>> list_rooms(directory_pointer self) {
   };
   auto c = std::make_shared<collector>();
   c->rp = self->make_response_promise<std::vector<room_summary>>();
-  c->pending = live.size();
-  c->rooms.reserve(live.size());
-  for (auto& kv : live)
-    self->request(kv.second, list_timeout, summary_atom::value)
+  c->pending = local.size() + peers.size();
+  c->rooms.reserve(local.size());
+  for (auto& room : local)
+    self->request(room, list_timeout, summary_atom::value)
       .then(
         [c](room_summary& s) {
           c->rooms.push_back(std::move(s));
           c->done_one();
         },
         [c](caf::error&) { c->done_one(); });
+  for (auto& node : peers)
+    with_peer(
+      self, node,
+      [self, c](rooms_actor& peer) {
+        self->request(peer, list_timeout, rooms_atom::value, true)
+          .then(
+            [c](std::vector<room_summary>& theirs) {
+              for (auto& r : theirs)
+                c->rooms.push_back(std::move(r));
+              c->done_one();
+            },
+            [c](caf::error&) { c->done_one(); });
+      },
+      [c](caf::error) { c->done_one(); });
   return c->rp;
 }
 
@@ -476,7 +504,8 @@ rooms_actor::behavior_type rooms_directory_impl(
   });
   return {
     [self](lookup_atom, const std::string& name) { return lookup(self, name); },
-    [self](rooms_atom) { return list_rooms(self); },
+    [self](rooms_atom) { return list_rooms(self, false); },
+    [self](rooms_atom, bool local_only) { return list_rooms(self, local_only); },
     [self](owned_atom, const std::string& name) { return owned(self, name); },
     [self](hosting_atom, const std::string& name, const std::string& asker) {
       return hosting(self, name, asker);
