@@ -142,6 +142,23 @@ std::string directory_name(const std::string& node) {
   return "rooms@" + node;
 }
 
+// The nodes a room may be placed on: the agent's view, and the nodes heard
+// of recently through their questions.
+std::vector<std::string> view(directory_pointer self) {
+  auto& st = self->state;
+  std::set<std::string> all = st.nodes;
+  auto now = self->clock().now();
+  for (auto i = st.heard_of.begin(); i != st.heard_of.end();) {
+    if (now - i->second > st.cfg.cluster_timeout * 5) {
+      i = st.heard_of.erase(i);
+      continue;
+    }
+    all.insert(i->first);
+    ++i;
+  }
+  return {all.begin(), all.end()};
+}
+
 // Runs `then` with the directory of `node`, found through the cluster's
 // names (registered by each node's rooms subtree).
 template <class Then, class Fail>
@@ -306,7 +323,7 @@ void ask_hosting(directory_pointer self, const std::string& name, const std::str
 void claim(directory_pointer self, const std::string& name) {
   auto& st = self->state;
   std::vector<std::string> others;
-  for (auto& n : st.nodes)
+  for (auto& n : view(self))
     if (n != st.cfg.node)
       others.push_back(n);
   if (others.empty()) {
@@ -327,7 +344,7 @@ void resolve(directory_pointer self, const std::string& name) {
     start_local(self, name);
     return;
   }
-  auto owner = place(name, std::vector<std::string>(st.nodes.begin(), st.nodes.end()));
+  auto owner = place(name, view(self));
   if (owner == st.cfg.node)
     claim(self, name);
   else
@@ -361,7 +378,7 @@ caf::result<room_actor> owned(directory_pointer self, const std::string& name) {
   }
   if (st.cfg.node.empty())
     return runtime::make_error(errc::unavailable, std::string{"this node is not in a cluster"});
-  auto owner = place(name, std::vector<std::string>(st.nodes.begin(), st.nodes.end()));
+  auto owner = place(name, view(self));
   if (owner != st.cfg.node)
     return runtime::make_error(errc::unavailable, "room " + name + " belongs to node '" + owner
                                                     + "' as this node sees the cluster");
@@ -377,6 +394,10 @@ caf::result<uint8_t, room_actor> hosting(directory_pointer self, const std::stri
                                           const std::string& asker) {
   auto& st = self->state;
   using result = caf::result<uint8_t, room_actor>;
+  // The asker runs rooms and is alive, even if the agent has not said so
+  // yet: a claim of this node must ask it too.
+  if (asker != st.cfg.node && st.nodes.count(asker) == 0)
+    st.heard_of[asker] = self->clock().now();
   if (auto i = st.live.find(name); i != st.live.end() && st.relayed.count(name) == 0)
     return result{static_cast<uint8_t>(room_standing::live), i->second};
   if (auto i = st.claims.find(name); i != st.claims.end()) {
@@ -514,9 +535,11 @@ rooms_actor::behavior_type rooms_directory_impl(
       // Rooms go only to nodes that run rooms.
       if (info.has_role("rooms"))
         self->state.nodes.insert(info.name);
+      self->state.heard_of.erase(info.name);
     },
     [self](runtime::member_down_atom, const runtime::node_info& info) {
       self->state.nodes.erase(info.name);
+      self->state.heard_of.erase(info.name);
       self->state.peers.erase(info.name);
     },
   };

@@ -22,6 +22,7 @@
 
 #include <caf/expected.hpp>
 
+#include <caf/actor_clock.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include <set>
@@ -69,6 +70,10 @@ struct rooms_directory_state {
   // -- in a cluster ----------------------------------------------------------------
   /// Live nodes, this one included.
   std::set<std::string> nodes;
+  /// Nodes that asked about a room before the agent reported them (a hello
+  /// and a claim can overtake the agent's news), until it does or
+  /// `cluster_timeout` passes.
+  std::unordered_map<std::string, caf::actor_clock::time_point> heard_of;
   /// Rooms in `live` that are relays, with their owner node.
   std::unordered_map<std::string, std::string> relayed;
   /// Other nodes' directories, found through the cluster's names.
