@@ -25,6 +25,7 @@ void announce_chat(caf::actor_system_config& cfg) {
   cfg.add_message_type<history_request>("parley.history_request");
   cfg.add_message_type<history_reply>("parley.history_reply");
   cfg.add_message_type<room_summary>("parley.room_summary");
+  cfg.add_message_type<room_seed>("parley.room_seed");
   cfg.add_message_type<std::vector<room_summary>>("parley.room_summary_list");
   cfg.add_message_type<member_actor>("parley.member_actor");
   cfg.add_message_type<relay_sink>("parley.relay_sink");

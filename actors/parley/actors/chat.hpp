@@ -51,6 +51,7 @@ using summary_atom = caf::atom_constant<caf::atom("summary")>;
 using relay_atom = caf::atom_constant<caf::atom("relay")>;
 using owned_atom = caf::atom_constant<caf::atom("owned")>;
 using hosting_atom = caf::atom_constant<caf::atom("hosting")>;
+using seed_atom = caf::atom_constant<caf::atom("seed")>;
 
 /// Per-room sequence number: strictly increasing from 1, without gaps.
 using seq_t = uint64_t;
@@ -216,6 +217,19 @@ using room_actor = caf::typed_actor<
   // Internal: send the presence changes collected so far.
   caf::reacts_to<flush_atom>>;
 
+/// What a node knows of a room that ran elsewhere (its relay saw every
+/// message): the new node of a room whose node died starts from it, so seqs
+/// go on instead of starting over.
+struct room_seed {
+  seq_t last_seq = 0;
+  std::vector<chat_message> backlog;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, room_seed& x) {
+  return f(caf::meta::type_name("parley.room_seed"), x.last_seq, x.backlog);
+}
+
 /// Where a room stands on one node, for the placement of a room in a
 /// cluster (see rooms_directory.hpp).
 enum class room_standing : uint8_t { none = 0, claiming = 1, live = 2 };
@@ -229,7 +243,9 @@ using rooms_actor = caf::typed_actor<
   caf::replies_to<rooms_atom, bool>::with<std::vector<room_summary>>,
   // Cluster: the room of this name if this node owns it (starting it), else
   // an `unavailable` error naming the owner this node sees.
-  caf::replies_to<owned_atom, std::string>::with<room_actor>,
+  caf::replies_to<owned_atom, std::string, room_seed>::with<room_actor>,
+  // A relay whose room went away hands over what it saw (room name).
+  caf::reacts_to<seed_atom, std::string, room_seed>,
   // Cluster: whether this node hosts the room (room_standing as uint8_t, and
   // the room when live), asked by a node (name) about to start it.
   caf::replies_to<hosting_atom, std::string, std::string>::with<uint8_t, room_actor>,
@@ -245,6 +261,9 @@ int64_t now_ms();
 
 /// Fills a protobuf message from a chat message.
 void to_proto(const chat_message& x, v1::Message& out);
+
+/// Fills a chat message from a protobuf message.
+void from_proto(const v1::Message& in, chat_message& x);
 
 } // namespace parley::actors
 

@@ -1,14 +1,18 @@
 #include "parley/actors/room_relay.hpp"
 
+#include "parley/actors/rooms_directory.hpp"
 #include "parley/runtime/errc.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/make_message.hpp>
 #include <caf/message_id.hpp>
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 namespace parley::actors {
 
@@ -31,6 +35,8 @@ void relay_state::init(relay_config cfg, std::shared_ptr<relay_stats> stats) {
       // placed again.
       spdlog::info("relay {}: the room on '{}' is gone ({}); members rejoin", cfg_.room,
                    cfg_.owner_node, self_->system().render(msg.reason));
+      if (auto dir = find_rooms_directory(self_->system()); dir && seen_.last_seq > 0)
+        caf::anon_send(dir, seed_atom::value, cfg_.room, std::move(seen_));
       self_->quit(make_error(errc::unavailable, "room " + cfg_.room + ": its node '"
                                                   + cfg_.owner_node + "' went away"));
       return;
@@ -53,6 +59,9 @@ caf::result<join_reply> relay_state::on_join(join_request& req) {
   self_->request(cfg_.owner, cfg_.request_timeout, join_atom::value, std::move(req))
     .await(
       [this, rp, member, enc](join_reply& reply) mutable {
+        for (auto& m : reply.messages)
+          keep(m);
+        seen_.last_seq = std::max(seen_.last_seq, reply.seq);
         auto [it, added] = members_.emplace(member.address(), local_member{member, enc});
         if (added) {
           self_->monitor(member);
@@ -87,8 +96,31 @@ void relay_state::remove(const caf::actor_addr& addr) {
     arm_idle_timer();
 }
 
+void relay_state::keep(chat_message msg) {
+  auto& backlog = seen_.backlog;
+  if (!backlog.empty() && msg.seq <= backlog.back().seq)
+    return; // seen (a join reply overlapping the frames)
+  seen_.last_seq = std::max(seen_.last_seq, msg.seq);
+  backlog.push_back(std::move(msg));
+  if (backlog.size() > cfg_.backlog)
+    backlog.erase(backlog.begin(), backlog.begin() + (backlog.size() - cfg_.backlog));
+}
+
 void relay_state::on_frame(relay_frame& frame) {
   stats_->frames_in.fetch_add(1, std::memory_order_relaxed);
+  // Parsed once per node: messages are kept for the seed, and JSON members
+  // get the JSON encoding made from it.
+  v1::ServerFrame decoded;
+  if (!decoded.ParseFromString(frame.binary)) {
+    spdlog::error("relay {}: a frame from '{}' does not parse; dropped", cfg_.room,
+                  cfg_.owner_node);
+    return;
+  }
+  if (decoded.has_message()) {
+    chat_message msg;
+    from_proto(decoded.message(), msg);
+    keep(std::move(msg));
+  }
   if (members_.empty())
     return;
   // Binary as it came; JSON encoded once here for every JSON member.
@@ -96,12 +128,6 @@ void relay_state::on_frame(relay_frame& frame) {
   caf::message msgs[2];
   msgs[0] = caf::make_message(deliver_atom::value, shared_frame{binary, nullptr});
   if (json_members_ > 0) {
-    v1::ServerFrame decoded;
-    if (!decoded.ParseFromString(*binary)) {
-      spdlog::error("relay {}: a frame from '{}' does not parse; dropped", cfg_.room,
-                    cfg_.owner_node);
-      return;
-    }
     auto json = std::make_shared<const std::string>(proto::encode(decoded, encoding::json));
     msgs[1] = caf::make_message(deliver_atom::value, shared_frame{nullptr, json});
   }

@@ -14,9 +14,11 @@
 /// room's interface). Joins, leaves and publishes go on to the owner, which
 /// knows every member (presence, permissions) but sends each frame once per
 /// node; the relay fans it out to its local members, encoding JSON once for
-/// all of them. When the owner's room or node goes away, the relay stops
-/// with `unavailable`, so its members are told the room restarted and rejoin
-/// with their last seq (the directory then places the room anew).
+/// all of them. When the owner's room or node goes away, the relay hands
+/// what it saw (last seq, backlog) to its directory and stops with
+/// `unavailable`, so its members are told the room restarted and rejoin with
+/// their last seq; the directory places the room anew, and its new node
+/// starts from that seed.
 
 #include "parley/actors/room.hpp"
 
@@ -41,6 +43,8 @@ struct relay_config {
   caf::timespan request_timeout = std::chrono::seconds(10);
   /// Shared with the rooms of the same directory.
   std::shared_ptr<room_stats> stats = std::make_shared<room_stats>();
+  /// Messages kept, as the room keeps them, to seed the room's next node.
+  size_t backlog = default_backlog;
 };
 
 /// Relay counters shared by the relays of one directory.
@@ -81,6 +85,8 @@ private:
 
   void remove(const caf::actor_addr& addr);
   void arm_idle_timer();
+  /// Keeps a message the room sent (or a join reply's) for the seed.
+  void keep(chat_message msg);
 
   pointer self_;
   relay_config cfg_;
@@ -88,6 +94,9 @@ private:
   std::unordered_map<caf::actor_addr, local_member> members_;
   size_t json_members_ = 0;
   uint64_t idle_generation_ = 0;
+  /// What this relay saw of the room, handed to the directory when the
+  /// room goes away.
+  room_seed seen_;
 };
 
 relay_actor::behavior_type relay_impl(relay_state::pointer self, relay_config cfg,

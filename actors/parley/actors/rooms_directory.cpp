@@ -201,6 +201,7 @@ void start_relay(directory_pointer self, const std::string& name, const std::str
   rcfg.owner_node = owner;
   rcfg.idle_timeout = st.cfg.room.idle_timeout;
   rcfg.stats = st.cfg.room.stats;
+  rcfg.backlog = st.cfg.room.backlog;
   runtime::child_spec spec;
   // '/' is not allowed in room names: no room has this id.
   spec.id = "relay/" + name;
@@ -244,6 +245,35 @@ void start_relay(directory_pointer self, const std::string& name, const std::str
     fail);
 }
 
+// What this node knows of a room it does not run (from a relay of it).
+room_seed seed_of(directory_pointer self, const std::string& name) {
+  room_seed seed;
+  auto& st = self->state;
+  if (auto i = st.memory.find(name); i != st.memory.end() && i->second) {
+    seed.last_seq = i->second->last_seq;
+    seed.backlog.assign(i->second->backlog.begin(), i->second->backlog.end());
+  }
+  return seed;
+}
+
+// Takes a seed for a room that does not run here, if it is newer than what
+// this node remembers of it.
+void adopt(directory_pointer self, const std::string& name, room_seed& seed) {
+  auto& st = self->state;
+  if (seed.last_seq == 0)
+    return;
+  if (auto i = st.live.find(name); i != st.live.end() && st.relayed.count(name) == 0)
+    return; // running here: its memory is its own
+  auto& mem = st.memory[name];
+  if (!mem)
+    mem = std::make_shared<room_memory>();
+  if (seed.last_seq <= mem->last_seq)
+    return;
+  mem->last_seq = seed.last_seq;
+  mem->backlog.assign(std::make_move_iterator(seed.backlog.begin()),
+                      std::make_move_iterator(seed.backlog.end()));
+}
+
 // The room lives on `owner` (or is to start there): ask that node for it
 // and relay it here.
 void lookup_remote(directory_pointer self, const std::string& name, const std::string& owner) {
@@ -252,7 +282,7 @@ void lookup_remote(directory_pointer self, const std::string& name, const std::s
   with_peer(
     self, owner,
     [self, name, owner, fail, timeout](rooms_actor& peer) {
-      self->request(peer, timeout, owned_atom::value, name)
+      self->request(peer, timeout, owned_atom::value, name, seed_of(self, name))
         .then([self, name, owner](room_actor& room) { start_relay(self, name, owner, room); },
               [fail](caf::error& err) { fail(std::move(err)); });
     },
@@ -365,11 +395,14 @@ caf::result<room_actor> lookup(directory_pointer self, const std::string& name) 
   return rp;
 }
 
-// Another node asks for a room it believes this node owns.
-caf::result<room_actor> owned(directory_pointer self, const std::string& name) {
+// Another node asks for a room it believes this node owns, with what it
+// knows of the room.
+caf::result<room_actor> owned(directory_pointer self, const std::string& name,
+                              room_seed& seed) {
   auto& st = self->state;
   if (auto err = validate_room_name(name, st.cfg.max_room_name))
     return err;
+  adopt(self, name, seed);
   if (auto i = st.live.find(name); i != st.live.end()) {
     if (st.relayed.count(name) == 0)
       return i->second;
@@ -527,7 +560,10 @@ rooms_actor::behavior_type rooms_directory_impl(
     [self](lookup_atom, const std::string& name) { return lookup(self, name); },
     [self](rooms_atom) { return list_rooms(self, false); },
     [self](rooms_atom, bool local_only) { return list_rooms(self, local_only); },
-    [self](owned_atom, const std::string& name) { return owned(self, name); },
+    [self](owned_atom, const std::string& name, room_seed& seed) {
+      return owned(self, name, seed);
+    },
+    [self](seed_atom, const std::string& name, room_seed& seed) { adopt(self, name, seed); },
     [self](hosting_atom, const std::string& name, const std::string& asker) {
       return hosting(self, name, asker);
     },
