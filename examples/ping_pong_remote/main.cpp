@@ -23,6 +23,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -113,6 +114,11 @@ int main(int argc, char** argv) {
   app.add_option("--rounds", rounds, "Rounds the Pinger plays")
     ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}))
     ->capture_default_str();
+  uint64_t in_flight = 1;
+  app.add_option("--in-flight", in_flight,
+                 "Pingers playing at once, the rounds split among them (requests in flight)")
+    ->check(CLI::Range(uint64_t{1}, uint64_t{10'000}))
+    ->capture_default_str();
   app.add_option("--find-timeout-ms", find_timeout_ms,
                  "How long the Pinger waits for a Ponger to appear")
     ->check(CLI::Range(int64_t{1}, int64_t{600'000}))
@@ -166,29 +172,43 @@ int main(int argc, char** argv) {
     std::printf("ping_pong_remote: found the ponger on %s\n", where);
     std::fflush(stdout);
     caf::scoped_actor self{node.system()};
-    auto g = std::make_shared<game>();
-    g->ponger = *ponger;
-    g->rounds = rounds;
-    self->spawn(pinger, g, caf::actor{self});
-    self->receive(
-      [&](uint64_t played, double secs) {
-        std::printf("ping_pong_remote: played %llu rounds in %.3f s: %.0f round trips/s, "
-                    "%.1f us each\n",
-                    static_cast<unsigned long long>(played), secs,
-                    secs > 0 ? static_cast<double>(played) / secs : 0.0,
-                    played > 0 ? secs * 1e6 / static_cast<double>(played) : 0.0);
-      },
-      [&](uint64_t played, caf::error& reason) {
-        std::printf("ping_pong_remote: the ponger went away after %llu rounds: %s\n",
-                    static_cast<unsigned long long>(played),
-                    node.system().render(reason).c_str());
-        status = 1;
-      },
-      [&](caf::error& err) {
-        std::printf("ping_pong_remote: the game failed: %s\n",
-                    node.system().render(err).c_str());
-        status = 1;
-      });
+    // --in-flight pingers, each playing its share of the rounds in turn:
+    // that many requests are on the link at any time.
+    auto lanes = std::min(in_flight, rounds);
+    auto started = clock_type::now();
+    for (uint64_t i = 0; i < lanes; ++i) {
+      auto g = std::make_shared<game>();
+      g->ponger = *ponger;
+      g->rounds = rounds / lanes + (i < rounds % lanes ? 1 : 0);
+      self->spawn(pinger, g, caf::actor{self});
+    }
+    uint64_t played = 0;
+    for (uint64_t i = 0; i < lanes; ++i)
+      self->receive(
+        [&](uint64_t n, double) { played += n; },
+        [&](uint64_t n, caf::error& reason) {
+          played += n;
+          if (status == 0)
+            std::printf("ping_pong_remote: the ponger went away after %llu rounds: %s\n",
+                        static_cast<unsigned long long>(played),
+                        node.system().render(reason).c_str());
+          status = 1;
+        },
+        [&](caf::error& err) {
+          if (status == 0)
+            std::printf("ping_pong_remote: the game failed: %s\n",
+                        node.system().render(err).c_str());
+          status = 1;
+        });
+    if (status == 0) {
+      auto secs = std::chrono::duration<double>(clock_type::now() - started).count();
+      std::printf("ping_pong_remote: played %llu rounds in %.3f s: %.0f round trips/s, "
+                  "%.1f us each (%llu in flight)\n",
+                  static_cast<unsigned long long>(played), secs,
+                  secs > 0 ? static_cast<double>(played) / secs : 0.0,
+                  played > 0 ? secs * 1e6 / static_cast<double>(played) : 0.0,
+                  static_cast<unsigned long long>(lanes));
+    }
   }
   std::fflush(stdout);
   node.stop();
