@@ -88,7 +88,19 @@ void notify(agent_pointer self, caf::atom_value what, const node_info& info) {
   }
 }
 
+// A name is answered once its node is this one or a member: an actor of a
+// node known only through a third one is reached over that node, and CAF
+// drops such proxies when a direct link to their node fails to come up.
+// (Its BASP gives a new outgoing connection a last-seen time of zero, so a
+// heartbeat tick that comes before the peer's handshake closes it.)
+bool reachable(agent_pointer self, const name_entry& entry) {
+  auto& st = self->state;
+  return entry.node == st.self.name || st.members.count(entry.node) > 0;
+}
+
 void fulfil_waiters(agent_pointer self, const name_entry& entry) {
+  if (!reachable(self, entry))
+    return;
   auto i = self->state.waiting.find(entry.name);
   if (i == self->state.waiting.end())
     return;
@@ -166,6 +178,10 @@ void admit(agent_pointer self, const node_info& info, const node_agent& agent) {
   spdlog::info("cluster: node '{}' joined from {} ({} members)", info.name,
                endpoint(info.host, info.port), st.members.size() + 1);
   notify(self, member_up_atom::value, info);
+  // Names of the new member that someone waits for.
+  for (auto& kv : st.names)
+    if (kv.second.node == info.name)
+      fulfil_waiters(self, kv.second);
   // Names registered here after the hello went out would otherwise never
   // reach it (announcements go to members only); it ignores the ones it has.
   for (auto& kv : st.names)
@@ -364,7 +380,8 @@ caf::result<bool> on_register(agent_pointer self, const std::string& name,
 caf::result<name_entry> on_whereis(agent_pointer self, const std::string& name,
                                    caf::timespan wait) {
   auto& st = self->state;
-  if (auto i = st.names.find(name); i != st.names.end())
+  if (auto i = st.names.find(name); i != st.names.end() && (reachable(self, i->second)
+                                                            || wait.count() <= 0))
     return i->second;
   if (wait.count() <= 0)
     return make_error(errc::not_found, "nothing is registered as '" + name + "'");
@@ -383,7 +400,11 @@ void on_waiter_timeout(agent_pointer self, const std::string& name, uint64_t id)
   auto& list = i->second;
   for (auto j = list.begin(); j != list.end(); ++j)
     if (j->id == id) {
-      j->rp.deliver(make_error(errc::not_found, "nothing is registered as '" + name + "'"));
+      // Known but its node not linked yet: better the entry than nothing.
+      if (auto e = self->state.names.find(name); e != self->state.names.end())
+        j->rp.deliver(e->second);
+      else
+        j->rp.deliver(make_error(errc::not_found, "nothing is registered as '" + name + "'"));
       list.erase(j);
       break;
     }
