@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Request round trips between two node processes (docs/benchmarks.md,
-# "Between nodes"): the Ponger of examples/ping_pong_remote on one node, the
-# Pinger on another, on loopback; one request at a time (latency) and 64 in
-# flight (throughput), over mutual TLS and over plain TCP.
+# Between two node processes (docs/benchmarks.md, "Between nodes"): request
+# round trips (the Ponger of examples/ping_pong_remote on one node, the Pinger
+# on another; one request at a time, and 64 in flight) and one-way throughput
+# (--role=source sends --rounds messages to --role=sink, which counts them),
+# on loopback, over mutual TLS and over plain TCP.
 #
-#   bash scripts/cluster-bench.sh                 # 20,000 rounds each
+#   bash scripts/cluster-bench.sh                 # 20,000 rounds each, 200,000 one-way
 #   bash scripts/cluster-bench.sh --rounds=100000 --no-build
 #
 # Prints a markdown table. Both processes share the machine's cores.
@@ -75,6 +76,36 @@ for mode in tls plain; do
       status=1
     fi
   done
+  kill "$ponger" 2>/dev/null || true
+  wait "$ponger" 2>/dev/null || true
+  ponger=""
+done
+
+printf '\n| links | one-way messages | messages/s | counted by the sink |\n|---|---|---|---|\n'
+for mode in tls plain; do
+  # shellcheck disable=SC2046
+  "$bin" --role=sink --name=a --cluster-port=0 --cluster-bind=127.0.0.1 $(tls_flags $mode a) \
+    >"$work/sink.log" 2>&1 &
+  ponger=$!
+  deadline=$((SECONDS + 30))
+  until grep -q "listening on 127.0.0.1:" "$work/sink.log"; do
+    [ $SECONDS -lt $deadline ] || { echo "$prog: the sink did not start" >&2; exit 1; }
+    sleep 0.05
+  done
+  port="$(grep -o "listening on 127.0.0.1:[0-9]*" "$work/sink.log" | grep -o '[0-9]*$')"
+  n=$((rounds * 10))
+  # shellcheck disable=SC2046
+  if out="$("$bin" --role=source --name=b --cluster-port=0 --cluster-bind=127.0.0.1 \
+    $(tls_flags $mode b) --seed=127.0.0.1:"$port" --rounds="$n" 2>/dev/null)"; then
+    line="$(grep 'one-way' <<<"$out")"
+    rate="$(sed -E 's/.*: ([0-9]+) messages\/s.*/\1/' <<<"$line")"
+    counted="$(sed -E 's/.*counted ([0-9]+).*/\1/' <<<"$line")"
+    printf '| %s | %d | %s | %s |\n' "$([ $mode = tls ] && echo 'mutual TLS' || echo 'plain TCP')" \
+      "$n" "$rate" "$counted"
+  else
+    echo "$prog: the source failed ($mode): $out" >&2
+    status=1
+  fi
   kill "$ponger" 2>/dev/null || true
   wait "$ponger" 2>/dev/null || true
   ponger=""

@@ -80,6 +80,35 @@ caf::behavior pinger(caf::event_based_actor* self, std::shared_ptr<game> g,
   return {[](caf::unit_t) {}};
 }
 
+// One-way messages for the throughput benchmark: the sink counts balls and
+// says how many it has; a `get` sent after the last ball is answered after
+// all of them (one sender, one receiver: CAF keeps their order).
+using sink_actor = caf::typed_actor<caf::reacts_to<actors::ball>,
+                                    caf::replies_to<runtime::get_atom>::with<uint64_t>>;
+
+// (`counted` is the starting count: CAF 0.17 spawns a function that takes
+// only `self` in a way UBSan reports as a null reference.)
+sink_actor::behavior_type sink_impl(sink_actor::stateful_pointer<uint64_t> self, uint64_t counted) {
+  self->state = counted;
+  return {
+    [self](const actors::ball&) { ++self->state; },
+    [self](runtime::get_atom) { return self->state; },
+  };
+}
+
+runtime::child_spec registered_sink() {
+  runtime::child_spec spec;
+  spec.id = "sink";
+  spec.start = [](caf::actor_system& sys,
+                  const runtime::supervisor_actor&) -> caf::expected<caf::actor> {
+    auto sink = sys.spawn(sink_impl, uint64_t{0});
+    if (!runtime::register_name_async(sys, "sink", caf::actor_cast<caf::strong_actor_ptr>(sink)))
+      return caf::make_error(caf::sec::runtime_error, std::string{"this node runs no cluster agent"});
+    return caf::actor_cast<caf::actor>(sink);
+  };
+  return spec;
+}
+
 // The Ponger as a supervised child that registers itself on every start.
 runtime::child_spec registered_ponger() {
   runtime::child_spec spec;
@@ -108,8 +137,10 @@ int main(int argc, char** argv) {
   std::string role = "node";
   uint64_t rounds = 1000;
   int64_t find_timeout_ms = 10000;
-  app.add_option("--role", role, "ponger, pinger or node (a member that only relays)")
-    ->check(CLI::IsMember({"ponger", "pinger", "node"}))
+  app.add_option("--role", role,
+                 "ponger, pinger, node (a member that only relays), or sink and source "
+                 "(one-way messages: the source sends --rounds balls to the sink)")
+    ->check(CLI::IsMember({"ponger", "pinger", "node", "sink", "source"}))
     ->capture_default_str();
   app.add_option("--rounds", rounds, "Rounds the Pinger plays")
     ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}))
@@ -144,10 +175,12 @@ int main(int argc, char** argv) {
                        runtime::setup_cluster(sys_cfg, ccfg);
                      }};
   std::vector<runtime::child_spec> children{runtime::cluster_child(cfg.name, ccfg)};
+  if (role == "sink")
+    children.push_back(runtime::supervisor_child("bench", {}, {registered_sink()}));
   if (role == "ponger")
     children.push_back(runtime::supervisor_child("game", {}, {registered_ponger()}));
   auto root = node.start(std::move(children));
-  if (role != "pinger") {
+  if (role != "pinger" && role != "source") {
     auto reason = node.wait();
     return runtime::node::exit_status(reason);
   }
@@ -160,6 +193,45 @@ int main(int argc, char** argv) {
     node.stop();
     node.wait();
     return 1;
+  }
+  if (role == "source") {
+    auto sink = runtime::find<sink_actor>(node.system(), "sink",
+                                          std::chrono::milliseconds(find_timeout_ms));
+    if (!sink) {
+      std::fprintf(stderr, "ping_pong_remote: no sink: %s\n",
+                   node.system().render(sink.error()).c_str());
+      status = 1;
+    } else {
+      caf::scoped_actor self{node.system()};
+      uint64_t before = 0;
+      self->request(*sink, std::chrono::seconds(10), runtime::get_atom::value)
+        .receive([&](uint64_t n) { before = n; }, [&](caf::error&) { status = 1; });
+      auto started = clock_type::now();
+      for (uint64_t i = 1; i <= rounds; ++i)
+        self->send(*sink, actors::ball{i});
+      uint64_t counted = 0;
+      self->request(*sink, std::chrono::seconds(120), runtime::get_atom::value)
+        .receive([&](uint64_t n) { counted = n - before; },
+                 [&](caf::error& err) {
+                   std::printf("ping_pong_remote: the sink did not answer: %s\n",
+                               node.system().render(err).c_str());
+                   status = 1;
+                 });
+      auto secs = std::chrono::duration<double>(clock_type::now() - started).count();
+      if (status == 0) {
+        std::printf("ping_pong_remote: sent %llu one-way messages in %.3f s: %.0f messages/s; "
+                    "the sink counted %llu\n",
+                    static_cast<unsigned long long>(rounds), secs,
+                    secs > 0 ? static_cast<double>(rounds) / secs : 0.0,
+                    static_cast<unsigned long long>(counted));
+        if (counted != rounds)
+          status = 1;
+      }
+    }
+    std::fflush(stdout);
+    node.stop();
+    auto reason = node.wait();
+    return status != 0 ? status : runtime::node::exit_status(reason);
   }
   auto ponger = runtime::find<actors::ponger_actor>(node.system(), "ponger",
                                                     std::chrono::milliseconds(find_timeout_ms));

@@ -176,6 +176,17 @@ TEST_F(Cluster, ThreeNodesFormAFullMeshAndAPingerFindsTheRemotePonger) {
   EXPECT_TRUE(b->saw_leave("c")) << b->proc->err();
 }
 
+TEST_F(Cluster, OneWayMessagesToARemoteSinkAllArriveInOrderOfSending) {
+  auto a = start_node("a", opts().role("sink"));
+  auto b = start_node("b", opts().role("source").seed(a->port).extra({"--rounds=5000"}));
+  auto status = b->proc->wait(60s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 0) << b->proc->out() << b->proc->err();
+  EXPECT_NE(b->proc->out().find("sent 5000 one-way messages"), std::string::npos)
+    << b->proc->out();
+  EXPECT_NE(b->proc->out().find("the sink counted 5000"), std::string::npos) << b->proc->out();
+}
+
 TEST_F(Cluster, APingerSeesThePongersNodeDieThroughItsMonitor) {
   auto a = start_node("a", opts().role("ponger"));
   auto b = start_node(
