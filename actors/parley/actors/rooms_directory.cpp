@@ -284,7 +284,11 @@ void lookup_remote(directory_pointer self, const std::string& name, const std::s
     [self, name, owner, fail, timeout](rooms_actor& peer) {
       self->request(peer, timeout, owned_atom::value, name, seed_of(self, name))
         .then([self, name, owner](room_actor& room) { start_relay(self, name, owner, room); },
-              [fail](caf::error& err) { fail(std::move(err)); });
+              [self, owner, fail](caf::error& err) {
+                if (err == caf::sec::request_receiver_down || err == caf::sec::request_timeout)
+                  self->state.peers.erase(owner); // found again next time
+                fail(std::move(err));
+              });
     },
     fail);
 }
@@ -320,7 +324,11 @@ void ask_hosting(directory_pointer self, const std::string& name, const std::str
     --i->second.waiting;
     decide_claim(self, name);
   };
-  auto failed = [answered](caf::error) { answered([](auto& c) { c.failed = true; }); };
+  auto failed = [self, node, answered](caf::error) {
+    // Asked again next time: its directory may have restarted.
+    self->state.peers.erase(node);
+    answered([](auto& c) { c.failed = true; });
+  };
   auto timeout = self->state.cfg.cluster_timeout;
   with_peer(
     self, node,
