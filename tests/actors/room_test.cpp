@@ -491,3 +491,65 @@ TEST_F(RoomTest, BigRoomsCollectPresenceChangesLonger) {
   ASSERT_EQ(ann.presence().size(), 1u);
   EXPECT_EQ(ann.presence()[0].joined(0), "dan");
 }
+
+// -- members on other nodes, through relays ----------------------------------------
+
+namespace {
+
+using relay_log = std::shared_ptr<std::vector<relay_frame>>;
+
+relay_sink::behavior_type fake_relay(relay_sink::pointer, relay_log log) {
+  return {[log](relay_atom, relay_frame& f) { log->push_back(std::move(f)); }};
+}
+
+} // namespace
+
+TEST_F(RoomTest, MembersBehindOneRelayCostOneFramePerMessage) {
+  start();
+  auto log = std::make_shared<std::vector<relay_frame>>();
+  auto relay = sys.spawn(fake_relay, log);
+  auto& local = add_member("ann");
+  auto& far1 = add_member("bob");
+  auto& far2 = add_member("cat", encoding::binary);
+  ASSERT_TRUE(join(local));
+  for (auto* m : {&far1, &far2})
+    ASSERT_TRUE(ask<join_reply>(room, join_atom::value,
+                                join_request{m->handle, m->user, m->enc, {}, relay}));
+  run();
+  log->clear();
+  ASSERT_EQ(publish(local, "hello"), seq_t{1});
+  run();
+  // One binary frame for the two members behind the relay; none sent to
+  // them directly; the local member got its own.
+  ASSERT_EQ(log->size(), 1u);
+  v1::ServerFrame f;
+  ASSERT_TRUE(f.ParseFromString(log->front().binary));
+  EXPECT_EQ(f.message().seq(), 1u);
+  EXPECT_EQ(log->front().except, 0u);
+  EXPECT_TRUE(far1.seqs().empty());
+  EXPECT_TRUE(far2.seqs().empty());
+  EXPECT_EQ(local.seqs(), seqs{1});
+  self->send_exit(relay, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(RoomTest, ARelayThatEndsTakesItsMembersAndTheyCanJoinAgain) {
+  start();
+  auto log = std::make_shared<std::vector<relay_frame>>();
+  auto relay = sys.spawn(fake_relay, log);
+  auto& far = add_member("bob");
+  ASSERT_TRUE(ask<join_reply>(room, join_atom::value,
+                              join_request{far.handle, far.user, far.enc, {}, relay}));
+  self->send_exit(relay, caf::exit_reason::kill);
+  run();
+  auto present = ask<std::vector<std::string>>(room, presence_atom::value);
+  ASSERT_TRUE(present);
+  EXPECT_TRUE(present->empty());
+  // Through a new relay, the same member is welcome again.
+  auto log2 = std::make_shared<std::vector<relay_frame>>();
+  auto relay2 = sys.spawn(fake_relay, log2);
+  auto again = ask<join_reply>(room, join_atom::value,
+                               join_request{far.handle, far.user, far.enc, {}, relay2});
+  ASSERT_TRUE(again) << render(again.error());
+  EXPECT_EQ(again->member_count, 1u);
+  self->send_exit(relay2, caf::exit_reason::user_shutdown);
+}

@@ -41,6 +41,17 @@ void room_state::init(std::string room, room_config cfg, std::shared_ptr<room_me
       self_->quit(make_error(errc::behavior_failed, room_ + std::string{": behaviour ended"}));
       return;
     }
+    if (relays_.count(msg.source) > 0) {
+      std::vector<caf::actor_addr> gone;
+      for (auto& [addr, m] : members_)
+        if (m.via && m.via.address() == msg.source)
+          gone.push_back(addr);
+      for (auto& addr : gone)
+        remove(addr);
+      spdlog::debug("room {}: a relay ended ({}); its {} members removed", room_,
+                    self_->system().render(msg.reason), gone.size());
+      return;
+    }
     if (remove(msg.source))
       spdlog::debug("room {}: a member ended ({}), removed", room_,
                     self_->system().render(msg.reason));
@@ -57,7 +68,12 @@ join_reply room_state::admit(const join_request& req) {
   members_.emplace(addr, member{req.member, req.user, req.enc, req.via});
   if (req.via) {
     auto& use = relays_[req.via.address()];
-    use.relay = req.via;
+    if (use.members == 0) {
+      use.relay = req.via;
+      // A relay that ends takes its members with it (they rejoin through
+      // a new one).
+      self_->monitor(req.via);
+    }
     ++use.members;
   } else {
     ++(req.enc == encoding::binary ? binary_members_ : json_members_);
@@ -94,8 +110,10 @@ bool room_state::remove(const caf::actor_addr& addr) {
   auto user = std::move(i->second.user);
   if (auto& via = i->second.via) {
     auto r = relays_.find(via.address());
-    if (r != relays_.end() && --r->second.members == 0)
+    if (r != relays_.end() && --r->second.members == 0) {
+      self_->demonitor(via.address());
       relays_.erase(r);
+    }
   } else {
     --(i->second.enc == encoding::binary ? binary_members_ : json_members_);
   }
