@@ -138,13 +138,12 @@ std::unique_ptr<node> start_node(const std::string& name, node_options opts = {}
   n->name = name;
   n->proc = std::make_unique<process>(argv);
   const std::string marker = "listening on 127.0.0.1:";
-  if (!n->proc->wait_for_output(marker, event_timeout)) {
+  auto rest = n->proc->wait_for_line(marker, event_timeout);
+  if (!rest) {
     ADD_FAILURE() << name << " did not listen:\n" << n->proc->err();
     return n;
   }
-  auto& err = n->proc->err();
-  auto pos = err.find(marker);
-  n->port = static_cast<uint16_t>(std::stoi(err.substr(pos + marker.size())));
+  n->port = static_cast<uint16_t>(std::stoi(*rest));
   return n;
 }
 

@@ -91,14 +91,13 @@ std::unique_ptr<node> start(const std::string& name, const std::vector<uint16_t>
   for (auto p : seeds)
     flags.push_back("--seed=127.0.0.1:" + std::to_string(p));
   n->gw = std::make_unique<gateway_process>(flags);
-  const std::string marker = "listening on 127.0.0.1:";
-  auto& err = n->gw->proc().err();
-  auto pos = err.find("cluster: node '" + name + "' " + marker);
-  if (pos != std::string::npos) {
-    pos = err.find(marker, pos);
-    n->cluster_port = static_cast<uint16_t>(std::stoul(err.substr(pos + marker.size())));
-  }
-  EXPECT_NE(n->cluster_port, 0) << err;
+  // The node agent logs its port once its middleman publishes it, which
+  // may come after the gateway's own listening line: wait for it.
+  auto rest = n->gw->proc().wait_for_line("cluster: node '" + name + "' listening on 127.0.0.1:",
+                                          event_timeout);
+  if (rest)
+    n->cluster_port = static_cast<uint16_t>(std::stoul(*rest));
+  EXPECT_NE(n->cluster_port, 0) << n->gw->proc().err();
   return n;
 }
 

@@ -24,12 +24,12 @@ public:
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<process>(argv);
     const std::string prefix = "parley-gateway listening on 127.0.0.1:";
-    if (!proc_->wait_for_output(prefix, std::chrono::seconds(30))) {
+    auto rest = proc_->wait_for_line(prefix, std::chrono::seconds(30));
+    if (!rest) {
       ADD_FAILURE() << "the gateway did not start\nstderr:\n" << proc_->err();
       return;
     }
-    auto pos = proc_->err().find(prefix);
-    port_ = static_cast<uint16_t>(std::stoul(proc_->err().substr(pos + prefix.size())));
+    port_ = static_cast<uint16_t>(std::stoul(*rest));
   }
 
   ~gateway_process() {

@@ -117,6 +117,38 @@ bool process::wait_for_output(const std::string& text, std::chrono::milliseconds
   }
 }
 
+namespace {
+
+std::optional<std::string> rest_of_line(const std::string& s, const std::string& text) {
+  auto pos = s.find(text);
+  if (pos == std::string::npos)
+    return std::nullopt;
+  auto from = pos + text.size();
+  auto end = s.find('\n', from);
+  if (end == std::string::npos)
+    return std::nullopt;
+  return s.substr(from, end - from);
+}
+
+} // namespace
+
+std::optional<std::string> process::wait_for_line(const std::string& text,
+                                                  std::chrono::milliseconds timeout) {
+  auto deadline = clock_type::now() + timeout;
+  for (;;) {
+    for (auto* s : {&out_, &err_})
+      if (auto rest = rest_of_line(*s, text))
+        return rest;
+    auto left = remaining(deadline);
+    if (left.count() == 0 || !pump(left)) {
+      for (auto* s : {&out_, &err_})
+        if (auto rest = rest_of_line(*s, text))
+          return rest;
+      return std::nullopt;
+    }
+  }
+}
+
 size_t process::count(const std::string& text) const {
   size_t n = 0;
   for (auto* s : {&out_, &err_})

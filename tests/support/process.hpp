@@ -28,6 +28,12 @@ public:
   /// Waits until stdout or stderr holds `text`; false on timeout or exit.
   bool wait_for_output(const std::string& text, std::chrono::milliseconds timeout);
 
+  /// Waits until stdout or stderr holds a whole line (ended by a newline)
+  /// that contains `text`; what follows `text` on that line, or nothing on
+  /// timeout or exit. Unlike wait_for_output, never sees half a line.
+  std::optional<std::string> wait_for_line(const std::string& text,
+                                           std::chrono::milliseconds timeout);
+
   /// Waits until stdout and stderr together hold `text` at least `count`
   /// times; false on timeout or exit.
   bool wait_for_count(const std::string& text, size_t count, std::chrono::milliseconds timeout);
