@@ -136,6 +136,8 @@ protected:
     }
   }
 
+  void burst_reaches_every_member_in_order(const std::string& io_threads);
+
   std::unique_ptr<gateway_process> gw;
   uint16_t port = 0;
 };
@@ -173,6 +175,61 @@ TEST_F(GatewayTest, TwoClientsSeeEachOthersMessages) {
   EXPECT_TRUE(read_until(*bob, encoding::binary, message_from("alice", "hi bob")));
   ASSERT_TRUE(send(*bob, publish("p", "lobby", "hi alice"), encoding::binary));
   EXPECT_TRUE(read_until(*alice, encoding::json, message_from("bob", "hi alice")));
+}
+
+// A burst fanned out to many members at once: writes are started in
+// batches (one handler per burst, not per session), on the I/O context
+// itself with one I/O thread and on each socket's strand with several.
+// Every member must get every message once, in seq order.
+void GatewayTest::burst_reaches_every_member_in_order(const std::string& io_threads) {
+  start({"--io-threads=" + io_threads, "--rate-limit=100000", "--rate-burst=100000"});
+  constexpr int members = 12;
+  constexpr int messages = 200;
+  std::vector<std::unique_ptr<ws_client>> clients;
+  for (int i = 0; i < members; ++i) {
+    auto enc = i % 2 == 0 ? encoding::json : encoding::binary;
+    auto c = connect();
+    ASSERT_TRUE(send(*c, hello("h", "m" + std::to_string(i)), enc));
+    ASSERT_TRUE(read_ack(*c, enc, "h"));
+    ASSERT_TRUE(send(*c, join("j", "burst"), enc));
+    ASSERT_TRUE(read_ack(*c, enc, "j"));
+    clients.push_back(std::move(c));
+  }
+  // Member 0 publishes the whole burst without waiting for its acks.
+  for (int i = 0; i < messages; ++i)
+    ASSERT_TRUE(send(*clients[0], publish("p" + std::to_string(i), "burst", std::to_string(i)),
+                     encoding::json));
+  for (int i = 0; i < members; ++i) {
+    auto enc = i % 2 == 0 ? encoding::json : encoding::binary;
+    uint64_t last_seq = 0;
+    int next_text = 0;
+    // Acks and presence frames come in between; bounded by the socket's
+    // read timeout and by this count.
+    for (int frames = 0; next_text < messages && frames < 4 * messages; ++frames) {
+      auto msg = clients[i]->read();
+      ASSERT_TRUE(msg) << "member " << i << " after " << next_text << " messages: "
+                       << clients[i]->error();
+      auto res = parley::proto::decode_server(msg->payload, enc);
+      ASSERT_TRUE(std::holds_alternative<v1::ServerFrame>(res)) << "member " << i;
+      auto& f = std::get<v1::ServerFrame>(res);
+      if (!f.has_message())
+        continue;
+      EXPECT_EQ(f.message().text(), std::to_string(next_text)) << "member " << i;
+      if (last_seq != 0)
+        EXPECT_EQ(f.message().seq(), last_seq + 1) << "member " << i;
+      last_seq = f.message().seq();
+      ++next_text;
+    }
+    EXPECT_EQ(next_text, messages) << "member " << i;
+  }
+}
+
+TEST_F(GatewayTest, ABurstReachesEveryMemberOnceAndInOrderOnOneIoThread) {
+  burst_reaches_every_member_in_order("1");
+}
+
+TEST_F(GatewayTest, ABurstReachesEveryMemberOnceAndInOrderOnSeveralIoThreads) {
+  burst_reaches_every_member_in_order("3");
 }
 
 TEST_F(GatewayTest, MalformedJsonGetsBadFrameAndTheConnectionGoesOn) {

@@ -41,9 +41,18 @@ struct listener::impl {
     });
   }
 
+  /// Each socket's executor. With one I/O thread every handler already runs
+  /// on it in turn, so a strand would only add its queue and lock to every
+  /// write; with more, each socket gets its own strand.
+  net::any_io_executor socket_executor() {
+    if (state->cfg.io_threads <= 1)
+      return ioc.get_executor();
+    return net::make_strand(ioc);
+  }
+
   void do_accept() {
-    acceptor.async_accept(net::make_strand(ioc), [this](boost::system::error_code ec,
-                                                        tcp::socket socket) {
+    acceptor.async_accept(socket_executor(), [this](boost::system::error_code ec,
+                                                    tcp::socket socket) {
       if (ec == net::error::operation_aborted || !acceptor.is_open())
         return;
       if (ec) {

@@ -5,6 +5,7 @@
 #include "parley/gateway/web_assets.hpp"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -67,6 +68,8 @@ public:
              internal::connection_slot slot)
     : ws_(std::move(stream)),
       executor_(ws_.get_executor()),
+      io_executor_(static_cast<net::io_context&>(net::query(executor_, net::execution::context))
+                     .get_executor()),
       state_(std::move(state)),
       slot_(std::move(slot)),
       queue_(state_->cfg.outbound) {
@@ -121,8 +124,14 @@ public:
         return status;
       writing_ = true;
     }
-    net::post(executor_, beast::bind_front_handler(&ws_session::do_write, shared_from_this()));
+    if (state_->mark_ready(shared_from_this()))
+      net::post(io_executor_, [state = state_] { drain_ready(*state); });
     return actors::sink_status::queued;
+  }
+
+  void start_write() override {
+    // Inline when the session has no strand of its own (one I/O thread).
+    net::dispatch(executor_, beast::bind_front_handler(&ws_session::do_write, shared_from_this()));
   }
 
   /// Any thread.
@@ -290,9 +299,22 @@ private:
     closed_ = true;
   }
 
+  /// Starts the writes of every session gathered by `mark_ready`.
+  static void drain_ready(internal::shared_state& state) {
+    // One vector per I/O thread, reused: no allocation per drain.
+    thread_local std::vector<std::shared_ptr<internal::session_base>> batch;
+    state.take_ready(batch);
+    for (auto& s : batch)
+      s->start_write();
+    batch.clear();
+  }
+
   websocket::stream<beast::tcp_stream> ws_;
-  /// The socket's strand; a copy, so other threads never touch `ws_`.
+  /// The socket's executor (a strand when several threads run the I/O); a
+  /// copy, so other threads never touch `ws_`.
   const beast::tcp_stream::executor_type executor_;
+  /// The I/O context's own executor, for handlers that need no strand.
+  const net::io_context::executor_type io_executor_;
   beast::flat_buffer buffer_;
   std::shared_ptr<internal::shared_state> state_;
   internal::connection_slot slot_;

@@ -38,6 +38,12 @@ public:
   virtual queue_depth queued() const {
     return {};
   }
+
+  /// Starts writing what its queue holds (see `shared_state::mark_ready`).
+  /// Called on an I/O thread.
+  virtual void start_write() {
+    // nop
+  }
 };
 
 /// Shared by the listener and every session; sessions keep it alive.
@@ -161,6 +167,30 @@ struct shared_state {
     return stopping_;
   }
 
+  /// Notes a session that has frames to write and no write running. A room
+  /// fans a message out to many sessions at once: rather than one handler
+  /// posted to the I/O threads per session (an allocation, the scheduler's
+  /// lock and maybe a wake-up each), the sessions gather here and one posted
+  /// handler starts them all (`take_ready`). True when the caller must post
+  /// that handler: nothing was waiting before.
+  bool mark_ready(std::shared_ptr<session_base> s) {
+    std::lock_guard<std::mutex> guard{ready_mtx_};
+    ready_.push_back(std::move(s));
+    if (drain_posted_)
+      return false;
+    drain_posted_ = true;
+    return true;
+  }
+
+  /// The sessions gathered by `mark_ready` (on an I/O thread, by the posted
+  /// handler); the next `mark_ready` posts again.
+  void take_ready(std::vector<std::shared_ptr<session_base>>& out) {
+    out.clear();
+    std::lock_guard<std::mutex> guard{ready_mtx_};
+    out.swap(ready_);
+    drain_posted_ = false;
+  }
+
 private:
   /// The live sessions. Used outside the lock: a session may be destroyed
   /// when the snapshot lets go of it, and its destructor takes the lock.
@@ -173,6 +203,10 @@ private:
         live.push_back(std::move(s));
     return live;
   }
+
+  std::mutex ready_mtx_;
+  std::vector<std::shared_ptr<session_base>> ready_;
+  bool drain_posted_ = false;
 
   mutable std::mutex mtx_;
   std::condition_variable cv_;
