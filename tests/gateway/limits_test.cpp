@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 using namespace std::chrono_literals;
 using parley::proto::encoding;
@@ -109,6 +110,56 @@ raw_frame expect_close(raw_ws& c) {
 }
 
 } // namespace
+
+// The gateway reads a message in pieces (a one-byte first piece, so idle
+// connections hold no read buffer). Messages that arrive together in one
+// segment, a message split into fragments with a ping between them, and a
+// message longer than Beast's frame buffer must each come through whole.
+TEST(GatewayLimits, MessagesInFragmentsOrManyPerSegmentAreReadWhole) {
+  gateway_process gw;
+  ASSERT_NE(gw.port(), 0);
+  raw_ws c;
+  ASSERT_TRUE(c.connect(gw.port()) && c.handshake() == 101);
+  std::string text(3000, 'x'); // over 1536 bytes, within the 4 KiB text limit
+  text.back() = 'y';
+  const std::string join = R"({"ref":"j","join":{"room":"pieces"}})";
+  std::string burst = raw_ws::frame(0x1, R"({"ref":"h","hello":{"user":"frag"}})");
+  // The join in three fragments (text, continuation, continuation) with a
+  // ping between the first two.
+  burst += raw_ws::frame(0x1, join.substr(0, 10), true, false);
+  burst += raw_ws::frame(0x9, "between");
+  burst += raw_ws::frame(0x0, join.substr(10, 10), true, false);
+  burst += raw_ws::frame(0x0, join.substr(20), true, true);
+  burst += raw_ws::frame(0x1, R"({"ref":"p","publish":{"room":"pieces","text":")" + text + R"("}})");
+  ASSERT_TRUE(c.send_raw(burst));
+  bool pong = false;
+  std::vector<std::string> refs;
+  std::optional<std::string> delivered;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((!pong || refs.size() < 3 || !delivered) && std::chrono::steady_clock::now() < deadline) {
+    auto f = c.read_frame();
+    ASSERT_TRUE(f) << "after refs " << refs.size() << ", eof " << c.eof();
+    if (f->opcode == 0xA) {
+      EXPECT_EQ(f->payload, "between");
+      pong = true;
+      continue;
+    }
+    if (f->opcode != 0x1)
+      continue;
+    auto res = parley::proto::decode_server(f->payload, encoding::json);
+    ASSERT_TRUE(std::holds_alternative<v1::ServerFrame>(res)) << f->payload;
+    auto& frame = std::get<v1::ServerFrame>(res);
+    ASSERT_FALSE(frame.has_error()) << frame.DebugString();
+    if (frame.has_message())
+      delivered = frame.message().text();
+    else if (!frame.ref().empty())
+      refs.push_back(frame.ref());
+  }
+  EXPECT_TRUE(pong);
+  EXPECT_EQ(refs, (std::vector<std::string>{"h", "j", "p"}));
+  ASSERT_TRUE(delivered);
+  EXPECT_EQ(*delivered, text);
+}
 
 TEST(GatewayLimits, InvalidUtf8InATextFrameIsClosedWith1007) {
   gateway_process gw;

@@ -8,9 +8,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace parley::actors {
 
@@ -50,6 +50,12 @@ using frame_sink_ptr = std::shared_ptr<frame_sink>;
 
 /// A queue bounded in frames and bytes, for frames waiting for the socket.
 /// Not thread-safe: its owner (a session's strand, a test) serialises use.
+///
+/// Every connection has one and most of them are empty most of the time,
+/// so an empty queue holds no memory: a vector read from `head_`, not a
+/// `std::deque` (libstdc++'s allocates a 512-byte block and its map when
+/// constructed, about 600 bytes per idle connection). The vector's capacity
+/// is kept for the next burst unless it grew past `keep_slots`.
 class outbound_queue {
 public:
   struct limits {
@@ -58,6 +64,9 @@ public:
     /// Bytes waiting, counted by payload size.
     size_t max_bytes = 4 * 1024 * 1024;
   };
+
+  /// Slots an emptied queue keeps for the next burst.
+  static constexpr size_t keep_slots = 16;
 
   outbound_queue() = default;
 
@@ -68,33 +77,50 @@ public:
   /// Appends a frame, or refuses it if a bound would be exceeded.
   sink_status push(std::shared_ptr<const std::string> bytes) {
     auto size = bytes ? bytes->size() : 0;
-    if (frames_.size() + 1 > limits_.max_frames || bytes_ + size > limits_.max_bytes)
+    if (frames() + 1 > limits_.max_frames || bytes_ + size > limits_.max_bytes)
       return sink_status::overflow;
+    if (head_ > 0 && slots_.size() == slots_.capacity()) {
+      // Reuse the consumed front instead of growing.
+      slots_.erase(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
     bytes_ += size;
-    frames_.push_back(std::move(bytes));
+    slots_.push_back(std::move(bytes));
     return sink_status::queued;
   }
 
   bool empty() const {
-    return frames_.empty();
+    return head_ == slots_.size();
   }
 
   const std::shared_ptr<const std::string>& front() const {
-    return frames_.front();
+    return slots_[head_];
   }
 
   /// Drops the front frame once it was written.
   void pop() {
-    bytes_ -= frames_.front() ? frames_.front()->size() : 0;
-    frames_.pop_front();
+    auto& f = slots_[head_];
+    bytes_ -= f ? f->size() : 0;
+    f.reset();
+    if (++head_ == slots_.size()) {
+      slots_.clear();
+      head_ = 0;
+      if (slots_.capacity() > keep_slots)
+        std::vector<std::shared_ptr<const std::string>>{}.swap(slots_);
+    }
   }
 
   size_t frames() const {
-    return frames_.size();
+    return slots_.size() - head_;
   }
 
   size_t bytes() const {
     return bytes_;
+  }
+
+  /// Slots allocated now (for tests of the memory an idle queue keeps).
+  size_t capacity() const {
+    return slots_.capacity();
   }
 
   const limits& bounds() const {
@@ -103,7 +129,8 @@ public:
 
 private:
   limits limits_;
-  std::deque<std::shared_ptr<const std::string>> frames_;
+  std::vector<std::shared_ptr<const std::string>> slots_;
+  size_t head_ = 0;
   size_t bytes_ = 0;
 };
 

@@ -157,14 +157,25 @@ private:
     do_read();
   }
 
-  void do_read() {
-    ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+  /// Reads the next message piece by piece. The first piece is one byte:
+  /// a pending read prepares its whole piece in `buffer_` before any data
+  /// comes, and Beast's default piece (tcp_frame_size, 1536 bytes) would
+  /// sit in every idle connection. Beast reads the socket into its own
+  /// frame buffer regardless, so the rest of the message (limit 0: as much
+  /// as there is) comes from there without another wait.
+  void do_read(size_t limit = 1) {
+    ws_.async_read_some(buffer_, limit,
+                        beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, size_t) {
     if (ec) {
       on_read_error(ec);
       mark_closed();
+      return;
+    }
+    if (!ws_.is_message_done()) {
+      do_read(0);
       return;
     }
     state_->stats->frame_in(ws_.got_text(), buffer_.size());
@@ -174,8 +185,13 @@ private:
       conn_->deliver(std::string_view{static_cast<const char*>(data.data()), data.size()}, enc);
     }
     buffer_.consume(buffer_.size());
+    // A big message's buffer is not kept for an idle connection.
+    if (buffer_.capacity() > kept_read_buffer)
+      buffer_.shrink_to_fit();
     do_read();
   }
+
+  static constexpr size_t kept_read_buffer = 512;
 
   // Each way a read can end, logged once with the session and counted.
   void on_read_error(beast::error_code ec) {
