@@ -64,7 +64,7 @@ private:
 class ws_session final : public internal::session_base,
                          public std::enable_shared_from_this<ws_session> {
 public:
-  ws_session(beast::tcp_stream&& stream, std::shared_ptr<internal::shared_state> state,
+  ws_session(tcp::socket&& stream, std::shared_ptr<internal::shared_state> state,
              internal::connection_slot slot)
     : ws_(std::move(stream)),
       executor_(ws_.get_executor()),
@@ -88,7 +88,6 @@ public:
 
   void run(http::request<http::string_body> req) {
     stopping_ = !state_->add(shared_from_this());
-    beast::get_lowest_layer(ws_).expires_never(); // the websocket has its own timers
     auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
     timeouts.handshake_timeout = state_->cfg.handshake_timeout;
     timeouts.idle_timeout = state_->cfg.idle_timeout;
@@ -285,8 +284,8 @@ private:
       state_->stats->dropped("slow_consumer");
       spdlog::info("session {}: dropped: {}", id_, close_reason_);
       beast::error_code ignored;
-      beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-      beast::get_lowest_layer(ws_).close();
+      beast::get_lowest_layer(ws_).shutdown(tcp::socket::shutdown_both, ignored);
+      beast::get_lowest_layer(ws_).close(ignored);
     }
   }
 
@@ -325,10 +324,14 @@ private:
     batch.clear();
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  /// Over the bare socket, not a beast::tcp_stream: the websocket has its
+  /// own timers (handshake, idle pings), and tcp_stream's two timers, its
+  /// shared state and the extra layer in every pending operation cost about
+  /// 1 KB per idle connection.
+  websocket::stream<tcp::socket> ws_;
   /// The socket's executor (a strand when several threads run the I/O); a
   /// copy, so other threads never touch `ws_`.
-  const beast::tcp_stream::executor_type executor_;
+  const tcp::socket::executor_type executor_;
   /// The I/O context's own executor, for handlers that need no strand.
   const net::io_context::executor_type io_executor_;
   beast::flat_buffer buffer_;
@@ -428,7 +431,8 @@ private:
                        req.version());
       }
       handed_off_ = true;
-      std::make_shared<ws_session>(std::move(stream_), state_, std::move(slot_))
+      // The HTTP read's timer is done with; the socket alone moves on.
+      std::make_shared<ws_session>(stream_.release_socket(), state_, std::move(slot_))
         ->run(std::move(req));
       return;
     }
