@@ -1,5 +1,7 @@
 #include "parley/proto/codec.hpp"
 
+#include "parley/proto/json_writer.hpp"
+
 #include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -138,6 +140,9 @@ std::string encode(const google::protobuf::Message& frame, encoding enc) {
     frame.SerializeToString(&out);
     return out;
   }
+  if (write_json(frame, out))
+    return out;
+  out.clear(); // something the fast writer leaves to protobuf's printer
   pb::util::JsonPrintOptions opts;
   opts.add_whitespace = false;
   opts.always_print_primitive_fields = false;
