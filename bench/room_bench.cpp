@@ -77,7 +77,7 @@ void BM_RoomFanOut(benchmark::State& state) {
   for (size_t i = 0; i < members; ++i) {
     handles.push_back(sys.spawn(counting_member, cd));
     self->send(room, join_atom::value,
-               join_request{handles.back(), "u" + std::to_string(i), encoding::json, {}, {}});
+               join_request{handles.back(), "u" + std::to_string(i), encoding::json, {}, {}, nullptr});
   }
   for (size_t i = 0; i < members; ++i)
     self->receive([](join_reply&) {}, [](caf::error&) {});

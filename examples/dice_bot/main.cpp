@@ -58,7 +58,7 @@ int main() {
 
   bool ok = true;
   for (auto& [who, handle] : {std::pair{"ann", ann}, std::pair{"bob", bob}})
-    self->request(room, 1s, join_atom::value, join_request{handle, who, encoding::json, {}, {}})
+    self->request(room, 1s, join_atom::value, join_request{handle, who, encoding::json, {}, {}, nullptr})
       .receive([&](join_reply&) {},
                [&](caf::error& err) {
                  std::cout << who << " could not join: " << sys.render(err) << "\n";

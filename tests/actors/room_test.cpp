@@ -3,6 +3,7 @@
 #include "parley/runtime/errc.hpp"
 #include "support/actor_test.hpp"
 #include "support/chat_probe.hpp"
+#include "support/test_sink.hpp"
 
 #include <caf/exit_reason.hpp>
 
@@ -14,6 +15,7 @@ using parley::test::actor_test;
 using parley::test::decode;
 using parley::test::frame_log;
 using parley::test::probe_impl;
+using parley::test::test_sink;
 namespace errc_ns = parley::runtime;
 
 namespace {
@@ -75,7 +77,27 @@ protected:
   }
 
   caf::expected<join_reply> join(const member_probe& m, std::optional<seq_t> since = {}) {
-    return ask<join_reply>(room, join_atom::value, join_request{m.handle, m.user, m.enc, since, {}});
+    return ask<join_reply>(room, join_atom::value, join_request{m.handle, m.user, m.enc, since, {}, nullptr});
+  }
+
+  /// Joins with a sink, as a connection does: the room writes to it itself.
+  caf::expected<join_reply> join_with_sink(const member_probe& m,
+                                           const std::shared_ptr<test_sink>& sink) {
+    return ask<join_reply>(room, join_atom::value,
+                           join_request{m.handle, m.user, m.enc, {}, {}, sink});
+  }
+
+  void ready(const member_probe& m) {
+    self->send(room, ready_atom::value, m.handle);
+    run();
+  }
+
+  static std::vector<seq_t> sink_seqs(test_sink& sink) {
+    std::vector<seq_t> result;
+    for (auto& f : sink.drain())
+      if (f.has_message())
+        result.push_back(f.message().seq());
+    return result;
   }
 
   caf::expected<seq_t> publish(const member_probe& m, std::string text) {
@@ -514,7 +536,7 @@ TEST_F(RoomTest, MembersBehindOneRelayCostOneFramePerMessage) {
   ASSERT_TRUE(join(local));
   for (auto* m : {&far1, &far2})
     ASSERT_TRUE(ask<join_reply>(room, join_atom::value,
-                                join_request{m->handle, m->user, m->enc, {}, relay}));
+                                join_request{m->handle, m->user, m->enc, {}, relay, nullptr}));
   run();
   log->clear();
   ASSERT_EQ(publish(local, "hello"), seq_t{1});
@@ -538,7 +560,7 @@ TEST_F(RoomTest, ARelayThatEndsTakesItsMembersAndTheyCanJoinAgain) {
   auto relay = sys.spawn(fake_relay, log);
   auto& far = add_member("bob");
   ASSERT_TRUE(ask<join_reply>(room, join_atom::value,
-                              join_request{far.handle, far.user, far.enc, {}, relay}));
+                              join_request{far.handle, far.user, far.enc, {}, relay, nullptr}));
   self->send_exit(relay, caf::exit_reason::kill);
   run();
   auto present = ask<std::vector<std::string>>(room, presence_atom::value);
@@ -548,8 +570,76 @@ TEST_F(RoomTest, ARelayThatEndsTakesItsMembersAndTheyCanJoinAgain) {
   auto log2 = std::make_shared<std::vector<relay_frame>>();
   auto relay2 = sys.spawn(fake_relay, log2);
   auto again = ask<join_reply>(room, join_atom::value,
-                               join_request{far.handle, far.user, far.enc, {}, relay2});
+                               join_request{far.handle, far.user, far.enc, {}, relay2, nullptr});
   ASSERT_TRUE(again) << render(again.error());
   EXPECT_EQ(again->member_count, 1u);
   self->send_exit(relay2, caf::exit_reason::user_shutdown);
+}
+
+// -- members with a sink: the room writes their frames itself ------------------------
+
+TEST_F(RoomTest, AMemberWithASinkGetsFramesInTheSinkOnlyAfterItIsReady) {
+  start();
+  auto& ann = add_member("ann");
+  auto& bob = add_member("bob", encoding::binary);
+  auto sink = std::make_shared<test_sink>(encoding::binary);
+  ASSERT_TRUE(join(ann));
+  ASSERT_TRUE(join_with_sink(bob, sink));
+  // Before bob's ready (his join reply is not in his sink yet), the room
+  // holds his frames.
+  ASSERT_TRUE(publish(ann, "one"));
+  ASSERT_TRUE(publish(ann, "two"));
+  EXPECT_EQ(sink->queued(), 0u);
+  ready(bob);
+  EXPECT_EQ(sink_seqs(*sink), (seqs{1, 2}));
+  // From then on straight into the sink, never through his mailbox.
+  ASSERT_TRUE(publish(ann, "three"));
+  EXPECT_EQ(sink_seqs(*sink), (seqs{3}));
+  EXPECT_TRUE(bob.log->empty());
+  // A member without a sink still gets messages.
+  EXPECT_EQ(ann.seqs(), (seqs{1, 2, 3}));
+  // A second ready changes nothing.
+  ready(bob);
+  EXPECT_EQ(sink->queued(), 0u);
+}
+
+TEST_F(RoomTest, AMemberWhoseSinkOverflowsIsToldOnceAndGetsNoMore) {
+  start();
+  auto& ann = add_member("ann");
+  auto& bob = add_member("bob");
+  outbound_queue::limits tiny;
+  tiny.max_frames = 2;
+  auto sink = std::make_shared<test_sink>(encoding::json, tiny);
+  ASSERT_TRUE(join(ann));
+  ASSERT_TRUE(join_with_sink(bob, sink));
+  ready(bob);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(publish(ann, "m" + std::to_string(i)));
+  // Two fit; the third overflowed: bob's connection is told (once), and
+  // the room writes nothing more to that sink.
+  ASSERT_EQ(bob.log->size(), 1u);
+  EXPECT_TRUE(bob.log->front().is_overflow());
+  EXPECT_EQ(sink_seqs(*sink), (seqs{1, 2}));
+  ASSERT_TRUE(publish(ann, "later"));
+  EXPECT_EQ(sink->queued(), 0u);
+  EXPECT_EQ(bob.log->size(), 1u);
+  EXPECT_EQ(ann.seqs(), (seqs{1, 2, 3, 4, 5, 6}));
+}
+
+TEST_F(RoomTest, AMemberThatNeverSaysReadyOverflowsPastTheHeldFrames) {
+  start();
+  auto& ann = add_member("ann");
+  auto& bob = add_member("bob");
+  auto sink = std::make_shared<test_sink>(encoding::json);
+  ASSERT_TRUE(join(ann));
+  ASSERT_TRUE(join_with_sink(bob, sink));
+  for (size_t i = 0; i < room_state::max_held_frames; ++i)
+    self->send(room, publish_atom::value, publish_request{ann.handle, "m", {}});
+  run();
+  EXPECT_TRUE(bob.log->empty()); // all held
+  ASSERT_TRUE(publish(ann, "one too many"));
+  ASSERT_EQ(bob.log->size(), 1u);
+  EXPECT_TRUE(bob.log->front().is_overflow());
+  ready(bob); // too late: nothing held is written
+  EXPECT_EQ(sink->queued(), 0u);
 }

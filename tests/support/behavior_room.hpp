@@ -75,7 +75,7 @@ protected:
 
   caf::expected<actors::join_reply> join(const behavior_member& m, actors::room_actor in = {}) {
     return ask<actors::join_reply>(in ? in : room, actors::join_atom::value,
-                                   actors::join_request{m.handle, m.user, proto::encoding::json, {}, {}});
+                                   actors::join_request{m.handle, m.user, proto::encoding::json, {}, {}, nullptr});
   }
 
   caf::expected<actors::seq_t> publish(const behavior_member& m, std::string text,

@@ -3,10 +3,12 @@
 /// @file
 /// A frame sink for tests: a bounded `outbound_queue` that the test drains
 /// (or does not, to play a slow consumer), plus the close it received.
+/// Thread-safe, as the frame_sink contract asks.
 
 #include "parley/actors/outbound.hpp"
 #include "parley/proto/codec.hpp"
 
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,12 +23,14 @@ public:
   }
 
   actors::sink_status send(std::shared_ptr<const std::string> bytes) override {
+    std::lock_guard<std::mutex> guard{mtx_};
     if (closed_)
       return actors::sink_status::closed;
     return queue_.push(std::move(bytes));
   }
 
   void close(actors::close_code code, std::string reason) override {
+    std::lock_guard<std::mutex> guard{mtx_};
     closed_ = true;
     close_code = code;
     close_reason = std::move(reason);
@@ -34,6 +38,7 @@ public:
 
   /// Takes every queued frame, decoded.
   std::vector<v1::ServerFrame> drain() {
+    std::lock_guard<std::mutex> guard{mtx_};
     std::vector<v1::ServerFrame> result;
     while (!queue_.empty()) {
       auto res = proto::decode_server(*queue_.front(), enc_);
@@ -47,10 +52,12 @@ public:
   }
 
   size_t queued() const {
+    std::lock_guard<std::mutex> guard{mtx_};
     return queue_.frames();
   }
 
   bool closed() const {
+    std::lock_guard<std::mutex> guard{mtx_};
     return closed_;
   }
 
@@ -58,6 +65,8 @@ public:
   std::string close_reason;
 
 private:
+  // Rooms and the connection actor may write from different threads.
+  mutable std::mutex mtx_;
   proto::encoding enc_;
   actors::outbound_queue queue_;
   bool closed_ = false;

@@ -9,6 +9,7 @@
 /// a room encodes each outgoing frame once into `shared_frame` bytes that
 /// every member shares.
 
+#include "parley/actors/outbound.hpp"
 #include "parley/proto/codec.hpp"
 #include "parley/runtime/atoms.hpp"
 #include "parley/runtime/cluster.hpp"
@@ -52,6 +53,7 @@ using relay_atom = caf::atom_constant<caf::atom("relay")>;
 using owned_atom = caf::atom_constant<caf::atom("owned")>;
 using hosting_atom = caf::atom_constant<caf::atom("hosting")>;
 using seed_atom = caf::atom_constant<caf::atom("seed")>;
+using ready_atom = caf::atom_constant<caf::atom("ready")>;
 
 /// Per-room sequence number: strictly increasing from 1, without gaps.
 using seq_t = uint64_t;
@@ -87,6 +89,16 @@ struct shared_frame {
 
   /// Encodes `frame` in the encodings asked for.
   static shared_frame make(const v1::ServerFrame& frame, bool want_binary, bool want_json);
+
+  /// Neither encoding: what a room sends a member whose sink refused a
+  /// frame (a slow consumer), so the member's connection closes it.
+  static shared_frame overflowed() {
+    return {};
+  }
+
+  bool is_overflow() const {
+    return !binary && !json;
+  }
 };
 
 /// A member of a room: receives the frames a room fans out.
@@ -120,6 +132,11 @@ struct join_request {
   /// Set when the member is on another node: the room sends that node's
   /// relay one copy of each frame instead of one per member.
   relay_sink via;
+  /// Where the member's frames go (its connection's sink), when the member
+  /// is on this node: the room then writes its frames there itself instead
+  /// of sending each through the member's mailbox, from the member's
+  /// `ready` on (see room_actor). Never crosses nodes (not serialised).
+  frame_sink_ptr sink;
 };
 
 // Encodings and optional seqs cross nodes as plain integers.
@@ -215,7 +232,11 @@ using room_actor = caf::typed_actor<
   // Internal: the behaviour's timer tick.
   caf::reacts_to<tick_atom>,
   // Internal: send the presence changes collected so far.
-  caf::reacts_to<flush_atom>>;
+  caf::reacts_to<flush_atom>,
+  // A member that joined with a sink has sent its join reply to that sink:
+  // the room's frames may follow it there (they wait in the room until then,
+  // so a client never sees a room's message before its join reply).
+  caf::reacts_to<ready_atom, member_actor>>;
 
 /// What a node knows of a room that ran elsewhere (its relay saw every
 /// message): the new node of a room whose node died starts from it, so seqs

@@ -226,9 +226,9 @@ void connection_state::join(const std::string& ref, const v1::Join& req, encodin
     .await(
       [this, ref, name, since, enc, me](room_actor& room) {
         self_->request(room, cfg_.request_timeout, join_atom::value,
-                       join_request{me, user_, enc, since, {}})
+                       join_request{me, user_, enc, since, {}, sink_})
           .await(
-            [this, ref, enc, room](join_reply& r) {
+            [this, ref, enc, room, me](join_reply& r) {
               joined_[r.room] = room;
               self_->monitor(room);
               delivery_enc_ = enc;
@@ -243,6 +243,8 @@ void connection_state::join(const std::string& ref, const v1::Join& req, encodin
               for (auto& u : r.members)
                 j->add_members(u);
               reply(ref, std::move(ack), enc);
+              // The reply is in the sink: the room's frames may follow.
+              self_->send(room, ready_atom::value, me);
             },
             [this, ref, enc](caf::error& err) { error(ref, err, enc); });
       },
@@ -369,10 +371,24 @@ room_actor connection_state::member_of(const std::string& ref, const std::string
 // -- outbound ---------------------------------------------------------------------
 
 void connection_state::on_deliver(const shared_frame& frame) {
+  if (frame.is_overflow()) {
+    // A room writing to our sink found it full.
+    slow_consumer();
+    return;
+  }
   // The room sends each member the encoding it joined with.
   auto& bytes = frame.binary ? frame.binary : frame.json;
   if (bytes)
     send_bytes(bytes);
+}
+
+void connection_state::slow_consumer() {
+  if (closed_)
+    return;
+  cfg_.stats->slow_consumer_disconnects.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("connection {}: slow consumer, closing", session_id_); // the session logs it
+  close(close_code::policy, "slow consumer: the client does not read fast enough; "
+                            "reconnect and join with sinceSeq");
 }
 
 void connection_state::reply(const std::string& ref, v1::Ack ack, encoding enc) {
@@ -421,10 +437,7 @@ void connection_state::send_bytes(std::shared_ptr<const std::string> bytes) {
       cfg_.stats->bytes_out.fetch_add(size, std::memory_order_relaxed);
       return;
     case sink_status::overflow:
-      cfg_.stats->slow_consumer_disconnects.fetch_add(1, std::memory_order_relaxed);
-      spdlog::debug("connection {}: slow consumer, closing", session_id_); // the session logs it
-      close(close_code::policy, "slow consumer: the client does not read fast enough; "
-                                "reconnect and join with sinceSeq");
+      slow_consumer();
       return;
     case sink_status::closed:
       closed_ = true;

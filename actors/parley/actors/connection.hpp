@@ -2,22 +2,32 @@
 
 /// @file
 /// One actor per client session: it knows the user and the rooms they
-/// joined, turns decoded requests into room calls, and sends every outbound
-/// frame through one `frame_sink` (replies, errors, room messages alike).
+/// joined, turns decoded requests into room calls, and sends its replies
+/// and errors through one `frame_sink`.
 ///
 /// ```
 ///           frame / bad frame (from the gateway's session)
 ///   client ───────────────────────────▶ connection ──▶ directory / rooms
-///      ▲                                   │
-///      └──────── frame_sink ◀──────────────┘◀── deliver(shared_frame) from rooms
+///      ▲                                   │               │
+///      └──────── frame_sink ◀──────────────┘               │
+///                   ▲                                      │
+///                   └──── room frames, written by the room ┘
 /// ```
+///
+/// A room writes its frames to the sinks of its members on this node
+/// itself: one call per member, rather than a message through each
+/// member's mailbox and the scheduler. It starts once the connection has
+/// put the join reply in the sink and told the room `ready`, so the reply
+/// comes first. Members behind a relay, and rooms' members that joined
+/// without a sink, get `deliver(shared_frame)` messages instead.
 ///
 /// Floods meet a token bucket: past it a request gets RATE_LIMITED, and
 /// after `max_strikes` refused requests in a row the connection is closed
-/// (1008). A sink that overflows means the client does not read: it is
-/// closed as a slow consumer (1008) and loses nothing it cannot get back by
-/// joining with `since_seq`. A bad frame gets an error (with its ref when it
-/// could be read) and the connection goes on.
+/// (1008). A sink that overflows (the connection's own write or a room's)
+/// means the client does not read: it is closed as a slow consumer (1008)
+/// and loses nothing it cannot get back by joining with `since_seq`. A bad
+/// frame gets an error (with its ref when it could be read) and the
+/// connection goes on.
 
 #include "parley/actors/chat.hpp"
 #include "parley/actors/outbound.hpp"
@@ -46,6 +56,10 @@ using connection_actor = caf::typed_actor<
 /// Counters shared by all connections of a node (for /metrics).
 struct connection_stats {
   std::atomic<uint64_t> frames_in{0};
+  /// Frames and bytes the connection actors handed to their sinks: replies,
+  /// errors, and room frames that came through their mailboxes. Rooms write
+  /// local members' frames to the sinks themselves (the gateway's own
+  /// counters see every frame written).
   std::atomic<uint64_t> frames_out{0};
   std::atomic<uint64_t> bytes_out{0};
   std::atomic<uint64_t> bad_frames{0};
@@ -125,6 +139,8 @@ private:
   void error(const std::string& ref, const caf::error& err, encoding enc);
   void send(const v1::ServerFrame& frame, encoding enc);
   void send_bytes(std::shared_ptr<const std::string> bytes);
+  /// The sink refused a frame: close as a slow consumer (once).
+  void slow_consumer();
   void close(close_code code, std::string reason);
 
   pointer self_;

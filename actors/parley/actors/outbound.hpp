@@ -33,8 +33,10 @@ enum class sink_status : uint8_t {
   closed,   ///< the transport is gone
 };
 
-/// Where a connection's outbound frames go. Called from the connection
-/// actor only; implementations hand the bytes to their I/O thread.
+/// Where a connection's outbound frames go. Called by the connection actor
+/// and by the rooms that write their members' frames, from any thread and
+/// possibly at once: implementations are thread-safe and hand the bytes to
+/// their I/O thread.
 class frame_sink {
 public:
   virtual ~frame_sink() = default;

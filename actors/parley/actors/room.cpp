@@ -65,7 +65,14 @@ void room_state::init(std::string room, room_config cfg, std::shared_ptr<room_me
 
 join_reply room_state::admit(const join_request& req) {
   auto addr = req.member.address();
-  members_.emplace(addr, member{req.member, req.user, req.enc, req.via});
+  member entry;
+  entry.handle = req.member;
+  entry.user = req.user;
+  entry.enc = req.enc;
+  entry.via = req.via;
+  if (!req.via)
+    entry.sink = req.sink; // written to directly once the member is ready
+  members_.emplace(addr, std::move(entry));
   if (req.via) {
     auto& use = relays_[req.via.address()];
     if (use.members == 0) {
@@ -225,6 +232,11 @@ void room_state::broadcast(const v1::ServerFrame& frame, const caf::actor_addr& 
     }
     if (m.via)
       continue;
+    if (m.sink) {
+      write_direct(m, both.bytes(m.enc));
+      ++sent;
+      continue;
+    }
     auto& msg = msgs[m.enc == encoding::binary ? 0 : 1];
     caf::actor_cast<caf::abstract_actor*>(m.handle)->enqueue(self_->ctrl(), caf::make_message_id(),
                                                              msg, self_->context());
@@ -238,6 +250,43 @@ void room_state::broadcast(const v1::ServerFrame& frame, const caf::actor_addr& 
   }
   cfg_.stats->deliveries.fetch_add(sent, std::memory_order_relaxed);
   cfg_.stats->relayed.fetch_add(relays_.size(), std::memory_order_relaxed);
+}
+
+void room_state::write_direct(member& m, const std::shared_ptr<const std::string>& bytes) {
+  if (m.overflowed)
+    return;
+  if (!m.ready) {
+    if (m.held.size() < max_held_frames)
+      m.held.push_back(bytes);
+    else
+      overflow(m);
+    return;
+  }
+  // `closed`: the connection is going away; its end removes the member.
+  if (m.sink->send(bytes) == sink_status::overflow)
+    overflow(m);
+}
+
+void room_state::overflow(member& m) {
+  m.overflowed = true;
+  m.held.clear();
+  m.held.shrink_to_fit();
+  // The member's connection closes it as a slow consumer (and counts it).
+  caf::actor_cast<caf::abstract_actor*>(m.handle)->enqueue(
+    self_->ctrl(), caf::make_message_id(),
+    caf::make_message(deliver_atom::value, shared_frame::overflowed()), self_->context());
+}
+
+void room_state::on_ready(const member_actor& who) {
+  auto i = members_.find(who.address());
+  if (i == members_.end() || !i->second.sink || i->second.ready)
+    return;
+  auto& m = i->second;
+  m.ready = true;
+  auto held = std::move(m.held);
+  m.held = {};
+  for (auto& bytes : held)
+    write_direct(m, bytes);
 }
 
 void room_state::presence_diff(const std::string& user, bool joined,
@@ -406,6 +455,7 @@ room_actor::behavior_type room_impl(room_state::pointer self, std::string room,
     [self](idle_atom, uint64_t generation) { self->state.on_idle(generation); },
     [self](tick_atom) { self->state.on_tick(); },
     [self](flush_atom) { self->state.flush_presence(); },
+    [self](ready_atom, const member_actor& m) { self->state.on_ready(m); },
   };
 }
 

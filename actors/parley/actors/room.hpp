@@ -140,14 +140,28 @@ public:
   void on_idle(uint64_t generation);
   void on_tick();
   void flush_presence();
+  void on_ready(const member_actor& member);
+
+  /// Frames a member with a sink may have waiting in the room before its
+  /// `ready`; past this it is treated as a slow consumer.
+  static constexpr size_t max_held_frames = 1024;
 
 private:
   struct member {
     member_actor handle;
     std::string user;
-    encoding enc;
+    encoding enc = encoding::json;
     /// The relay of the member's node, if that is not this one.
     relay_sink via;
+    /// The sink of a member on this node: the room writes the member's
+    /// frames there itself (one call, no trip through the member's mailbox
+    /// and the scheduler per frame), once the member is `ready`.
+    frame_sink_ptr sink;
+    bool ready = false;
+    /// Frames that came before `ready`, in order.
+    std::vector<std::shared_ptr<const std::string>> held;
+    /// Its sink refused a frame: the member was told and gets no more.
+    bool overflowed = false;
   };
 
   struct relay_use {
@@ -156,6 +170,10 @@ private:
   };
 
   const member* find(const caf::actor_addr& addr) const;
+  /// Writes `bytes` to a member's sink, holds it until the member is ready,
+  /// or tells the member it overflowed.
+  void write_direct(member& m, const std::shared_ptr<const std::string>& bytes);
+  void overflow(member& m);
   void publish_effects(const room_effects& fx);
   void broadcast(const v1::ServerFrame& frame, const caf::actor_addr& except = {});
   void presence_diff(const std::string& user, bool joined, const caf::actor_addr& except = {});

@@ -52,6 +52,7 @@ caf::result<join_reply> relay_state::on_join(join_request& req) {
   if (members_.count(req.member.address()) > 0)
     return make_error(errc::already_member, cfg_.room);
   req.via = caf::actor_cast<relay_sink>(self_);
+  req.sink = nullptr; // the relay fans out to its members' mailboxes
   auto rp = self_->make_response_promise<join_reply>();
   auto member = req.member;
   auto enc = req.enc;
@@ -176,6 +177,7 @@ relay_actor::behavior_type relay_impl(relay_state::pointer self, relay_config cf
     [self](idle_atom, uint64_t generation) { self->state.on_idle(generation); },
     [](tick_atom) {},
     [](flush_atom) {},
+    [](ready_atom, const member_actor&) {}, // members get frames from the relay
     [self](relay_atom, relay_frame& frame) { self->state.on_frame(frame); },
   };
 }
