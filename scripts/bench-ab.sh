@@ -129,7 +129,8 @@ for run in $(seq "$runs"); do
       const per = (n) => (n > 0 ? f((cpu * 1e6) / n) : "–");
       console.log(`| ${label} | ${run} | ${f(cpu)} | ${per(r.delivered)} | ${per(r.round_trips)} | ` +
                   `${r.server_bytes_per_conn > 0 ? f(r.server_bytes_per_conn, 0) : "–"} | ` +
-                  `${f(r.latency_p50_ms)} | ${f(r.latency_p99_ms)} | ` +
+                  `${r.latency_count > 0 ? f(r.latency_p50_ms) : "–"} | ` +
+                  `${r.latency_count > 0 ? f(r.latency_p99_ms) : "–"} | ` +
                   `${r.lost === undefined ? "–" : r.lost + r.duplicated} | ${status === "0" ? "ok" : "FAILED (" + status + ")"} |`);' \
       "$json" "$(( after - before ))" "$clk_tck" "$label" "$run" "$status"
   done
