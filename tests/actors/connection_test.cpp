@@ -191,6 +191,36 @@ TEST_F(ConnectionTest, PipelinedJoinAndPublishWork) {
   EXPECT_TRUE(published);
 }
 
+// Join replies are built in a Joined reused across joins on a thread: a
+// reply must carry its own room's members and backlog, nothing of the last.
+TEST_F(ConnectionTest, EachJoinReplyCarriesOnlyItsOwnRoom) {
+  start();
+  auto a = connect();
+  auto b = connect(encoding::binary);
+  enter(a, "ann", "big");
+  enter(b, "bob", "big");
+  send(a, publish("p1", "big", "one"));
+  send(a, publish("p2", "big", "two"));
+  b.sink->drain();
+  send(b, join("j2", "small"));
+  v1::Joined small;
+  for (auto& f : b.sink->drain())
+    if (f.ref() == "j2" && f.ack().has_joined())
+      small = f.ack().joined();
+  EXPECT_EQ(small.room(), "small");
+  EXPECT_EQ(small.member_count(), 1u);
+  ASSERT_EQ(small.members_size(), 1);
+  EXPECT_EQ(small.members(0), "bob");
+  EXPECT_EQ(small.messages_size(), 0);
+  EXPECT_EQ(small.seq(), 0u);
+  // And the next big reply has the big room's again.
+  auto c = connect();
+  auto big = enter(c, "cid", "big");
+  EXPECT_EQ(big.members_size(), 3);
+  ASSERT_EQ(big.messages_size(), 2);
+  EXPECT_EQ(big.messages(1).text(), "two");
+}
+
 TEST_F(ConnectionTest, RequestsOutsideAJoinedRoomAreErrorsWithTheRef) {
   start();
   auto a = connect();

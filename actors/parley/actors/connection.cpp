@@ -232,8 +232,13 @@ void connection_state::join(const std::string& ref, const v1::Join& req, encodin
               joined_[r.room] = room;
               self_->monitor(room);
               delivery_enc_ = enc;
-              v1::Ack ack;
-              auto* j = ack.mutable_joined();
+              // A join reply lists up to 1,000 members, and a protobuf
+              // repeated string allocates each element: one Joined per
+              // worker thread is reused, as Clear() keeps the elements
+              // for the next reply (the frame only borrows it).
+              thread_local v1::Joined scratch;
+              auto* j = &scratch;
+              j->Clear();
               j->set_room(r.room);
               j->set_member_count(r.member_count);
               j->set_seq(r.seq);
@@ -242,7 +247,16 @@ void connection_state::join(const std::string& ref, const v1::Join& req, encodin
                 to_proto(m, *j->add_messages());
               for (auto& u : r.members)
                 j->add_members(u);
-              reply(ref, std::move(ack), enc);
+              v1::ServerFrame frame;
+              frame.set_ref(ref);
+              frame.mutable_ack()->unsafe_arena_set_allocated_joined(j);
+              struct give_back { // even if encoding throws
+                v1::Ack* ack;
+                ~give_back() {
+                  ack->unsafe_arena_release_joined();
+                }
+              } borrowed{frame.mutable_ack()};
+              send(frame, enc);
               // The reply is in the sink: the room's frames may follow.
               self_->send(room, ready_atom::value, me);
             },
