@@ -176,6 +176,11 @@ void listener::stop() {
   for (auto& t : impl_->threads)
     t.join();
   impl_->threads.clear();
+  // Sessions still listed for a write start (the I/O threads stopped before
+  // the posted drain ran) hold the shared state, which lists them: let go.
+  std::vector<std::shared_ptr<internal::session_base>> unstarted;
+  st.take_ready(unstarted);
+  unstarted.clear();
   spdlog::info("gateway: stopped");
 }
 
