@@ -163,6 +163,7 @@ int main(int argc, char** argv) {
                          runtime::setup_cluster(sys_cfg, clcfg);
                      }};
   auto root = node.start(std::move(children));
+  gateway::add_system_metrics(*stats, node.system());
   caf::scoped_actor self{node.system()};
   auto gateway_sup = caf::actor_cast<runtime::supervisor_actor>(find_child(self, root, "gateway"));
   auto listener =

@@ -69,6 +69,7 @@ struct options {
   double duration = 5;    ///< seconds of publishing, pinging or churning
   double timeout = 0;     ///< whole run; 0: setup allowance + duration + 30 s
   double hold = 0;        ///< conns: seconds to stay connected after all joined
+  bool no_leave = false;  ///< churn: close without leaving the room
   size_t threads = 2;
   size_t sources = 0;     ///< 0: enough for --per-address
   size_t per_address = parley::bench::default_per_address;
@@ -116,7 +117,8 @@ std::vector<std::string> worker_argv(const options& o, size_t conns, size_t room
           "--concurrency=" + std::to_string(o.concurrency),
           "--offset=" + std::to_string(offset),
           "--room-offset=" + std::to_string(room_offset),
-          "--run-id=" + o.run_id};
+          "--run-id=" + o.run_id,
+          o.no_leave ? "--no-leave" : "--leave"};
 }
 
 // -- the machine ----------------------------------------------------------------
@@ -153,6 +155,25 @@ double cpu_seconds(int pid) {
       stime = std::strtod(field.c_str(), nullptr);
   }
   return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/// A gauge from the server's /metrics (Parley's; a loopback server only),
+/// or nothing when it has no such page or no such gauge.
+std::optional<double> server_gauge(const parley::bench::target& tgt, const std::string& name) {
+  if (!tgt.endpoint.address().is_loopback())
+    return std::nullopt;
+  auto reply = parley::client::http_get(tgt.endpoint.port(), "/metrics", 5s);
+  if (reply.status != 200)
+    return std::nullopt;
+  std::istringstream in{reply.body};
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, name.size(), name) != 0 || line.size() <= name.size()
+        || (line[name.size()] != ' ' && line[name.size()] != '{'))
+      continue;
+    return std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+  }
+  return std::nullopt;
 }
 
 /// Raises the soft open-files limit to the hard one; returns the soft limit.
@@ -629,7 +650,8 @@ run_result run_echo(engine& e, const options& o, size_t n, barrier_fn barrier,
   return r;
 }
 
-/// One churn slot: connect, hello, join, publish, leave, close, again.
+/// One churn slot: connect, hello, join, publish, leave (unless
+/// --no-leave), close, again.
 void churn_cycle(engine& e, const options& o, size_t slot, size_t round) {
   auto& c = e.c;
   if (c.stop) {
@@ -641,7 +663,7 @@ void churn_cycle(engine& e, const options& o, size_t slot, size_t round) {
   auto room = room_name(o, "churn", (o.offset + slot) % std::max<size_t>(o.rooms, 1));
   ++c.started;
   conn->on_open = [slot](connection& self) { self.send(hello("churn" + std::to_string(slot))); };
-  conn->on_frame = [&c, &st, room](connection& self, v1::ServerFrame& f) {
+  conn->on_frame = [&c, &o, &st, room](connection& self, v1::ServerFrame& f) {
     if (f.ref().empty())
       return; // messages and presence of the room
     if (f.has_error()) {
@@ -657,9 +679,9 @@ void churn_cycle(engine& e, const options& o, size_t slot, size_t round) {
       self.send(join(room));
     else if (f.ref() == "j")
       self.send(publish("p", room, "churn"));
-    else if (f.ref() == "p")
+    else if (f.ref() == "p" && !o.no_leave)
       self.send(leave(room));
-    else if (f.ref() == "l") {
+    else if (f.ref() == "l" || f.ref() == "p") {
       self.counter = 1; // a whole cycle
       self.close();
     }
@@ -890,6 +912,10 @@ int main(int argc, char** argv) {
     ->capture_default_str()->check(CLI::Range(0.0, 86400.0));
   app.add_option("--hold", o.hold, "conns: seconds to stay connected once all joined")
     ->capture_default_str()->check(CLI::Range(0.0, 86400.0));
+  auto* no_leave = app.add_flag("--no-leave", o.no_leave,
+                                "churn: close without leaving the room, as a closed tab does");
+  app.add_flag("--leave", "churn: leave the room before closing (the default)")
+    ->excludes(no_leave);
   app.add_option("--threads", o.threads, "I/O threads, one io_context each")
     ->capture_default_str()->check(CLI::Range(1, 64));
   app.add_option("--sources", o.sources, "source addresses 127.0.0.1.. (0: enough for --per-address)")
@@ -999,6 +1025,9 @@ int main(int argc, char** argv) {
 
   std::map<std::string, double> extra;
   double rss_start = rss_kib(o.server_pid);
+  // RSS does not shrink after free(): whether memory came back is read from
+  // the allocator's live bytes, which a Parley gateway reports.
+  auto heap_start = o.mode == "churn" ? server_gauge(tgt, "parley_heap_live_bytes") : std::nullopt;
   double cpu_start = cpu_seconds(o.server_pid);
   barrier_fn barrier = [&] {
     if (o.server_pid > 0)
@@ -1062,9 +1091,30 @@ int main(int argc, char** argv) {
           << ms(r.latency.max()) << " (" << r.latency.count() << " samples)\n";
     human.precision(1);
   }
-  if (o.server_pid > 0) {
-    if (o.mode == "churn") // let the server finish closing before measuring
+  if (o.mode == "churn") {
+    // Let the server finish closing before measuring: its connection actors
+    // gone (a Parley gateway says so), else a fixed pause.
+    if (server_gauge(tgt, "parley_connection_actors"))
+      wait_until([&] { return server_gauge(tgt, "parley_connection_actors").value_or(0) == 0; },
+                 std::chrono::steady_clock::now() + 10s,
+                 [] { return std::string{"waiting for the server's connections to end"}; }, o);
+    else if (o.server_pid > 0)
       std::this_thread::sleep_for(2s);
+  }
+  std::optional<double> heap_end;
+  if (heap_start)
+    heap_end = server_gauge(tgt, "parley_heap_live_bytes");
+  if (heap_start && heap_end) {
+    // What a run may keep: the rooms it started and the allocator's pools.
+    bool back = *heap_end <= *heap_start + 1024.0 * 1024.0;
+    extra["server_heap_start_bytes"] = *heap_start;
+    extra["server_heap_end_bytes"] = *heap_end;
+    extra["server_heap_returned"] = back ? 1 : 0;
+    human << "  server live heap: " << *heap_start / 1024.0 << " KiB before, "
+          << *heap_end / 1024.0 << " KiB after: memory " << (back ? "returned" : "did NOT return")
+          << " (within 1 MiB)\n";
+  }
+  if (o.server_pid > 0) {
     double rss_end = rss_kib(o.server_pid);
     extra["server_rss_start_kib"] = rss_start;
     extra["server_rss_end_kib"] = rss_end;
@@ -1078,8 +1128,9 @@ int main(int argc, char** argv) {
             << " bytes each)";
     }
     human << ", " << rss_end << " KiB after; CPU " << extra["server_cpu_seconds"] << " s\n";
-    if (o.mode == "churn") {
-      // Allocators keep some memory: within 10 % or 4 MiB of the baseline.
+    if (o.mode == "churn" && !heap_end) {
+      // No live-heap gauge (not a Parley gateway): RSS, which allocators
+      // keep some of: within 10 % or 4 MiB of the baseline.
       bool back = rss_end <= rss_start + std::max(rss_start / 10, 4096.0);
       extra["server_rss_returned"] = back ? 1 : 0;
       human << "  server memory " << (back ? "returned to" : "did NOT return to")

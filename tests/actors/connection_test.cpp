@@ -494,3 +494,31 @@ TEST_F(ConnectionTest, ErrorReasonsAreThePlainTextNotCafsRendering) {
   EXPECT_EQ(frames[1].error().code(), v1::ERROR_CODE_INVALID_ROOM_NAME);
   EXPECT_EQ(frames[1].error().reason(), "a room name holds only letters, digits and - _ . :");
 }
+
+// CAF 0.17 keeps a monitor in the monitored actor until that actor ends, and
+// the entry holds the observer's address: a weak reference that keeps the
+// observer's whole allocation alive. A connection that ends while in a room
+// must take its monitor out of the room, or the room holds every connection
+// that ever closed in it (issue 18). After the end, only the test's own
+// address may refer to the connection.
+TEST_F(ConnectionTest, AConnectionThatEndsInARoomLeavesNoReferenceInIt) {
+  start();
+  auto c = connect();
+  enter(c, "ann", "lobby");
+  auto other = connect();
+  enter(other, "bob", "lobby");
+  caf::actor_addr addr = c.handle.address();
+  auto* block = caf::actor_cast<caf::actor_control_block*>(addr);
+  self->send_exit(c.handle, caf::exit_reason::user_shutdown);
+  c.handle = nullptr;
+  ASSERT_TRUE(down_reason(addr)); // also takes the test's down_msg, which names it
+  run();
+  // The room still runs (bob is in it) and has forgotten ann.
+  auto room = ask<room_actor>(rooms, lookup_atom::value, std::string{"lobby"});
+  ASSERT_TRUE(room);
+  auto present = ask<std::vector<std::string>>(*room, presence_atom::value);
+  ASSERT_TRUE(present);
+  EXPECT_EQ(*present, std::vector<std::string>{"bob"});
+  EXPECT_EQ(block->weak_refs.load(), 1u)
+    << "something still refers to the ended connection (a monitor left in its room?)";
+}

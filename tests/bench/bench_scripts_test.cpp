@@ -1,6 +1,7 @@
 // The benchmark scripts' command lines: bad arguments are refused in one
-// line with status 2 before anything is built or started, and bench-ab.sh
-// runs the real gateway and parley-bench side by side.
+// line with status 2 before anything is built or started; bench-ab.sh runs
+// the real gateway and parley-bench side by side, and churn-soak.sh runs
+// cycles of clients against the real gateway.
 
 #include "support/process.hpp"
 
@@ -16,6 +17,7 @@ namespace {
 
 const std::string ab_script = std::string{PARLEY_SOURCE_DIR} + "/scripts/bench-ab.sh";
 const std::string matrix_script = std::string{PARLEY_SOURCE_DIR} + "/scripts/bench-matrix.sh";
+const std::string soak_script = std::string{PARLEY_SOURCE_DIR} + "/scripts/churn-soak.sh";
 
 size_t lines(const std::string& s) {
   size_t n = 0;
@@ -98,4 +100,37 @@ TEST(BenchScripts, BenchAbRunsBothGatewaysInTurnAndPrintsARowForEach) {
     // An echo run has round trips: its per-round-trip column is a number.
     EXPECT_EQ(row.find("| – | – |"), std::string::npos) << row;
   }
+}
+
+TEST(BenchScripts, ChurnSoakRefusesBadArgumentsInOneLine) {
+  const std::string gw = PARLEY_GATEWAY_BIN;
+  const std::string prog = "churn-soak";
+  expect_refused(soak_script, {"--frobnicate", gw}, prog);
+  expect_refused(soak_script, {"--cycles=0", gw}, prog);
+  expect_refused(soak_script, {"--cycles=many", gw}, prog);
+  expect_refused(soak_script, {"--conns=20000", gw}, prog); // past one process's descriptors
+  expect_refused(soak_script, {"--conns=-3", gw}, prog);
+  expect_refused(soak_script, {"--rooms=", gw}, prog);
+  expect_refused(soak_script, {"--hold=1s", gw}, prog);
+  expect_refused(soak_script, {gw, gw}, prog);
+  expect_refused(soak_script, {"/nonexistent/gateway"}, prog);
+  expect_refused(soak_script, {PARLEY_SOURCE_DIR}, prog); // a directory
+}
+
+// Three small cycles: a row per cycle with the live heap read from the
+// gateway's /metrics, and status 0 (the heap stayed within 1 MiB).
+TEST(BenchScripts, ChurnSoakPrintsTheLiveHeapAfterEachCycle) {
+  setenv("PARLEY_BENCH_BIN", PARLEY_BENCH_BIN, 1);
+  auto res = run_program({"/bin/bash", soak_script, "--cycles=3", "--conns=20", "--rooms=2",
+                          "--hold=0", PARLEY_GATEWAY_BIN},
+                         std::chrono::seconds(120));
+  ASSERT_EQ(res.status, 0) << res.out << res.err;
+  for (auto row : {"\n| start | ", "\n| 1 | ", "\n| 2 | ", "\n| 3 | "}) {
+    auto at = res.out.find(row);
+    ASSERT_NE(at, std::string::npos) << row << " missing:\n" << res.out;
+    // The live heap column is a positive number of KiB.
+    auto value = std::stol(res.out.substr(at + std::string{row}.size()));
+    EXPECT_GT(value, 0) << res.out;
+  }
+  EXPECT_NE(res.out.find("live heap after cycle 3: "), std::string::npos) << res.out;
 }

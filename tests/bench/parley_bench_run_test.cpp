@@ -162,7 +162,16 @@ TEST_F(ParleyBenchRun, ChurnCyclesWithoutErrors) {
                         "--server-pid=" + std::to_string(gateway_->proc().pid())});
   EXPECT_GT(number(json, "cycles").value_or(0), 0) << json;
   EXPECT_EQ(number(json, "errors"), 0) << json;
-  EXPECT_TRUE(number(json, "server_rss_returned")) << json;
+  // Read from the gateway's live-heap gauge, not from RSS.
+  EXPECT_GT(number(json, "server_heap_start_bytes").value_or(0), 0) << json;
+  EXPECT_EQ(number(json, "server_heap_returned"), 1) << json;
+}
+
+TEST_F(ParleyBenchRun, ChurnWithoutLeavingClosesAfterThePublish) {
+  auto json = bench_ok({"churn", "--conns=4", "--duration=1", "--no-leave"});
+  EXPECT_GT(number(json, "cycles").value_or(0), 0) << json;
+  EXPECT_EQ(number(json, "errors"), 0) << json;
+  EXPECT_EQ(number(json, "server_heap_returned"), 1) << json;
 }
 
 TEST(ParleyBenchSpreading, SourceAddressesGetPastAPerAddressLimit) {

@@ -67,8 +67,20 @@ std::string reason_of(caf::actor_system& sys, const caf::error& err) {
 } // namespace
 
 connection_state::~connection_state() {
-  if (counted_)
+  // CAF 0.17 keeps a monitor in the monitored actor until that actor ends,
+  // and the entry holds the observer's address: a weak reference that keeps
+  // the observer's whole allocation (control block, actor and state, about
+  // 1.4 KB) alive. A room outlives the connections that monitored it, so
+  // each connection that closed without leaving stayed in its room's list
+  // for the life of the room (issue 18). The state is destroyed in
+  // `on_exit`, while `self_` is still valid.
+  for (auto& kv : joined_)
+    self_->demonitor(kv.second.address());
+  if (counted_) {
     cfg_.stats->open.fetch_sub(1, std::memory_order_relaxed);
+    // Handlers that never ran (the actor ended first) are not pending.
+    cfg_.stats->pending_requests.fetch_sub(pending_, std::memory_order_relaxed);
+  }
 }
 
 void connection_state::init(std::string session_id, connection_config cfg, rooms_actor rooms,
@@ -222,13 +234,15 @@ void connection_state::join(const std::string& ref, const v1::Join& req, encodin
     error(ref, v1::ERROR_CODE_UNAVAILABLE, "the rooms are starting: try again", enc);
     return;
   }
-  self_->request(dir, cfg_.request_timeout, lookup_atom::value, name)
+  ask(dir, lookup_atom::value, name)
     .await(
       [this, ref, name, since, enc, me](room_actor& room) {
-        self_->request(room, cfg_.request_timeout, join_atom::value,
+        done();
+        ask(room, join_atom::value,
                        join_request{me, user_, enc, since, {}, sink_})
           .await(
             [this, ref, enc, room, me](join_reply& r) {
+              done();
               joined_[r.room] = room;
               self_->monitor(room);
               delivery_enc_ = enc;
@@ -260,9 +274,15 @@ void connection_state::join(const std::string& ref, const v1::Join& req, encodin
               // The reply is in the sink: the room's frames may follow.
               self_->send(room, ready_atom::value, me);
             },
-            [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+            [this, ref, enc](caf::error& err) {
+              done();
+              error(ref, err, enc);
+            });
       },
-      [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+      [this, ref, enc](caf::error& err) {
+        done();
+        error(ref, err, enc);
+      });
 }
 
 void connection_state::leave(const std::string& ref, const v1::Leave& req, encoding enc) {
@@ -271,16 +291,20 @@ void connection_state::leave(const std::string& ref, const v1::Leave& req, encod
     return;
   joined_.erase(req.room());
   self_->demonitor(room.address());
-  self_->request(room, cfg_.request_timeout, leave_atom::value,
+  ask(room, leave_atom::value,
                  caf::actor_cast<member_actor>(self_))
     .await(
       [this, ref, enc, name = req.room()](bool) {
+        done();
         v1::Ack ack;
         ack.mutable_left()->set_room(name);
         ack.mutable_left()->set_reason(v1::LEFT_REASON_REQUESTED);
         reply(ref, std::move(ack), enc);
       },
-      [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+      [this, ref, enc](caf::error& err) {
+        done();
+        error(ref, err, enc);
+      });
 }
 
 void connection_state::publish(const std::string& ref, v1::Publish& req, encoding enc) {
@@ -291,17 +315,21 @@ void connection_state::publish(const std::string& ref, v1::Publish& req, encodin
     error(ref, v1::ERROR_CODE_INVALID_ARGUMENT, "publish: text or body required", enc);
     return;
   }
-  self_->request(room, cfg_.request_timeout, publish_atom::value,
+  ask(room, publish_atom::value,
                  publish_request{caf::actor_cast<member_actor>(self_),
                                  std::move(*req.mutable_text()), std::move(*req.mutable_body())})
     .then(
       [this, ref, enc, name = req.room()](seq_t seq) {
+        done();
         v1::Ack ack;
         ack.mutable_published()->set_room(name);
         ack.mutable_published()->set_seq(seq);
         reply(ref, std::move(ack), enc);
       },
-      [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+      [this, ref, enc](caf::error& err) {
+        done();
+        error(ref, err, enc);
+      });
 }
 
 void connection_state::history(const std::string& ref, const v1::HistoryRequest& req,
@@ -309,10 +337,11 @@ void connection_state::history(const std::string& ref, const v1::HistoryRequest&
   auto room = member_of(ref, req.room(), enc);
   if (!room)
     return;
-  self_->request(room, cfg_.request_timeout, history_atom::value,
+  ask(room, history_atom::value,
                  history_request{req.before_seq(), req.after_seq(), req.limit()})
     .then(
       [this, ref, enc](history_reply& r) {
+        done();
         v1::Ack ack;
         auto* h = ack.mutable_history();
         h->set_room(r.room);
@@ -321,7 +350,10 @@ void connection_state::history(const std::string& ref, const v1::HistoryRequest&
           to_proto(m, *h->add_messages());
         reply(ref, std::move(ack), enc);
       },
-      [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+      [this, ref, enc](caf::error& err) {
+        done();
+        error(ref, err, enc);
+      });
 }
 
 void connection_state::presence(const std::string& ref, const v1::PresenceRequest& req,
@@ -329,9 +361,10 @@ void connection_state::presence(const std::string& ref, const v1::PresenceReques
   auto room = member_of(ref, req.room(), enc);
   if (!room)
     return;
-  self_->request(room, cfg_.request_timeout, presence_atom::value)
+  ask(room, presence_atom::value)
     .then(
       [this, ref, enc, name = req.room()](std::vector<std::string>& members) {
+        done();
         v1::Ack ack;
         auto* p = ack.mutable_presence();
         p->set_room(name);
@@ -339,7 +372,10 @@ void connection_state::presence(const std::string& ref, const v1::PresenceReques
           p->add_members(std::move(m));
         reply(ref, std::move(ack), enc);
       },
-      [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+      [this, ref, enc](caf::error& err) {
+        done();
+        error(ref, err, enc);
+      });
 }
 
 rooms_actor connection_state::directory() {
@@ -356,9 +392,10 @@ void connection_state::list_rooms(const std::string& ref, encoding enc) {
     error(ref, v1::ERROR_CODE_UNAVAILABLE, "the rooms are starting: try again", enc);
     return;
   }
-  self_->request(dir, cfg_.request_timeout, rooms_atom::value)
+  ask(dir, rooms_atom::value)
     .then(
       [this, ref, enc](std::vector<room_summary>& rooms) {
+        done();
         v1::Ack ack;
         auto* list = ack.mutable_rooms();
         for (auto& r : rooms) {
@@ -369,7 +406,10 @@ void connection_state::list_rooms(const std::string& ref, encoding enc) {
         }
         reply(ref, std::move(ack), enc);
       },
-      [this, ref, enc](caf::error& err) { error(ref, err, enc); });
+      [this, ref, enc](caf::error& err) {
+        done();
+        error(ref, err, enc);
+      });
 }
 
 room_actor connection_state::member_of(const std::string& ref, const std::string& room,

@@ -72,6 +72,10 @@ struct connection_stats {
   std::array<std::atomic<uint64_t>, 32> errors_by_code{};
   /// Connection actors alive now.
   std::atomic<int64_t> open{0};
+  /// Requests connection actors await from rooms and the directory, each
+  /// with a timeout in CAF's clock; returns to zero when they are answered
+  /// or their connection ends.
+  std::atomic<int64_t> pending_requests{0};
 };
 
 struct connection_config {
@@ -131,6 +135,20 @@ private:
   /// The rooms directory to ask (null while none runs).
   rooms_actor directory();
 
+  /// A request with the configured timeout, counted as pending until one of
+  /// its handlers calls `done()` (or the connection ends).
+  template <class Handle, class... Ts>
+  auto ask(const Handle& dest, Ts&&... xs) {
+    ++pending_;
+    cfg_.stats->pending_requests.fetch_add(1, std::memory_order_relaxed);
+    return self_->request(dest, cfg_.request_timeout, std::forward<Ts>(xs)...);
+  }
+
+  void done() {
+    --pending_;
+    cfg_.stats->pending_requests.fetch_sub(1, std::memory_order_relaxed);
+  }
+
   /// The joined room of that name, or an error reply and nothing.
   room_actor member_of(const std::string& ref, const std::string& room, encoding enc);
 
@@ -158,6 +176,8 @@ private:
   encoding delivery_enc_ = encoding::json;
   std::map<std::string, room_actor> joined_;
   bool closed_ = false;
+  /// Requests sent with `ask` and not yet answered.
+  int64_t pending_ = 0;
 };
 
 connection_actor::behavior_type connection_impl(connection_state::pointer self,

@@ -18,8 +18,11 @@ using runtime::errc;
 using runtime::make_error;
 
 room_state::~room_state() {
-  if (memory_) // init ran and counted this room
+  if (memory_) { // init ran and counted this room
     cfg_.stats->open.fetch_sub(1, std::memory_order_relaxed);
+    cfg_.stats->members.fetch_sub(static_cast<int64_t>(members_.size()),
+                                  std::memory_order_relaxed);
+  }
 }
 
 void room_state::init(std::string room, room_config cfg, std::shared_ptr<room_memory> memory,
@@ -72,7 +75,8 @@ join_reply room_state::admit(const join_request& req) {
   entry.via = req.via;
   if (!req.via)
     entry.sink = req.sink; // written to directly once the member is ready
-  members_.emplace(addr, std::move(entry));
+  if (members_.emplace(addr, std::move(entry)).second)
+    cfg_.stats->members.fetch_add(1, std::memory_order_relaxed);
   if (req.via) {
     auto& use = relays_[req.via.address()];
     if (use.members == 0) {
@@ -126,6 +130,7 @@ bool room_state::remove(const caf::actor_addr& addr) {
   }
   self_->demonitor(i->second.handle.address());
   members_.erase(i);
+  cfg_.stats->members.fetch_sub(1, std::memory_order_relaxed);
   if (auto u = users_.find(user); u != users_.end() && --u->second == 0) {
     users_.erase(u);
     presence_diff(user, false);

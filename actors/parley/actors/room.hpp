@@ -51,6 +51,8 @@ struct room_stats {
   /// Frames sent to relays on other nodes: one per node with members, not
   /// one per member.
   std::atomic<uint64_t> relayed{0};
+  /// Members of all rooms now (local ones and those behind relays).
+  std::atomic<int64_t> members{0};
 };
 
 struct room_config {

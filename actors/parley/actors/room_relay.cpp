@@ -20,8 +20,14 @@ using runtime::errc;
 using runtime::make_error;
 
 relay_state::~relay_state() {
-  if (stats_)
+  // A monitor left in the room would keep this relay's memory alive for the
+  // room's life (see ~connection_state).
+  if (cfg_.owner)
+    self_->demonitor(cfg_.owner.address());
+  if (stats_) {
     stats_->open.fetch_sub(1, std::memory_order_relaxed);
+    stats_->members.fetch_sub(static_cast<int64_t>(members_.size()), std::memory_order_relaxed);
+  }
 }
 
 void relay_state::init(relay_config cfg, std::shared_ptr<relay_stats> stats) {
@@ -65,6 +71,7 @@ caf::result<join_reply> relay_state::on_join(join_request& req) {
         seen_.last_seq = std::max(seen_.last_seq, reply.seq);
         auto [it, added] = members_.emplace(member.address(), local_member{member, enc});
         if (added) {
+          stats_->members.fetch_add(1, std::memory_order_relaxed);
           self_->monitor(member);
           if (enc == encoding::json)
             ++json_members_;
@@ -93,6 +100,7 @@ void relay_state::remove(const caf::actor_addr& addr) {
     --json_members_;
   self_->demonitor(addr);
   members_.erase(i);
+  stats_->members.fetch_sub(1, std::memory_order_relaxed);
   if (members_.empty())
     arm_idle_timer();
 }

@@ -53,6 +53,8 @@ struct relay_stats {
   std::atomic<int64_t> open{0};
   /// Frames received from owners (one per message per node).
   std::atomic<uint64_t> frames_in{0};
+  /// Local members of all relays now.
+  std::atomic<int64_t> members{0};
 };
 
 class relay_state {

@@ -10,6 +10,7 @@
 #include "parley/runtime/supervisor.hpp"
 
 #include <caf/actor_cast.hpp>
+#include <caf/actor_registry.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/result.hpp>
 #include <caf/stateful_actor.hpp>
@@ -172,6 +173,10 @@ void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> con
     std::vector<prometheus::MetricFamily> out;
     out.push_back(gauge_family_of("parley_connection_actors", "Connection actors alive",
                                   load(c->open)));
+    out.push_back(gauge_family_of("parley_connection_pending_requests",
+                                  "Requests connection actors await from rooms and the "
+                                  "directory (each holds a timeout in CAF's clock)",
+                                  load(c->pending_requests)));
     out.push_back(counter_family_of("parley_requests_total",
                                     "Client requests that reached a connection actor",
                                     load(c->frames_in)));
@@ -196,6 +201,9 @@ void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> con
     }
     out.push_back(std::move(errors));
     out.push_back(gauge_family_of("parley_rooms_open", "Rooms running", load(r->open)));
+    out.push_back(gauge_family_of("parley_room_members",
+                                  "Members of all rooms on this node (local and behind relays)",
+                                  load(r->members)));
     out.push_back(counter_family_of("parley_rooms_started_total",
                                     "Rooms started (first starts and restarts)", load(r->started)));
     out.push_back(counter_family_of("parley_room_messages_total", "Messages given a seq",
@@ -209,9 +217,24 @@ void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> con
     auto& sup = runtime::supervisors();
     out.push_back(counter_family_of("parley_supervisor_restarts_total",
                                     "Children restarted by supervisors", load(sup.restarts)));
+    out.push_back(gauge_family_of("parley_supervisor_children",
+                                  "Children listed by all supervisors (one per connection "
+                                  "actor, plus the node's own)",
+                                  load(sup.children)));
     out.push_back(counter_family_of("parley_supervisor_gave_up_total",
                                     "Supervisors that exceeded their restart intensity",
                                     load(sup.gave_up)));
+    return out;
+  });
+}
+
+void add_system_metrics(metrics& m, caf::actor_system& sys) {
+  m.add_collector([&sys] {
+    std::vector<prometheus::MetricFamily> out;
+    out.push_back(gauge_family_of("parley_actors_running",
+                                  "Actors running, as CAF's registry counts them (hidden "
+                                  "system actors excluded)",
+                                  static_cast<double>(sys.registry().running())));
     return out;
   });
 }
@@ -238,6 +261,8 @@ void add_cluster_metrics(metrics& m, std::shared_ptr<actors::relay_stats> relays
                                   load(c.names)));
     out.push_back(gauge_family_of("parley_relays_open",
                                   "Relays of rooms owned by other nodes", load(r->open)));
+    out.push_back(gauge_family_of("parley_relay_members", "Local members of all relays",
+                                  load(r->members)));
     out.push_back(counter_family_of("parley_relay_frames_total",
                                     "Frames relays received from rooms on other nodes",
                                     load(r->frames_in)));

@@ -64,6 +64,10 @@ runtime::child_spec gateway_child(gateway_config gcfg, actors::connection_config
 void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> connections,
                        std::shared_ptr<actors::room_stats> rooms);
 
+/// Adds what `sys` counts (running actors) to `m`. `sys` must outlive every
+/// scrape: add it once the node runs, in the program that owns both.
+void add_system_metrics(metrics& m, caf::actor_system& sys);
+
 /// Adds the cluster's membership counters and the relays' to `m`.
 void add_cluster_metrics(metrics& m, std::shared_ptr<actors::relay_stats> relays);
 

@@ -31,13 +31,27 @@ struct listener::impl {
       if (!st) // a listener that stopped (a restarted one reports its own)
         return std::vector<prometheus::MetricFamily>{};
       auto d = st->total_queued();
+      auto n = st->sizes();
+      auto as_double = [](size_t x) { return static_cast<double>(x); };
       return std::vector<prometheus::MetricFamily>{
         gauge_family_of("parley_gateway_outbound_queued_frames",
                         "Frames waiting in the write queues of all sessions",
-                        static_cast<double>(d.frames)),
+                        as_double(d.frames)),
         gauge_family_of("parley_gateway_outbound_queued_bytes",
                         "Bytes waiting in the write queues of all sessions",
-                        static_cast<double>(d.bytes))};
+                        as_double(d.bytes)),
+        gauge_family_of("parley_gateway_sockets",
+                        "Sockets holding a connection slot (HTTP and WebSocket; the "
+                        "scrape's own included)",
+                        as_double(st->active.load())),
+        gauge_family_of("parley_gateway_sessions_listed",
+                        "Sessions in the listener's registry (the scrape's own included)",
+                        as_double(n.sessions)),
+        gauge_family_of("parley_gateway_addresses_tracked",
+                        "Client addresses with a per-address connection count",
+                        as_double(n.addresses)),
+        gauge_family_of("parley_gateway_write_starts_pending",
+                        "Sessions waiting for their write to start", as_double(n.ready))};
     });
   }
 

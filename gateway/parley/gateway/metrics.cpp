@@ -1,6 +1,8 @@
 // Neither Beast nor CAF: prometheus-cpp only.
 #include "parley/gateway/metrics.hpp"
 
+#include "parley/runtime/heap.hpp"
+
 #include <prometheus/text_serializer.h>
 
 namespace parley::gateway {
@@ -115,6 +117,13 @@ std::string metrics::render() const {
   for (auto& c : cs)
     for (auto& f : c())
       families.push_back(std::move(f));
+  // Last, so it sees what the collectors above allocated and freed.
+  auto heap = gauge_family_of("parley_heap_live_bytes",
+                              "Bytes allocated and not freed, as the allocator counts them "
+                              "(RSS keeps what was freed)",
+                              static_cast<double>(runtime::heap_live_bytes()));
+  heap.metric.back().label.push_back({"allocator", runtime::heap_allocator()});
+  families.push_back(std::move(heap));
   return prometheus::TextSerializer{}.Serialize(families);
 }
 

@@ -15,6 +15,10 @@ struct supervisor_stats {
   std::atomic<uint64_t> restarts{0};
   /// Supervisors that gave up: more restarts than their intensity allows.
   std::atomic<uint64_t> gave_up{0};
+  /// Children listed by all supervisors now, running or waiting for a
+  /// restart. Temporary children (one per connection) leave the list when
+  /// they end, so under churn this returns to its baseline.
+  std::atomic<int64_t> children{0};
 };
 
 /// The counters of every supervisor in this process.

@@ -64,6 +64,7 @@ void supervisor_state::init(supervisor_flags flags, std::vector<child_spec> spec
     }
     auto it = children_.insert(children_.end(), child{std::move(spec), {}, 0, 0});
     by_id_.emplace(it->spec.id, it);
+    supervisors().children.fetch_add(1, std::memory_order_relaxed);
   }
   for (auto it = children_.begin(); it != children_.end(); ++it) {
     if (auto err = start(it)) {
@@ -104,6 +105,8 @@ supervisor_state::~supervisor_state() {
   for (auto& c : children_)
     if (c.handle)
       caf::anon_send_exit(c.handle, caf::exit_reason::kill);
+  supervisors().children.fetch_sub(static_cast<int64_t>(children_.size()),
+                                   std::memory_order_relaxed);
 }
 
 void supervisor_state::on_exit_msg(caf::exit_msg& msg) {
@@ -326,6 +329,7 @@ void supervisor_state::erase(child_iter it) {
   forget_handle(it);
   by_id_.erase(it->spec.id);
   children_.erase(it);
+  supervisors().children.fetch_sub(1, std::memory_order_relaxed);
 }
 
 // -- requests -------------------------------------------------------------------
@@ -355,6 +359,7 @@ caf::expected<caf::actor> supervisor_state::add_child_now(child_spec spec) {
     return make_error(errc::duplicate_child, spec.id);
   auto it = children_.insert(children_.end(), child{std::move(spec), {}, 0, 0});
   by_id_.emplace(it->spec.id, it);
+  supervisors().children.fetch_add(1, std::memory_order_relaxed);
   if (auto err = start(it)) {
     erase(it);
     return err;

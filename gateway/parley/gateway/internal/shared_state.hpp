@@ -162,6 +162,26 @@ struct shared_state {
     return cv_.wait_for(guard, timeout, [this] { return websockets.load() == 0; });
   }
 
+  /// The sizes of the per-connection records, for /metrics: each returns to
+  /// its baseline when the clients are gone.
+  struct record_sizes {
+    size_t sessions = 0;   ///< sessions listed for `shutdown_all`
+    size_t addresses = 0;  ///< client addresses with a per-address count
+    size_t ready = 0;      ///< sessions waiting for a write start
+  };
+
+  record_sizes sizes() const {
+    record_sizes r;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      r.sessions = sessions_.size();
+      r.addresses = per_address_.size();
+    }
+    std::lock_guard<std::mutex> guard{ready_mtx_};
+    r.ready = ready_.size();
+    return r;
+  }
+
   bool stopping() const {
     std::lock_guard<std::mutex> guard{mtx_};
     return stopping_;
@@ -204,7 +224,7 @@ private:
     return live;
   }
 
-  std::mutex ready_mtx_;
+  mutable std::mutex ready_mtx_;
   std::vector<std::shared_ptr<session_base>> ready_;
   bool drain_posted_ = false;
 
