@@ -377,6 +377,16 @@ describe('a third-party ws client', { timeout: 4 * test_ms }, () => {
     await c.ack({ ref: 'h1', hello: { user: 'after-bad-json' } }, 'welcome');
   });
 
+  test('json: a field of the wrong type is refused, keeping the ref', { timeout: test_ms },
+       async (t) => {
+    const c = await connect(t, gw, 'json');
+    c.ws.send('{"ref":"m9","ping":5}');
+    const reply = await c.next((f) => f.error, 'an error frame');
+    assert.equal(reply.ref, 'm9', JSON.stringify(reply));
+    assert.equal(reply.error.code, 'ERROR_CODE_BAD_FRAME');
+    await c.ack({ ref: 'h1', hello: { user: 'after-wrong-type' } }, 'welcome');
+  });
+
   test('json: an unknown field is refused by name, keeping the ref', { timeout: test_ms },
        async (t) => {
     const c = await connect(t, gw, 'json');
@@ -497,6 +507,28 @@ describe('a gateway with --max-frame-bytes=1024', { timeout: 2 * test_ms }, () =
       const { code } = await c.serverClose();
       assert.equal(code, 1009);
       const { c: other } = await hello(t, gw, mode, `other-${mode}`);
+      await other.ack({ ref: 'p', ping: {} }, 'pong');
+    });
+  }
+});
+
+describe('a gateway on its default frame limit (64 KiB)', { timeout: 2 * test_ms }, () => {
+  let gw;
+  before(async () => { gw = await startGateway(); });
+  after(async () => { await gw?.stop(); });
+
+  // The gateway stops reading at 64 KiB and sends 1009 while the client is
+  // still writing the rest: it must drain what follows (RFC 6455 7.1.1), or
+  // the kernel resets the connection and the client sees 1006, not 1009.
+  for (const mode of ['json', 'binary']) {
+    test(`${mode}: a 4 MiB message gets a 1009 the client reads`, { timeout: test_ms },
+         async (t) => {
+      const { c } = await hello(t, gw, mode, `huge-${mode}`);
+      const huge = Buffer.alloc(4 * 1024 * 1024, 0x61);
+      c.ws.send(mode === 'json' ? huge.toString() : huge, { binary: mode === 'binary' });
+      const { code } = await c.serverClose();
+      assert.equal(code, 1009);
+      const { c: other } = await hello(t, gw, mode, `after-huge-${mode}`);
       await other.ack({ ref: 'p', ping: {} }, 'pong');
     });
   }

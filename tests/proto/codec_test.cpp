@@ -115,6 +115,24 @@ TEST(CodecTest, WrongJsonTypeIsABadFrame) {
   EXPECT_EQ(err.code, v1::ERROR_CODE_BAD_FRAME);
 }
 
+// Valid JSON whose fields have the wrong types still answers with its ref,
+// so the client can tell which request failed.
+TEST(CodecTest, WrongJsonTypeKeepsTheRef) {
+  auto err = decode_fail(R"({"ref":"m9","ping":5})", encoding::json);
+  EXPECT_EQ(err.code, v1::ERROR_CODE_BAD_FRAME);
+  EXPECT_EQ(err.ref, "m9");
+  EXPECT_NE(err.reason.find("ping"), std::string::npos) << err.reason;
+  auto nested = decode_fail(R"({"ref":"j2","join":{"room":["a"]}})", encoding::json);
+  EXPECT_EQ(nested.ref, "j2");
+  // A ref that is not a string, or too long to echo, is not echoed.
+  EXPECT_EQ(decode_fail(R"({"ref":5,"ping":{}})", encoding::json).ref, "");
+  EXPECT_EQ(decode_fail(R"({"ref":"x","ping":[]})", encoding::json).ref, "x");
+  auto long_ref = std::string(parley::proto::codec_limits{}.max_ref_bytes + 1, 'r');
+  EXPECT_EQ(decode_fail(R"({"ref":")" + long_ref + R"(","ping":5})", encoding::json).ref, "");
+  // Broken JSON has no ref to keep.
+  EXPECT_EQ(decode_fail(R"({"ref":"m9","ping":)", encoding::json).ref, "");
+}
+
 TEST(CodecTest, TwoRequestsInOneFrameAreRefused) {
   auto err = decode_fail(R"({"ref":"1","join":{"room":"a"},"leave":{"room":"a"}})",
                          encoding::json);

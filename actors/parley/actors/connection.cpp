@@ -1,5 +1,6 @@
 #include "parley/actors/connection.hpp"
 
+#include "parley/actors/error_table.hpp"
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/runtime/errc.hpp"
 
@@ -15,30 +16,13 @@ namespace parley::actors {
 using runtime::errc;
 
 v1::ErrorCode to_error_code(const caf::error& err) {
-  if (err.category() != runtime::errc_category)
-    return err == caf::sec::request_timeout || err == caf::sec::request_receiver_down
-               ? v1::ERROR_CODE_UNAVAILABLE
-               : v1::ERROR_CODE_INTERNAL;
-  switch (static_cast<errc>(err.code())) {
-    case errc::not_a_member:
-      return v1::ERROR_CODE_NOT_A_MEMBER;
-    case errc::already_member:
-      return v1::ERROR_CODE_ALREADY_MEMBER;
-    case errc::refused:
-      return v1::ERROR_CODE_REFUSED;
-    case errc::invalid_room_name:
-      return v1::ERROR_CODE_INVALID_ROOM_NAME;
-    case errc::invalid_argument:
-      return v1::ERROR_CODE_INVALID_ARGUMENT;
-    case errc::unavailable:
-    case errc::timeout:
-    case errc::supervisor_stopping:
-      return v1::ERROR_CODE_UNAVAILABLE;
-    case errc::capacity_exceeded:
-      return v1::ERROR_CODE_RATE_LIMITED;
-    default:
-      return v1::ERROR_CODE_INTERNAL;
-  }
+  if (err.category() == runtime::errc_category)
+    return wire_code(static_cast<errc>(err.code()));
+  // CAF's own: a room that did not answer in time, or is gone, is worth a
+  // retry; anything else is the server's fault.
+  return err == caf::sec::request_timeout || err == caf::sec::request_receiver_down
+           ? v1::ERROR_CODE_UNAVAILABLE
+           : v1::ERROR_CODE_INTERNAL;
 }
 
 bool valid_user_name(const std::string& name) {
@@ -96,10 +80,14 @@ void connection_state::init(std::string session_id, connection_config cfg, rooms
   // shuts down), the client gets 1001; crashed, 1011. After a close of the
   // actor's own, or when the socket went first, this changes nothing.
   self_->attach_functor([sink = sink_](const caf::error& reason) {
+    auto close = [&](close_cause c) {
+      auto& m = close_of(c);
+      sink->close(m.code, std::string{m.reason});
+    };
     if (reason == caf::exit_reason::user_shutdown)
-      sink->close(close_code::going_away, "server shutting down");
+      close(close_cause::shutting_down);
     else if (reason && reason != caf::exit_reason::normal)
-      sink->close(close_code::internal, "internal error: reconnect and join with sinceSeq");
+      close(close_cause::crashed);
   });
   bucket_.emplace(cfg_.rate, cfg_.burst, self_->clock().now());
   self_->set_down_handler([this](caf::down_msg& msg) {
@@ -134,7 +122,7 @@ void connection_state::on_frame(v1::ClientFrame& frame, encoding enc) {
     if (++strikes_ > cfg_.max_strikes) {
       cfg_.stats->rate_limit_disconnects.fetch_add(1, std::memory_order_relaxed);
       spdlog::info("connection {}: closed for flooding", session_id_);
-      close(close_code::policy, "rate limit exceeded");
+      close(close_cause::flooding);
       return;
     }
     error(ref, v1::ERROR_CODE_RATE_LIMITED, "too many requests: slow down", enc);
@@ -441,8 +429,7 @@ void connection_state::slow_consumer() {
     return;
   cfg_.stats->slow_consumer_disconnects.fetch_add(1, std::memory_order_relaxed);
   spdlog::debug("connection {}: slow consumer, closing", session_id_); // the session logs it
-  close(close_code::policy, "slow consumer: the client does not read fast enough; "
-                            "reconnect and join with sinceSeq");
+  close(close_cause::slow_consumer);
 }
 
 void connection_state::reply(const std::string& ref, v1::Ack ack, encoding enc) {
@@ -460,7 +447,7 @@ void connection_state::error(const std::string& ref, v1::ErrorCode code, std::st
   st.errors_by_code[slot].fetch_add(1, std::memory_order_relaxed);
   // Each error once, with its connection: the server's own failures as
   // warnings, what a client got wrong at debug level.
-  if (code == v1::ERROR_CODE_INTERNAL || code == v1::ERROR_CODE_UNAVAILABLE)
+  if (is_server_fault(code))
     spdlog::warn("connection {}: {} (ref '{}'): {}", session_id_, v1::ErrorCode_Name(code), ref,
                  reason);
   else
@@ -500,11 +487,12 @@ void connection_state::send_bytes(std::shared_ptr<const std::string> bytes) {
   }
 }
 
-void connection_state::close(close_code code, std::string reason) {
+void connection_state::close(close_cause cause) {
   if (closed_)
     return;
   closed_ = true;
-  sink_->close(code, std::move(reason));
+  auto& m = close_of(cause);
+  sink_->close(m.code, std::string{m.reason});
   // Rooms see us go (they monitor members) and tell the others.
   self_->quit();
 }

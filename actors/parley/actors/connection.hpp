@@ -30,6 +30,7 @@
 /// connection goes on.
 
 #include "parley/actors/chat.hpp"
+#include "parley/actors/error_table.hpp"
 #include "parley/actors/outbound.hpp"
 #include "parley/actors/token_bucket.hpp"
 
@@ -95,7 +96,8 @@ struct connection_config {
   std::shared_ptr<connection_stats> stats = std::make_shared<connection_stats>();
 };
 
-/// Maps a Parley error to the protocol's error code.
+/// Maps a Parley error to the protocol's error code (through the error
+/// table, actors/error_table.hpp).
 v1::ErrorCode to_error_code(const caf::error& err);
 
 /// A user name from a hello: 1 to 32 bytes of letters, digits, - _ . and
@@ -159,7 +161,8 @@ private:
   void send_bytes(std::shared_ptr<const std::string> bytes);
   /// The sink refused a frame: close as a slow consumer (once).
   void slow_consumer();
-  void close(close_code code, std::string reason);
+  /// Closes with the code and reason the error table gives `cause`.
+  void close(close_cause cause);
 
   pointer self_;
   /// `stats->open` counts this connection (undone by the destructor).

@@ -112,6 +112,18 @@ public:
     }
   }
 
+  /// Drops every frame behind the front one (the frame being written);
+  /// returns how many were dropped.
+  size_t drop_behind_front() {
+    if (frames() <= 1)
+      return 0;
+    size_t dropped = 0;
+    for (auto i = head_ + 1; i < slots_.size(); ++i, ++dropped)
+      bytes_ -= slots_[i] ? slots_[i]->size() : 0;
+    slots_.resize(head_ + 1);
+    return dropped;
+  }
+
   size_t frames() const {
     return slots_.size() - head_;
   }

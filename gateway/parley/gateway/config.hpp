@@ -46,8 +46,15 @@ struct gateway_config {
   /// before the process exits anyway.
   std::chrono::seconds drain_timeout{10};
   /// Each session's write queue; a client that does not read is closed as a
-  /// slow consumer (1008) when it is full.
+  /// slow consumer when it is full (see `slow_consumer_grace`).
   actors::outbound_queue::limits outbound;
+  /// A slow consumer's queue is emptied but for the frame being written;
+  /// once that write finishes the client gets close 1008. A client that
+  /// reads nothing at all never lets it finish: after this long its TCP
+  /// connection is dropped instead. Short, because the socket, its kernel
+  /// buffers and the frame stay held meanwhile; long enough for a client
+  /// that reads slowly to take the frame in flight.
+  std::chrono::milliseconds slow_consumer_grace{2000};
 };
 
 } // namespace parley::gateway

@@ -1,6 +1,7 @@
-// Neither Beast nor CAF: prometheus-cpp only.
+// Neither Beast nor CAF: prometheus-cpp (and the error table's plain data).
 #include "parley/gateway/metrics.hpp"
 
+#include "parley/actors/error_table.hpp"
 #include "parley/runtime/heap.hpp"
 
 #include <prometheus/text_serializer.h>
@@ -46,8 +47,9 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   // Seen from the first scrape on, so rate() works from zero.
   for (auto reason : {"max_connections", "per_address", "draining"})
     labelled(refused_cache_, *refused_, "reason", reason);
-  for (uint16_t code : {1000, 1001, 1002, 1007, 1008, 1009, 1011})
-    labelled(closes_cache_, *closes_, "code", std::to_string(code));
+  labelled(closes_cache_, *closes_, "code", "1000"); // a normal close
+  for (auto& c : actors::close_table)
+    labelled(closes_cache_, *closes_, "code", std::to_string(static_cast<uint16_t>(c.code)));
   for (auto reason : {"idle_timeout", "handshake_failed", "slow_consumer", "reset"})
     labelled(dropped_cache_, *dropped_, "reason", reason);
   for (unsigned status : {200, 400, 404, 405, 503})

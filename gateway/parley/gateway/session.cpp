@@ -2,11 +2,14 @@
 // `net` would clash with caf::net).
 #include "parley/gateway/session.hpp"
 
+#include "parley/actors/error_table.hpp"
+#include "parley/gateway/internal/server_socket.hpp"
 #include "parley/gateway/web_assets.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -102,7 +105,7 @@ public:
   }
 
   void shutdown() override {
-    request_close(actors::close_code::going_away, "server shutting down");
+    request_close(actors::close_cause::shutting_down);
   }
 
   internal::queue_depth queued() const override {
@@ -134,6 +137,12 @@ public:
   }
 
   /// Any thread.
+  void request_close(actors::close_cause cause) {
+    auto& m = actors::close_of(cause);
+    request_close(m.code, std::string{m.reason});
+  }
+
+  /// Any thread.
   void request_close(actors::close_code code, std::string reason) {
     net::post(executor_,
               [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
@@ -152,7 +161,8 @@ private:
     state_->websocket_opened();
     conn_ = state_->factory(id_, std::make_shared<session_sink>(weak_from_this()));
     if (stopping_)
-      on_close_request(actors::close_code::going_away, "server shutting down");
+      on_close_request(actors::close_of(actors::close_cause::shutting_down).code,
+                       std::string{actors::close_of(actors::close_cause::shutting_down).reason});
     do_read();
   }
 
@@ -196,16 +206,20 @@ private:
   void on_read_error(beast::error_code ec) {
     if (ec == websocket::error::closed || close_requested_)
       return; // the peer closed, or answered our close
+    // Beast sent the close frame itself; the table names its code.
+    auto closed = [&](actors::close_cause cause, const std::string& detail) {
+      auto& m = actors::close_of(cause);
+      state_->stats->close_sent(static_cast<uint16_t>(m.code));
+      spdlog::info("session {}: closed {} ({}): {}", id_, static_cast<uint16_t>(m.code), m.label,
+                   detail);
+    };
     if (ec == websocket::error::message_too_big) {
-      state_->stats->close_sent(1009);
-      spdlog::info("session {}: closed 1009: a message over {} bytes", id_,
-                   state_->cfg.max_frame_bytes);
+      closed(actors::close_cause::too_big,
+             "a message over " + std::to_string(state_->cfg.max_frame_bytes) + " bytes");
     } else if (ec == websocket::error::bad_frame_payload) {
-      state_->stats->close_sent(1007);
-      spdlog::info("session {}: closed 1007: invalid UTF-8 in a text message", id_);
+      closed(actors::close_cause::bad_utf8, "invalid UTF-8 in a text message");
     } else if (ec == websocket::condition::protocol_violation) {
-      state_->stats->close_sent(1002);
-      spdlog::info("session {}: closed 1002: protocol violation: {}", id_, ec.message());
+      closed(actors::close_cause::protocol_violation, ec.message());
     } else if (ec == beast::error::timeout) {
       state_->stats->dropped("idle_timeout");
       spdlog::info("session {}: dropped: no pong within {} s", id_,
@@ -274,23 +288,42 @@ private:
     // Let queued frames (an error, say) go out first.
     if (!writing) {
       do_close();
-    } else if (!overflowed) {
-      close_pending_ = true;
-    } else {
-      // A slow consumer does not read: the write in flight never ends, and
-      // Beast sends a close frame only after it. Drop the TCP connection;
-      // the client resumes from its last seq when it reconnects.
-      mark_closed();
-      state_->stats->dropped("slow_consumer");
-      spdlog::info("session {}: dropped: {}", id_, close_reason_);
-      beast::error_code ignored;
-      beast::get_lowest_layer(ws_).shutdown(tcp::socket::shutdown_both, ignored);
-      beast::get_lowest_layer(ws_).close(ignored);
+      return;
     }
+    close_pending_ = true;
+    if (!overflowed)
+      return;
+    // A slow consumer: what waits behind the write in flight is dropped
+    // (the client resumes from its last seq), nothing more is queued, and
+    // the close frame follows that write. Beast writes one frame at a time,
+    // so a client that reads nothing never lets the close out: after the
+    // grace its TCP connection is dropped.
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      closed_ = true;
+      queue_.drop_behind_front();
+    }
+    grace_ = std::make_unique<net::steady_timer>(executor_, state_->cfg.slow_consumer_grace);
+    grace_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec && self->close_pending_)
+        self->drop_slow_consumer();
+    });
+  }
+
+  void drop_slow_consumer() {
+    close_pending_ = false;
+    state_->stats->dropped("slow_consumer");
+    spdlog::info("session {}: dropped: {} (the client read nothing for {} ms)", id_,
+                 close_reason_, state_->cfg.slow_consumer_grace.count());
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).close(ignored);
   }
 
   void do_close() {
     close_pending_ = false;
+    if (grace_)
+      grace_->cancel();
     if (!ws_.is_open()) {
       mark_closed();
       return;
@@ -324,14 +357,15 @@ private:
     batch.clear();
   }
 
-  /// Over the bare socket, not a beast::tcp_stream: the websocket has its
+  /// Over the bare socket (with a teardown that lets the client read a 1009
+  /// or 1007: internal/server_socket.hpp), not a beast::tcp_stream: the websocket has its
   /// own timers (handshake, idle pings), and tcp_stream's two timers, its
   /// shared state and the extra layer in every pending operation cost about
   /// 1 KB per idle connection.
-  websocket::stream<tcp::socket> ws_;
+  websocket::stream<internal::server_socket> ws_;
   /// The socket's executor (a strand when several threads run the I/O); a
   /// copy, so other threads never touch `ws_`.
-  const tcp::socket::executor_type executor_;
+  const internal::server_socket::executor_type executor_;
   /// The I/O context's own executor, for handlers that need no strand.
   const net::io_context::executor_type io_executor_;
   beast::flat_buffer buffer_;
@@ -344,6 +378,9 @@ private:
   bool stopping_ = false;
   bool close_requested_ = false;
   bool close_pending_ = false;
+  /// Bounds a slow consumer's last write; made only for one (a timer in
+  /// every idle session would cost memory for nothing).
+  std::unique_ptr<net::steady_timer> grace_;
   actors::close_code close_code_ = actors::close_code::normal;
   std::string close_reason_;
   // Guarded by mtx_ (the connection actor enqueues from its thread).

@@ -2,6 +2,7 @@
 
 #include "parley/proto/json_writer.hpp"
 
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -108,6 +109,17 @@ std::variant<Frame, decode_error> parse(std::string_view payload, encoding enc,
         .ok())
     return decode_error{v1::ERROR_CODE_UNKNOWN_FIELD, "unknown field in JSON: " + reason,
                         lenient.ref()};
+  // Valid JSON with a field of the wrong type ({"ref":"m9","ping":5}): the
+  // client still gets its ref back, read from the object as plain JSON.
+  pb::Struct object;
+  if (pb::util::JsonStringToMessage(pb::StringPiece{payload.data(), payload.size()}, &object)
+        .ok()) {
+    std::string ref;
+    if (auto i = object.fields().find("ref");
+        i != object.fields().end() && i->second.kind_case() == pb::Value::kStringValue)
+      ref = i->second.string_value();
+    return decode_error{v1::ERROR_CODE_BAD_FRAME, "invalid frame: " + reason, std::move(ref)};
+  }
   return decode_error{v1::ERROR_CODE_BAD_FRAME, "invalid JSON frame: " + reason, {}};
 }
 
@@ -122,9 +134,12 @@ client_decode_result decode_client(std::string_view payload, encoding enc,
   if (payload.size() > limits.max_frame_bytes)
     return too_large("the frame", payload.size(), limits.max_frame_bytes, {});
   auto result = parse<v1::ClientFrame>(payload, enc);
-  if (auto* frame = std::get_if<v1::ClientFrame>(&result))
+  if (auto* frame = std::get_if<v1::ClientFrame>(&result)) {
     if (auto err = check_limits(*frame, limits))
       return *err;
+  } else if (auto& err = std::get<decode_error>(result); over(err.ref, limits.max_ref_bytes)) {
+    err.ref.clear(); // a ref too long to echo
+  }
   return result;
 }
 
