@@ -218,6 +218,8 @@ TEST(ParleyBenchInput, BadFlagsAreRefusedInOneLine) {
   bench_refused({"echo", "--duration=soon"}, 2);
   bench_refused({"echo", "--binary", "--json"}, 2);
   bench_refused({"conns", "--no-such-flag"}, 2);
+  bench_refused({"churn", "--leave", "--no-leave"}, 2);
+  bench_refused({"churn", "--no-leave=maybe"}, 2);
 }
 
 TEST(ParleyBenchInput, BadUrlIsRefusedInOneLine) {
