@@ -183,6 +183,14 @@ private:
       mark_closed();
       return;
     }
+    // Once our close frame is out, Beast's close operation owns the read
+    // side: it waits for the read in flight to finish, then reads and
+    // discards until the client's close frame. Another read from here would
+    // find the frame state it left behind (in Beast 1.81, the assertion
+    // `rd_remain > 0` in read_size_hint_pmd; in a release build a read of
+    // garbage).
+    if (close_started_)
+      return;
     if (!ws_.is_message_done()) {
       do_read(0);
       return;
@@ -335,6 +343,7 @@ private:
     websocket::close_reason cr{static_cast<websocket::close_code>(close_code_),
                                close_reason_};
     state_->stats->close_sent(static_cast<uint16_t>(close_code_));
+    close_started_ = true;
     // The close handshake is bounded by the websocket's handshake_timeout.
     ws_.async_close(cr, [self = shared_from_this()](beast::error_code ec) {
       if (ec)
@@ -378,6 +387,7 @@ private:
   bool stopping_ = false;
   bool close_requested_ = false;
   bool close_pending_ = false;
+  bool close_started_ = false; ///< async_close issued: no more reads from us
   /// Bounds a slow consumer's last write; made only for one (a timer in
   /// every idle session would cost memory for nothing).
   std::unique_ptr<net::steady_timer> grace_;
