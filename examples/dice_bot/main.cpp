@@ -8,6 +8,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/scoped_actor.hpp>
 
@@ -23,9 +24,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A member that ignores what it receives: the demo reads the room's history.
-member_actor::behavior_type quiet_member(member_actor::pointer self, std::string user) {
-  return {[](deliver_atom, const shared_frame&) {}};
+// A member that stands for a player; it joins without a frame sink (the
+// room writes it nothing) and the demo reads the room's history instead.
+caf::behavior quiet_member(caf::event_based_actor*, std::string) {
+  return {[](int) {}};
 }
 
 // The reason a behaviour gave for a refusal (the error's context).
@@ -58,7 +60,7 @@ int main() {
 
   bool ok = true;
   for (auto& [who, handle] : {std::pair{"ann", ann}, std::pair{"bob", bob}})
-    self->request(room, 1s, join_atom::value, join_request{handle, who, encoding::json, {}, {}, nullptr})
+    self->request(room, 1s, join_atom::value, join_request{handle.address(), who, encoding::json, {}, {}, nullptr, {}})
       .receive([&](join_reply&) {},
                [&](caf::error& err) {
                  std::cout << who << " could not join: " << sys.render(err) << "\n";
@@ -66,8 +68,8 @@ int main() {
                });
 
   std::vector<std::string> refusals;
-  auto publish = [&](const member_actor& m, std::string text) {
-    self->request(room, 1s, publish_atom::value, publish_request{m, text, {}})
+  auto publish = [&](const caf::actor& m, std::string text) {
+    self->request(room, 1s, publish_atom::value, publish_request{m.address(), text, {}})
       .receive([](seq_t) {},
                [&](caf::error& err) {
                  refusals.push_back(reason_of(err));

@@ -9,6 +9,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/scoped_actor.hpp>
 
@@ -24,9 +25,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A member that ignores what it receives: the demo reads the room's history.
-member_actor::behavior_type quiet_member(member_actor::pointer self, std::string user) {
-  return {[](deliver_atom, const shared_frame&) {}};
+// A member that stands for a player; it joins without a frame sink (the
+// room writes it nothing) and the demo reads the room's history instead.
+caf::behavior quiet_member(caf::event_based_actor*, std::string) {
+  return {[](int) {}};
 }
 
 // The reason a behaviour gave for a refusal (the error's context).
@@ -63,7 +65,7 @@ int main() {
 
   bool ok = true;
   for (auto& [who, handle] : {std::pair{"ann", ann}, std::pair{"bob", bob}, std::pair{"carol", carol}})
-    self->request(room, 1s, join_atom::value, join_request{handle, who, encoding::json, {}, {}, nullptr})
+    self->request(room, 1s, join_atom::value, join_request{handle.address(), who, encoding::json, {}, {}, nullptr, {}})
       .receive([&](join_reply&) {},
                [&](caf::error& err) {
                  std::cout << who << " could not join: " << sys.render(err) << "\n";
@@ -71,8 +73,8 @@ int main() {
                });
 
   std::vector<std::string> refusals;
-  auto publish = [&](const member_actor& m, std::string text) {
-    self->request(room, 1s, publish_atom::value, publish_request{m, text, {}})
+  auto publish = [&](const caf::actor& m, std::string text) {
+    self->request(room, 1s, publish_atom::value, publish_request{m.address(), text, {}})
       .receive([](seq_t) {},
                [&](caf::error& err) {
                  refusals.push_back(reason_of(err));
@@ -90,7 +92,7 @@ int main() {
   publish(bob, "/move 9");   // the game is over
   publish(carol, "gg");
   publish(ann, "/reset");
-  self->request(room, 1s, leave_atom::value, member_actor{bob}).receive([](bool) {}, [](caf::error&) {});
+  self->request(room, 1s, leave_atom::value, bob.address()).receive([](bool) {}, [](caf::error&) {});
 
   std::vector<chat_message> published;
   self->request(room, 1s, history_atom::value, history_request{})

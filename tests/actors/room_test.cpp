@@ -12,41 +12,12 @@
 
 using namespace parley::actors;
 using parley::test::actor_test;
-using parley::test::decode;
-using parley::test::frame_log;
-using parley::test::probe_impl;
+using parley::test::make_probe;
+using parley::test::member_probe;
 using parley::test::test_sink;
 namespace errc_ns = parley::runtime;
 
 namespace {
-
-struct member_probe {
-  member_actor handle;
-  frame_log log = std::make_shared<std::vector<shared_frame>>();
-  std::string user;
-  encoding enc = encoding::json;
-
-  /// The seqs of the chat messages received, in order.
-  std::vector<seq_t> seqs() const {
-    std::vector<seq_t> result;
-    for (auto& f : *log) {
-      auto frame = decode(f, enc);
-      if (frame.has_message())
-        result.push_back(frame.message().seq());
-    }
-    return result;
-  }
-
-  std::vector<v1::Presence> presence() const {
-    std::vector<v1::Presence> result;
-    for (auto& f : *log) {
-      auto frame = decode(f, enc);
-      if (frame.has_presence())
-        result.push_back(frame.presence());
-    }
-    return result;
-  }
-};
 
 class RoomTest : public actor_test {
 protected:
@@ -67,41 +38,27 @@ protected:
     run();
   }
 
-  member_probe& add_member(std::string user, encoding enc = encoding::json) {
-    member_probe p;
-    p.handle = sys.spawn(probe_impl, p.log);
-    p.user = std::move(user);
-    p.enc = enc;
-    members.push_back(p);
+  member_probe& add_member(std::string user, encoding enc = encoding::json,
+                           outbound_queue::limits lim = {}) {
+    members.push_back(make_probe(sys, std::move(user), enc, lim));
     return members.back();
   }
 
+  /// Joins as a connection does: the room writes the member's frames into
+  /// its sink, the join reply first.
   caf::expected<join_reply> join(const member_probe& m, std::optional<seq_t> since = {}) {
-    return ask<join_reply>(room, join_atom::value, join_request{m.handle, m.user, m.enc, since, {}, nullptr});
+    return ask<join_reply>(room, join_atom::value, m.join_request(since));
   }
 
-  /// Joins with a sink, as a connection does: the room writes to it itself.
-  caf::expected<join_reply> join_with_sink(const member_probe& m,
-                                           const std::shared_ptr<test_sink>& sink) {
-    return ask<join_reply>(room, join_atom::value,
-                           join_request{m.handle, m.user, m.enc, {}, {}, sink});
-  }
-
-  void ready(const member_probe& m) {
-    self->send(room, ready_atom::value, m.handle);
-    run();
-  }
-
-  static std::vector<seq_t> sink_seqs(test_sink& sink) {
-    std::vector<seq_t> result;
-    for (auto& f : sink.drain())
-      if (f.has_message())
-        result.push_back(f.message().seq());
-    return result;
+  /// Joins through `relay`, as a member on another node does.
+  caf::expected<join_reply> join_via(const member_probe& m, const relay_sink& relay) {
+    auto req = m.join_request();
+    req.via = relay;
+    return ask<join_reply>(room, join_atom::value, std::move(req));
   }
 
   caf::expected<seq_t> publish(const member_probe& m, std::string text) {
-    return ask<seq_t>(room, publish_atom::value, publish_request{m.handle, std::move(text), {}});
+    return ask<seq_t>(room, publish_atom::value, publish_request{m.id(), std::move(text), {}});
   }
 
   std::vector<seq_t> seqs_of(const std::vector<chat_message>& msgs) {
@@ -135,11 +92,11 @@ TEST_F(RoomTest, FirstMessageGetsSeqOneAndMembersReceiveIt) {
   EXPECT_EQ(*seq, 1u);
   EXPECT_EQ(ann.seqs(), seqs{1});
   EXPECT_EQ(bob.seqs(), seqs{1});
-  auto frame = decode(bob.log->back(), encoding::json);
-  EXPECT_EQ(frame.message().sender(), "ann");
-  EXPECT_EQ(frame.message().text(), "hello");
-  EXPECT_EQ(frame.message().room(), "lobby");
-  EXPECT_GT(frame.message().server_time_ms(), 0);
+  auto msg = bob.messages().back();
+  EXPECT_EQ(msg.sender(), "ann");
+  EXPECT_EQ(msg.text(), "hello");
+  EXPECT_EQ(msg.room(), "lobby");
+  EXPECT_GT(msg.server_time_ms(), 0);
 }
 
 TEST_F(RoomTest, SeqHasNoGapsUnderConcurrentPublishers) {
@@ -153,7 +110,7 @@ TEST_F(RoomTest, SeqHasNoGapsUnderConcurrentPublishers) {
   // 3 publishers, 100 messages each, all in the room's mailbox at once.
   for (int i = 0; i < 100; ++i)
     for (auto* p : pubs)
-      self->send(room, publish_atom::value, publish_request{p->handle, "m" + std::to_string(i), {}});
+      self->send(room, publish_atom::value, publish_request{p->id(), "m" + std::to_string(i), {}});
   run();
   std::set<seq_t> acked;
   for (int i = 0; i < 300; ++i)
@@ -271,9 +228,9 @@ TEST_F(RoomTest, PresenceListsEachUserOnce) {
   EXPECT_EQ(reply->member_count, 3u);
   // bob saw ann join once; ann's second tab leaving is no presence change.
   EXPECT_EQ(bob.presence().size(), 1u);
-  ASSERT_TRUE(ask<bool>(room, leave_atom::value, ann2.handle));
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, ann2.id()));
   EXPECT_EQ(bob.presence().size(), 1u);
-  ASSERT_TRUE(ask<bool>(room, leave_atom::value, ann1.handle));
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, ann1.id()));
   ASSERT_EQ(bob.presence().size(), 2u);
   EXPECT_EQ(bob.presence()[1].left(0), "ann");
 }
@@ -287,25 +244,36 @@ TEST_F(RoomTest, FanOutEncodesOncePerEncodingInUse) {
   for (auto* m : {&j1, &j2, &b1, &b2})
     ASSERT_TRUE(join(*m));
   ASSERT_TRUE(publish(j1, "once"));
-  auto& fj = j1.log->back();
-  auto& fb = b1.log->back();
-  // Each member gets its own encoding only, and members of one encoding the
-  // very same bytes: one encode per encoding in use.
-  ASSERT_TRUE(fj.json && !fj.binary);
-  ASSERT_TRUE(fb.binary && !fb.json);
-  EXPECT_EQ(j2.log->back().json.get(), fj.json.get());
-  EXPECT_EQ(b2.log->back().binary.get(), fb.binary.get());
-  EXPECT_EQ(decode(fb, encoding::binary).message().text(), "once");
-  EXPECT_EQ(decode(fj, encoding::json).message().text(), "once");
+  // Members of one encoding get the very same bytes: one encode per
+  // encoding in use.
+  auto fj = j1.sink->written().back();
+  auto fb = b1.sink->written().back();
+  EXPECT_EQ(j2.sink->written().back().get(), fj.get());
+  EXPECT_EQ(b2.sink->written().back().get(), fb.get());
+  EXPECT_NE(fj.get(), fb.get());
+  ASSERT_EQ(j1.messages().size(), 1u);
+  EXPECT_EQ(j1.messages().back().text(), "once");
+  ASSERT_EQ(b1.messages().size(), 1u);
+  EXPECT_EQ(b1.messages().back().text(), "once");
 }
 
-TEST_F(RoomTest, AnEncodingNobodyUsesIsNotProduced) {
-  start();
-  auto& j1 = add_member("j1", encoding::json);
-  ASSERT_TRUE(join(j1));
-  ASSERT_TRUE(publish(j1, "x"));
-  EXPECT_TRUE(j1.log->back().json);
-  EXPECT_FALSE(j1.log->back().binary);
+TEST(FanoutFrame, EncodesOnFirstUseAndOnlyWhatIsAskedFor) {
+  v1::ServerFrame frame;
+  frame.mutable_message()->set_text("x");
+  fanout_frame out{frame};
+  EXPECT_FALSE(out.made(encoding::json));
+  auto json = out.bytes(encoding::json);
+  ASSERT_TRUE(json);
+  EXPECT_EQ(out.bytes(encoding::json).get(), json.get()) << "encoded once";
+  EXPECT_FALSE(out.made(encoding::binary)) << "nobody asked for binary";
+  auto decoded = parley::proto::decode_server(*json, encoding::json);
+  ASSERT_TRUE(std::holds_alternative<v1::ServerFrame>(decoded));
+  EXPECT_EQ(std::get<v1::ServerFrame>(decoded).message().text(), "x");
+  // Given bytes (a relay's copy) are used as they are; a missing encoding
+  // stays missing.
+  fanout_frame given{nullptr, json};
+  EXPECT_EQ(given.bytes(encoding::json).get(), json.get());
+  EXPECT_FALSE(given.bytes(encoding::binary));
 }
 
 TEST_F(RoomTest, NonMembersCannotPublishAndMembersCannotJoinTwice) {
@@ -352,7 +320,7 @@ TEST_F(RoomTest, IdleRoomStopsAfterItsTimeoutUnlessSomeoneJoins) {
   ASSERT_TRUE(join(ann));
   advance_time(std::chrono::seconds(20)); // the first timer fires, but ann is here
   EXPECT_FALSE(down_reason(room.address()));
-  ASSERT_TRUE(ask<bool>(room, leave_atom::value, ann.handle));
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, ann.id()));
   advance_time(std::chrono::seconds(29));
   EXPECT_FALSE(down_reason(room.address()));
   advance_time(std::chrono::seconds(1));
@@ -389,7 +357,7 @@ TEST_F(RoomTest, PresenceChangesAreBatchedIntoOneDiff) {
   auto& ann = add_member("ann");
   ASSERT_TRUE(join(ann));
   advance_time(cfg.presence_interval);
-  ann.log->clear();
+  ann.forget();
   auto& bob = add_member("bob");
   auto& cid = add_member("cid");
   auto& dan = add_member("dan");
@@ -401,7 +369,7 @@ TEST_F(RoomTest, PresenceChangesAreBatchedIntoOneDiff) {
   EXPECT_EQ(reply->members.size(), 2u) << "the list is capped, the count is not";
   // cid came and went within the window, after dan's join reply may have
   // listed cid: the diff must still say cid left (a net count would not).
-  ASSERT_TRUE(ask<bool>(room, leave_atom::value, cid.handle));
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, cid.id()));
   EXPECT_TRUE(ann.presence().empty()) << "nothing before the interval";
   advance_time(cfg.presence_interval);
   auto diffs = ann.presence();
@@ -428,7 +396,7 @@ TEST_F(RoomTest, ABatchedDiffTellsALateJoinerWhoLeftInTheSameWindow) {
   auto reply = join(cid);
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->members, (std::vector<std::string>{"ann", "bob", "cid"}));
-  ASSERT_TRUE(ask<bool>(room, leave_atom::value, bob.handle));
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, bob.id()));
   advance_time(cfg.presence_interval);
   // cid's view: the list, then the diff. It must end without bob.
   std::set<std::string> view(reply->members.begin(), reply->members.end());
@@ -504,7 +472,7 @@ TEST_F(RoomTest, BigRoomsCollectPresenceChangesLonger) {
   for (auto* m : {&ann, &bob, &cid})
     ASSERT_TRUE(join(*m));
   advance_time(cfg.max_presence_interval); // whatever the joins armed
-  ann.log->clear();
+  ann.forget();
   auto& dan = add_member("dan");
   ASSERT_TRUE(join(dan)); // 4 members: 4 / 2 + 1 = 3 intervals
   advance_time(cfg.presence_interval * 2);
@@ -535,22 +503,43 @@ TEST_F(RoomTest, MembersBehindOneRelayCostOneFramePerMessage) {
   auto& far2 = add_member("cat", encoding::binary);
   ASSERT_TRUE(join(local));
   for (auto* m : {&far1, &far2})
-    ASSERT_TRUE(ask<join_reply>(room, join_atom::value,
-                                join_request{m->handle, m->user, m->enc, {}, relay, nullptr}));
+    ASSERT_TRUE(join_via(*m, relay));
   run();
   log->clear();
   ASSERT_EQ(publish(local, "hello"), seq_t{1});
   run();
-  // One binary frame for the two members behind the relay; none sent to
-  // them directly; the local member got its own.
+  // One frame for the two members behind the relay, in both encodings used
+  // there; nothing written to their sinks here (the relay has them on its
+  // node), not even the join reply; the local member got its own.
   ASSERT_EQ(log->size(), 1u);
+  auto& rf = log->front();
+  ASSERT_TRUE(rf.binary && rf.json);
   v1::ServerFrame f;
-  ASSERT_TRUE(f.ParseFromString(log->front().binary));
+  ASSERT_TRUE(f.ParseFromString(*rf.binary));
   EXPECT_EQ(f.message().seq(), 1u);
-  EXPECT_EQ(log->front().except, 0u);
-  EXPECT_TRUE(far1.seqs().empty());
-  EXPECT_TRUE(far2.seqs().empty());
+  EXPECT_EQ(rf.seq, 1u) << "a message's seq, for the relay's seed";
+  EXPECT_EQ(rf.except, 0u);
+  EXPECT_TRUE(far1.frames().empty());
+  EXPECT_TRUE(far2.frames().empty());
   EXPECT_EQ(local.seqs(), seqs{1});
+  self->send_exit(relay, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(RoomTest, ARelayGetsOnlyTheEncodingsItsMembersUse) {
+  start();
+  auto log = std::make_shared<std::vector<relay_frame>>();
+  auto relay = sys.spawn(fake_relay, log);
+  auto& local = add_member("ann", encoding::binary);
+  auto& far = add_member("bob", encoding::json);
+  ASSERT_TRUE(join(local));
+  ASSERT_TRUE(join_via(far, relay));
+  run();
+  log->clear();
+  ASSERT_TRUE(publish(local, "hello"));
+  run();
+  ASSERT_EQ(log->size(), 1u);
+  EXPECT_TRUE(log->front().json);
+  EXPECT_FALSE(log->front().binary) << "nobody behind this relay reads binary";
   self->send_exit(relay, caf::exit_reason::user_shutdown);
 }
 
@@ -559,8 +548,7 @@ TEST_F(RoomTest, ARelayThatEndsTakesItsMembersAndTheyCanJoinAgain) {
   auto log = std::make_shared<std::vector<relay_frame>>();
   auto relay = sys.spawn(fake_relay, log);
   auto& far = add_member("bob");
-  ASSERT_TRUE(ask<join_reply>(room, join_atom::value,
-                              join_request{far.handle, far.user, far.enc, {}, relay, nullptr}));
+  ASSERT_TRUE(join_via(far, relay));
   self->send_exit(relay, caf::exit_reason::kill);
   run();
   auto present = ask<std::vector<std::string>>(room, presence_atom::value);
@@ -569,77 +557,62 @@ TEST_F(RoomTest, ARelayThatEndsTakesItsMembersAndTheyCanJoinAgain) {
   // Through a new relay, the same member is welcome again.
   auto log2 = std::make_shared<std::vector<relay_frame>>();
   auto relay2 = sys.spawn(fake_relay, log2);
-  auto again = ask<join_reply>(room, join_atom::value,
-                               join_request{far.handle, far.user, far.enc, {}, relay2, nullptr});
+  auto again = join_via(far, relay2);
   ASSERT_TRUE(again) << render(again.error());
   EXPECT_EQ(again->member_count, 1u);
   self->send_exit(relay2, caf::exit_reason::user_shutdown);
 }
 
-// -- members with a sink: the room writes their frames itself ------------------------
+// -- the joiner's sink: the join reply first, then the room ---------------------------
 
-TEST_F(RoomTest, AMemberWithASinkGetsFramesInTheSinkOnlyAfterItIsReady) {
+TEST_F(RoomTest, TheJoinReplyIsTheFirstFrameInTheJoinersSink) {
   start();
   auto& ann = add_member("ann");
   auto& bob = add_member("bob", encoding::binary);
-  auto sink = std::make_shared<test_sink>(encoding::binary);
   ASSERT_TRUE(join(ann));
-  ASSERT_TRUE(join_with_sink(bob, sink));
-  // Before bob's ready (his join reply is not in his sink yet), the room
-  // holds his frames.
   ASSERT_TRUE(publish(ann, "one"));
   ASSERT_TRUE(publish(ann, "two"));
-  EXPECT_EQ(sink->queued(), 0u);
-  ready(bob);
-  EXPECT_EQ(sink_seqs(*sink), (seqs{1, 2}));
-  // From then on straight into the sink, never through his mailbox.
-  ASSERT_TRUE(publish(ann, "three"));
-  EXPECT_EQ(sink_seqs(*sink), (seqs{3}));
-  EXPECT_TRUE(bob.log->empty());
-  // A member without a sink still gets messages.
+  // Published in the same mailbox turn as bob's join: the reply still
+  // comes first, with the backlog, and the message after it.
+  self->send(room, join_atom::value, bob.join_request({}, "bob-joins"));
+  self->send(room, publish_atom::value, publish_request{ann.id(), "three", {}});
+  run();
+  auto& frames = bob.frames();
+  ASSERT_EQ(frames.size(), 2u);
+  ASSERT_TRUE(frames[0].ack().has_joined());
+  EXPECT_EQ(frames[0].ref(), "bob-joins");
+  EXPECT_EQ(frames[0].ack().joined().room(), "lobby");
+  EXPECT_EQ(frames[0].ack().joined().messages_size(), 2);
+  EXPECT_EQ(frames[0].ack().joined().seq(), 2u);
+  ASSERT_TRUE(frames[1].has_message());
+  EXPECT_EQ(frames[1].message().seq(), 3u);
+  // ann's sink: her own reply, bob's arrival, three messages.
   EXPECT_EQ(ann.seqs(), (seqs{1, 2, 3}));
-  // A second ready changes nothing.
-  ready(bob);
-  EXPECT_EQ(sink->queued(), 0u);
+  EXPECT_TRUE(ann.frames().front().ack().has_joined());
 }
 
-TEST_F(RoomTest, AMemberWhoseSinkOverflowsIsToldOnceAndGetsNoMore) {
+TEST_F(RoomTest, AMemberWhoseSinkOverflowsIsClosedAndTheOthersGoOn) {
   start();
   auto& ann = add_member("ann");
-  auto& bob = add_member("bob");
   outbound_queue::limits tiny;
-  tiny.max_frames = 2;
-  auto sink = std::make_shared<test_sink>(encoding::json, tiny);
+  tiny.max_frames = 3; // the join reply and two messages
+  auto& bob = add_member("bob", encoding::json, tiny);
   ASSERT_TRUE(join(ann));
-  ASSERT_TRUE(join_with_sink(bob, sink));
-  ready(bob);
+  ASSERT_TRUE(join(bob));
   for (int i = 0; i < 5; ++i)
     ASSERT_TRUE(publish(ann, "m" + std::to_string(i)));
-  // Two fit; the third overflowed: bob's connection is told (once), and
-  // the room writes nothing more to that sink.
-  ASSERT_EQ(bob.log->size(), 1u);
-  EXPECT_TRUE(bob.log->front().is_overflow());
-  EXPECT_EQ(sink_seqs(*sink), (seqs{1, 2}));
-  ASSERT_TRUE(publish(ann, "later"));
-  EXPECT_EQ(sink->queued(), 0u);
-  EXPECT_EQ(bob.log->size(), 1u);
-  EXPECT_EQ(ann.seqs(), (seqs{1, 2, 3, 4, 5, 6}));
-}
-
-TEST_F(RoomTest, AMemberThatNeverSaysReadyOverflowsPastTheHeldFrames) {
-  start();
-  auto& ann = add_member("ann");
-  auto& bob = add_member("bob");
-  auto sink = std::make_shared<test_sink>(encoding::json);
-  ASSERT_TRUE(join(ann));
-  ASSERT_TRUE(join_with_sink(bob, sink));
-  for (size_t i = 0; i < room_state::max_held_frames; ++i)
-    self->send(room, publish_atom::value, publish_request{ann.handle, "m", {}});
+  // The third message overflowed bob's sink: the sink closed him (1008),
+  // once, and refuses everything after; the room went on for ann.
+  EXPECT_TRUE(bob.sink->closed());
+  EXPECT_EQ(bob.sink->close_code, close_code::policy);
+  EXPECT_EQ(bob.sink->overflows(), 1u);
+  EXPECT_EQ(bob.seqs(), (seqs{1, 2}));
+  EXPECT_EQ(ann.seqs(), (seqs{1, 2, 3, 4, 5}));
+  // His connection ends with the session: he leaves, and ann is told.
+  self->send_exit(bob.handle, caf::exit_reason::user_shutdown);
   run();
-  EXPECT_TRUE(bob.log->empty()); // all held
-  ASSERT_TRUE(publish(ann, "one too many"));
-  ASSERT_EQ(bob.log->size(), 1u);
-  EXPECT_TRUE(bob.log->front().is_overflow());
-  ready(bob); // too late: nothing held is written
-  EXPECT_EQ(sink->queued(), 0u);
+  auto diffs = ann.presence();
+  ASSERT_FALSE(diffs.empty());
+  ASSERT_EQ(diffs.back().left_size(), 1);
+  EXPECT_EQ(diffs.back().left(0), "bob");
 }

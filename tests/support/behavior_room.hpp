@@ -20,23 +20,8 @@
 
 namespace parley::test {
 
-/// A room member recording every frame it receives.
-struct behavior_member {
-  actors::member_actor handle;
-  frame_log log = std::make_shared<std::vector<actors::shared_frame>>();
-  std::string user;
-
-  /// The chat messages received, in order.
-  std::vector<v1::Message> messages() const {
-    std::vector<v1::Message> result;
-    for (auto& f : *log) {
-      auto frame = decode(f, proto::encoding::json);
-      if (frame.has_message())
-        result.push_back(frame.message());
-    }
-    return result;
-  }
-};
+/// A room member recording every frame the room writes to it.
+using behavior_member = member_probe;
 
 class behavior_room_test : public actor_test {
 protected:
@@ -58,10 +43,7 @@ protected:
   }
 
   behavior_member& add_member(std::string user) {
-    behavior_member m;
-    m.handle = sys.spawn(probe_impl, m.log);
-    m.user = std::move(user);
-    members.push_back(m);
+    members.push_back(make_probe(sys, std::move(user)));
     return members.back();
   }
 
@@ -75,17 +57,17 @@ protected:
 
   caf::expected<actors::join_reply> join(const behavior_member& m, actors::room_actor in = {}) {
     return ask<actors::join_reply>(in ? in : room, actors::join_atom::value,
-                                   actors::join_request{m.handle, m.user, proto::encoding::json, {}, {}, nullptr});
+                                   m.join_request());
   }
 
   caf::expected<actors::seq_t> publish(const behavior_member& m, std::string text,
                                        actors::room_actor in = {}) {
     return ask<actors::seq_t>(in ? in : room, actors::publish_atom::value,
-                              actors::publish_request{m.handle, std::move(text), {}});
+                              actors::publish_request{m.id(), std::move(text), {}});
   }
 
   bool leave(const behavior_member& m, actors::room_actor in = {}) {
-    auto res = ask<bool>(in ? in : room, actors::leave_atom::value, m.handle);
+    auto res = ask<bool>(in ? in : room, actors::leave_atom::value, m.id());
     return res && *res;
   }
 

@@ -3,7 +3,8 @@
 /// @file
 /// A frame sink for tests: a bounded `outbound_queue` that the test drains
 /// (or does not, to play a slow consumer), plus the close it received.
-/// Thread-safe, as the frame_sink contract asks.
+/// Thread-safe, and it keeps the frame_sink contract: a frame past the
+/// bound closes it as a slow consumer (1008), as a gateway session does.
 
 #include "parley/actors/outbound.hpp"
 #include "parley/proto/codec.hpp"
@@ -26,7 +27,15 @@ public:
     std::lock_guard<std::mutex> guard{mtx_};
     if (closed_)
       return actors::sink_status::closed;
-    return queue_.push(std::move(bytes));
+    written_.push_back(bytes);
+    auto status = queue_.push(std::move(bytes));
+    if (status == actors::sink_status::overflow) {
+      closed_ = true;
+      close_code = actors::close_code::policy;
+      close_reason = "slow consumer";
+      ++overflows_;
+    }
+    return status;
   }
 
   void close(actors::close_code code, std::string reason) override {
@@ -61,6 +70,19 @@ public:
     return closed_;
   }
 
+  /// Frames refused for the bound (at most 1: the sink closes).
+  size_t overflows() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return overflows_;
+  }
+
+  /// Every frame handed to the sink, drained or not, as the shared bytes
+  /// it got (to see that members share one encoding).
+  std::vector<std::shared_ptr<const std::string>> written() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return written_;
+  }
+
   std::optional<actors::close_code> close_code;
   std::string close_reason;
 
@@ -70,6 +92,8 @@ private:
   proto::encoding enc_;
   actors::outbound_queue queue_;
   bool closed_ = false;
+  size_t overflows_ = 0;
+  std::vector<std::shared_ptr<const std::string>> written_;
 };
 
 } // namespace parley::test

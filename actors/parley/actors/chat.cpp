@@ -6,13 +6,39 @@
 
 namespace parley::actors {
 
-shared_frame shared_frame::make(const v1::ServerFrame& frame, bool want_binary, bool want_json) {
-  shared_frame result;
-  if (want_binary)
-    result.binary = std::make_shared<const std::string>(proto::encode(frame, encoding::binary));
-  if (want_json)
-    result.json = std::make_shared<const std::string>(proto::encode(frame, encoding::json));
-  return result;
+const std::shared_ptr<const std::string>& fanout_frame::bytes(encoding enc) {
+  auto& slot = cache_[enc == encoding::binary ? 0 : 1];
+  if (!slot && frame_)
+    slot = std::make_shared<const std::string>(proto::encode(*frame_, enc));
+  return slot;
+}
+
+std::shared_ptr<const std::string> encode_joined(const std::string& ref, const join_reply& r,
+                                                 encoding enc) {
+  // A join reply lists up to 1,000 members, and a protobuf repeated string
+  // allocates each element: one Joined per thread is reused, as Clear()
+  // keeps the elements for the next reply (the frame only borrows it).
+  thread_local v1::Joined scratch;
+  auto* j = &scratch;
+  j->Clear();
+  j->set_room(r.room);
+  j->set_member_count(r.member_count);
+  j->set_seq(r.seq);
+  j->set_gap(r.gap);
+  for (auto& m : r.messages)
+    to_proto(m, *j->add_messages());
+  for (auto& u : r.members)
+    j->add_members(u);
+  v1::ServerFrame frame;
+  frame.set_ref(ref);
+  frame.mutable_ack()->unsafe_arena_set_allocated_joined(j);
+  struct give_back { // even if encoding throws
+    v1::Ack* ack;
+    ~give_back() {
+      ack->unsafe_arena_release_joined();
+    }
+  } borrowed{frame.mutable_ack()};
+  return std::make_shared<const std::string>(proto::encode(frame, enc));
 }
 
 void announce_chat(caf::actor_system_config& cfg) {
@@ -27,7 +53,6 @@ void announce_chat(caf::actor_system_config& cfg) {
   cfg.add_message_type<room_summary>("parley.room_summary");
   cfg.add_message_type<room_seed>("parley.room_seed");
   cfg.add_message_type<std::vector<room_summary>>("parley.room_summary_list");
-  cfg.add_message_type<member_actor>("parley.member_actor");
   cfg.add_message_type<relay_sink>("parley.relay_sink");
   cfg.add_message_type<room_actor>("parley.room_actor");
   cfg.add_message_type<rooms_actor>("parley.rooms_actor");

@@ -6,8 +6,8 @@
 ///
 /// Actor interfaces carry plain structs. Protobuf appears in two places only:
 /// a connection receives the decoded `v1::ClientFrame` from the gateway, and
-/// a room encodes each outgoing frame once into `shared_frame` bytes that
-/// every member shares.
+/// a room encodes each outgoing frame at most once per encoding
+/// (`fanout_frame`) into bytes every member's sink shares.
 
 #include "parley/actors/outbound.hpp"
 #include "parley/proto/codec.hpp"
@@ -40,7 +40,6 @@ using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using history_atom = caf::atom_constant<caf::atom("history")>;
 using presence_atom = caf::atom_constant<caf::atom("presence")>;
-using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
 using frame_atom = caf::atom_constant<caf::atom("frame")>;
 using bad_frame_atom = caf::atom_constant<caf::atom("badframe")>;
@@ -53,7 +52,6 @@ using relay_atom = caf::atom_constant<caf::atom("relay")>;
 using owned_atom = caf::atom_constant<caf::atom("owned")>;
 using hosting_atom = caf::atom_constant<caf::atom("hosting")>;
 using seed_atom = caf::atom_constant<caf::atom("seed")>;
-using ready_atom = caf::atom_constant<caf::atom("ready")>;
 
 /// Per-room sequence number: strictly increasing from 1, without gaps.
 using seq_t = uint64_t;
@@ -76,52 +74,87 @@ typename Inspector::result_type inspect(Inspector& f, chat_message& x) {
            x.server_time_ms);
 }
 
-/// A server frame encoded once, shared read-only by every receiver. Each
-/// encoding is present only if some receiver wanted it.
-struct shared_frame {
-  std::shared_ptr<const std::string> binary;
-  std::shared_ptr<const std::string> json;
+/// A room's member, by address: a connection actor (or, in tests and
+/// examples, any actor). The room monitors it and leaves it when it ends;
+/// frames do not go through its mailbox but into its frame sink.
+using member_id = caf::actor_addr;
 
-  /// The bytes for `enc`; null if that encoding was not produced.
-  const std::shared_ptr<const std::string>& bytes(encoding enc) const {
-    return enc == encoding::binary ? binary : json;
+/// A server frame on its way to many sinks, encoded at most once per
+/// encoding, on first use, and shared read-only by every sink that gets
+/// it. Not thread-safe: one actor (a room, a relay) makes and uses it.
+class fanout_frame {
+public:
+  /// `frame` must outlive this object.
+  explicit fanout_frame(const v1::ServerFrame& frame) : frame_(&frame) {
+    // nop
   }
 
-  /// Encodes `frame` in the encodings asked for.
-  static shared_frame make(const v1::ServerFrame& frame, bool want_binary, bool want_json);
-
-  /// Neither encoding: what a room sends a member whose sink refused a
-  /// frame (a slow consumer), so the member's connection closes it.
-  static shared_frame overflowed() {
-    return {};
+  /// Already encoded (a relay's copy): no frame to encode from; an
+  /// encoding that was not given stays null.
+  fanout_frame(std::shared_ptr<const std::string> binary, std::shared_ptr<const std::string> json)
+    : cache_{std::move(binary), std::move(json)} {
+    // nop
   }
 
-  bool is_overflow() const {
-    return !binary && !json;
+  /// The bytes in `enc`, encoded now if this is the first time.
+  const std::shared_ptr<const std::string>& bytes(encoding enc);
+
+  /// The bytes in `enc` if they were made (or given); null otherwise.
+  const std::shared_ptr<const std::string>& made(encoding enc) const {
+    return cache_[enc == encoding::binary ? 0 : 1];
   }
+
+private:
+  const v1::ServerFrame* frame_ = nullptr;
+  std::shared_ptr<const std::string> cache_[2]; // binary, json
 };
 
-/// A member of a room: receives the frames a room fans out.
-using member_actor = caf::typed_actor<caf::reacts_to<deliver_atom, shared_frame>>;
-
 /// What a room sends once per node to the relay there: one server frame in
-/// the binary encoding, which the relay fans out to its local members
-/// (except the one with actor id `except`, when not 0).
+/// the encodings that node's members use (the other stays null), which the
+/// relay writes to the sinks of its local members (except the one with
+/// actor id `except`, when not 0). `seq` is the message's, for a chat
+/// message, else 0: the relay keeps messages to seed the room's next node
+/// without parsing them now.
 struct relay_frame {
-  std::string binary;
+  std::shared_ptr<const std::string> binary;
+  std::shared_ptr<const std::string> json;
+  seq_t seq = 0;
   uint64_t except = 0;
 };
 
+// Across nodes the encodings travel as strings (an absent one and an empty
+// one told apart by a flag); inside one node the message is never
+// serialised and the pointers are shared.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, relay_frame& x) {
-  return f(caf::meta::type_name("parley.relay_frame"), x.binary, x.except);
+  auto name = caf::meta::type_name("parley.relay_frame");
+  if constexpr (Inspector::reads_state) {
+    bool has_binary = static_cast<bool>(x.binary);
+    bool has_json = static_cast<bool>(x.json);
+    std::string none;
+    // Serializers only read the strings they are given.
+    auto& binary = has_binary ? const_cast<std::string&>(*x.binary) : none;
+    auto& json = has_json ? const_cast<std::string&>(*x.json) : none;
+    return f(name, x.seq, x.except, has_binary, binary, has_json, json);
+  } else {
+    bool has_binary = false;
+    bool has_json = false;
+    std::string binary;
+    std::string json;
+    auto restore = caf::meta::load_callback([&]() -> caf::error {
+      x.binary = has_binary ? std::make_shared<const std::string>(std::move(binary)) : nullptr;
+      x.json = has_json ? std::make_shared<const std::string>(std::move(json)) : nullptr;
+      return caf::none;
+    });
+    return f(name, x.seq, x.except, has_binary, binary, has_json, json, restore);
+  }
 }
 
 /// The part of a relay a room talks to.
 using relay_sink = caf::typed_actor<caf::reacts_to<relay_atom, relay_frame>>;
 
 struct join_request {
-  member_actor member;
+  member_id member;
   /// Display name of the member's user.
   std::string user;
   /// The member's encoding, so the room encodes each frame at most once per
@@ -132,11 +165,15 @@ struct join_request {
   /// Set when the member is on another node: the room sends that node's
   /// relay one copy of each frame instead of one per member.
   relay_sink via;
-  /// Where the member's frames go (its connection's sink), when the member
-  /// is on this node: the room then writes its frames there itself instead
-  /// of sending each through the member's mailbox, from the member's
-  /// `ready` on (see room_actor). Never crosses nodes (not serialised).
+  /// Where the member's frames go (its connection's sink). The room (or
+  /// the relay of the member's node) writes the join reply there first,
+  /// then every frame of the room, itself: no frame goes through the
+  /// member's mailbox. A member without a sink gets no frames (a bot that
+  /// reads the history, say). Never crosses nodes (not serialised).
   frame_sink_ptr sink;
+  /// The request's ref, for the join reply written to `sink` (not
+  /// serialised: the member's relay writes the reply on its node).
+  std::string ref;
 };
 
 // Encodings and optional seqs cross nodes as plain integers.
@@ -175,7 +212,7 @@ typename Inspector::result_type inspect(Inspector& f, join_reply& x) {
 }
 
 struct publish_request {
-  member_actor member;
+  member_id member;
   std::string text;
   std::string body;
 };
@@ -222,7 +259,7 @@ typename Inspector::result_type inspect(Inspector& f, room_summary& x) {
 /// A room: join / leave / publish / history / presence.
 using room_actor = caf::typed_actor<
   caf::replies_to<join_atom, join_request>::with<join_reply>,
-  caf::replies_to<leave_atom, member_actor>::with<bool>,
+  caf::replies_to<leave_atom, member_id>::with<bool>,
   caf::replies_to<publish_atom, publish_request>::with<seq_t>,
   caf::replies_to<history_atom, history_request>::with<history_reply>,
   caf::replies_to<presence_atom>::with<std::vector<std::string>>,
@@ -232,11 +269,7 @@ using room_actor = caf::typed_actor<
   // Internal: the behaviour's timer tick.
   caf::reacts_to<tick_atom>,
   // Internal: send the presence changes collected so far.
-  caf::reacts_to<flush_atom>,
-  // A member that joined with a sink has sent its join reply to that sink:
-  // the room's frames may follow it there (they wait in the room until then,
-  // so a client never sees a room's message before its join reply).
-  caf::reacts_to<ready_atom, member_actor>>;
+  caf::reacts_to<flush_atom>>;
 
 /// What a node knows of a room that ran elsewhere (its relay saw every
 /// message): the new node of a room whose node died starts from it, so seqs
@@ -286,6 +319,11 @@ void to_proto(const chat_message& x, v1::Message& out);
 /// Fills a chat message from a protobuf message.
 void from_proto(const v1::Message& in, chat_message& x);
 
+/// The join reply as the client sees it (an ack of `ref` carrying
+/// `Joined`), encoded in `enc`.
+std::shared_ptr<const std::string> encode_joined(const std::string& ref, const join_reply& reply,
+                                                 encoding enc);
+
 } // namespace parley::actors
 
 namespace parley::actors {
@@ -295,8 +333,7 @@ void announce_chat(caf::actor_system_config& cfg);
 
 } // namespace parley::actors
 
-// Local-only message types: they hold shared pointers or protobuf objects.
-// Across nodes, a room sends relays a `relay_frame` instead.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::shared_frame)
+// Local-only message types: protobuf objects between a gateway session and
+// its connection actor.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::v1::ClientFrame)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::proto::decode_error)

@@ -216,7 +216,7 @@ void connection_state::join(const std::string& ref, const v1::Join& req, encodin
     since = req.since_seq();
   // Membership changes are awaited: a publish right after a join (without
   // waiting for its ack) then finds the room joined.
-  auto me = caf::actor_cast<member_actor>(self_);
+  auto me = self_->address();
   auto dir = directory();
   if (!dir) {
     error(ref, v1::ERROR_CODE_UNAVAILABLE, "the rooms are starting: try again", enc);
@@ -226,41 +226,15 @@ void connection_state::join(const std::string& ref, const v1::Join& req, encodin
     .await(
       [this, ref, name, since, enc, me](room_actor& room) {
         done();
-        ask(room, join_atom::value,
-                       join_request{me, user_, enc, since, {}, sink_})
+        // The room (or its relay) writes the join reply into our sink, then
+        // the room's frames after it.
+        ask(room, join_atom::value, join_request{me, user_, enc, since, {}, sink_, ref})
           .await(
-            [this, ref, enc, room, me](join_reply& r) {
+            [this, room, enc](join_reply& r) {
               done();
               joined_[r.room] = room;
               self_->monitor(room);
               delivery_enc_ = enc;
-              // A join reply lists up to 1,000 members, and a protobuf
-              // repeated string allocates each element: one Joined per
-              // worker thread is reused, as Clear() keeps the elements
-              // for the next reply (the frame only borrows it).
-              thread_local v1::Joined scratch;
-              auto* j = &scratch;
-              j->Clear();
-              j->set_room(r.room);
-              j->set_member_count(r.member_count);
-              j->set_seq(r.seq);
-              j->set_gap(r.gap);
-              for (auto& m : r.messages)
-                to_proto(m, *j->add_messages());
-              for (auto& u : r.members)
-                j->add_members(u);
-              v1::ServerFrame frame;
-              frame.set_ref(ref);
-              frame.mutable_ack()->unsafe_arena_set_allocated_joined(j);
-              struct give_back { // even if encoding throws
-                v1::Ack* ack;
-                ~give_back() {
-                  ack->unsafe_arena_release_joined();
-                }
-              } borrowed{frame.mutable_ack()};
-              send(frame, enc);
-              // The reply is in the sink: the room's frames may follow.
-              self_->send(room, ready_atom::value, me);
             },
             [this, ref, enc](caf::error& err) {
               done();
@@ -279,8 +253,7 @@ void connection_state::leave(const std::string& ref, const v1::Leave& req, encod
     return;
   joined_.erase(req.room());
   self_->demonitor(room.address());
-  ask(room, leave_atom::value,
-                 caf::actor_cast<member_actor>(self_))
+  ask(room, leave_atom::value, self_->address())
     .await(
       [this, ref, enc, name = req.room()](bool) {
         done();
@@ -304,7 +277,7 @@ void connection_state::publish(const std::string& ref, v1::Publish& req, encodin
     return;
   }
   ask(room, publish_atom::value,
-                 publish_request{caf::actor_cast<member_actor>(self_),
+                 publish_request{self_->address(),
                                  std::move(*req.mutable_text()), std::move(*req.mutable_body())})
     .then(
       [this, ref, enc, name = req.room()](seq_t seq) {
@@ -412,26 +385,6 @@ room_actor connection_state::member_of(const std::string& ref, const std::string
 
 // -- outbound ---------------------------------------------------------------------
 
-void connection_state::on_deliver(const shared_frame& frame) {
-  if (frame.is_overflow()) {
-    // A room writing to our sink found it full.
-    slow_consumer();
-    return;
-  }
-  // The room sends each member the encoding it joined with.
-  auto& bytes = frame.binary ? frame.binary : frame.json;
-  if (bytes)
-    send_bytes(bytes);
-}
-
-void connection_state::slow_consumer() {
-  if (closed_)
-    return;
-  cfg_.stats->slow_consumer_disconnects.fetch_add(1, std::memory_order_relaxed);
-  spdlog::debug("connection {}: slow consumer, closing", session_id_); // the session logs it
-  close(close_cause::slow_consumer);
-}
-
 void connection_state::reply(const std::string& ref, v1::Ack ack, encoding enc) {
   v1::ServerFrame frame;
   frame.set_ref(ref);
@@ -478,7 +431,7 @@ void connection_state::send_bytes(std::shared_ptr<const std::string> bytes) {
       cfg_.stats->bytes_out.fetch_add(size, std::memory_order_relaxed);
       return;
     case sink_status::overflow:
-      slow_consumer();
+      // The sink closes the client as a slow consumer; our end follows.
       return;
     case sink_status::closed:
       closed_ = true;
@@ -508,7 +461,6 @@ connection_actor::behavior_type connection_impl(connection_state::pointer self,
     [self](bad_frame_atom, const proto::decode_error& err, encoding enc) {
       self->state.on_bad_frame(err, enc);
     },
-    [self](deliver_atom, const shared_frame& frame) { self->state.on_deliver(frame); },
   };
 }
 

@@ -15,17 +15,17 @@
 /// ```
 ///
 /// A room writes its frames to the sinks of its members on this node
-/// itself: one call per member, rather than a message through each
-/// member's mailbox and the scheduler. It starts once the connection has
-/// put the join reply in the sink and told the room `ready`, so the reply
-/// comes first. Members behind a relay, and rooms' members that joined
-/// without a sink, get `deliver(shared_frame)` messages instead.
+/// itself, starting with the join reply: one call per member, rather than
+/// a message through each member's mailbox and the scheduler. On another
+/// node the room's relay does the same; nothing of a room comes through
+/// the connection's mailbox.
 ///
 /// Floods meet a token bucket: past it a request gets RATE_LIMITED, and
 /// after `max_strikes` refused requests in a row the connection is closed
 /// (1008). A sink that overflows (the connection's own write or a room's)
-/// means the client does not read: it is closed as a slow consumer (1008)
-/// and loses nothing it cannot get back by joining with `since_seq`. A bad
+/// means the client does not read: the sink closes it as a slow consumer
+/// (1008) and it loses nothing it cannot get back by joining with
+/// `since_seq`. A bad
 /// frame gets an error (with its ref when it could be read) and the
 /// connection goes on.
 
@@ -50,23 +50,19 @@ using connection_actor = caf::typed_actor<
   // A decoded request and the encoding it came in (replies use it).
   caf::reacts_to<frame_atom, v1::ClientFrame, encoding>,
   // A payload that did not decode.
-  caf::reacts_to<bad_frame_atom, proto::decode_error, encoding>,
-  // A frame fanned out by a room (the member interface).
-  caf::reacts_to<deliver_atom, shared_frame>>;
+  caf::reacts_to<bad_frame_atom, proto::decode_error, encoding>>;
 
 /// Counters shared by all connections of a node (for /metrics).
 struct connection_stats {
   std::atomic<uint64_t> frames_in{0};
-  /// Frames and bytes the connection actors handed to their sinks: replies,
-  /// errors, and room frames that came through their mailboxes. Rooms write
-  /// local members' frames to the sinks themselves (the gateway's own
-  /// counters see every frame written).
+  /// Frames and bytes the connection actors handed to their sinks: replies
+  /// and errors. Rooms write their frames to the sinks themselves (the
+  /// gateway's own counters see every frame written).
   std::atomic<uint64_t> frames_out{0};
   std::atomic<uint64_t> bytes_out{0};
   std::atomic<uint64_t> bad_frames{0};
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> rate_limit_disconnects{0};
-  std::atomic<uint64_t> slow_consumer_disconnects{0};
   std::atomic<uint64_t> errors{0};
   /// Error frames sent, by `v1::ErrorCode` (index; the last slot holds
   /// codes beyond it).
@@ -120,7 +116,6 @@ public:
 
   void on_frame(v1::ClientFrame& frame, encoding enc);
   void on_bad_frame(const proto::decode_error& err, encoding enc);
-  void on_deliver(const shared_frame& frame);
 
   const std::string& user() const {
     return user_;
@@ -159,8 +154,6 @@ private:
   void error(const std::string& ref, const caf::error& err, encoding enc);
   void send(const v1::ServerFrame& frame, encoding enc);
   void send_bytes(std::shared_ptr<const std::string> bytes);
-  /// The sink refused a frame: close as a slow consumer (once).
-  void slow_consumer();
   /// Closes with the code and reason the error table gives `cause`.
   void close(close_cause cause);
 
@@ -175,7 +168,8 @@ private:
   std::optional<token_bucket> bucket_;
   uint32_t strikes_ = 0;
   /// The encoding of the latest join, for frames the connection sends on its
-  /// own (a room that ended); rooms send each member its join encoding.
+  /// own (a room that ended); rooms write each member's frames in its join
+  /// encoding.
   encoding delivery_enc_ = encoding::json;
   std::map<std::string, room_actor> joined_;
   bool closed_ = false;

@@ -29,14 +29,20 @@ enum class close_code : uint16_t {
 /// What happened to a frame handed to a sink (µWebSockets' send result).
 enum class sink_status : uint8_t {
   queued,   ///< on its way
-  overflow, ///< the queue's bound would be exceeded: a slow consumer
+  overflow, ///< past the queue's bound: a slow consumer, which the sink closes
   closed,   ///< the transport is gone
 };
 
 /// Where a connection's outbound frames go. Called by the connection actor
-/// and by the rooms that write their members' frames, from any thread and
-/// possibly at once: implementations are thread-safe and hand the bytes to
-/// their I/O thread.
+/// and by the rooms (and relays) that write their members' frames, from any
+/// thread and possibly at once: implementations are thread-safe and hand
+/// the bytes to their I/O thread.
+///
+/// A sink that refuses a frame for its bound (`overflow`) has a client that
+/// does not read: the sink itself closes it as a slow consumer (1008, the
+/// frames behind the one in flight dropped) and counts it, so a room that
+/// writes to thousands of sinks needs to do nothing about it. Frames after
+/// that are refused (`closed`); the client resumes with `since_seq`.
 class frame_sink {
 public:
   virtual ~frame_sink() = default;

@@ -2,10 +2,7 @@
 
 #include "parley/runtime/errc.hpp"
 
-#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
-#include <caf/make_message.hpp>
-#include <caf/message_id.hpp>
 #include <caf/system_messages.hpp>
 
 #include <spdlog/spdlog.h>
@@ -67,14 +64,13 @@ void room_state::init(std::string room, room_config cfg, std::shared_ptr<room_me
 // -- logic ------------------------------------------------------------------------
 
 join_reply room_state::admit(const join_request& req) {
-  auto addr = req.member.address();
+  auto addr = req.member;
   member entry;
-  entry.handle = req.member;
   entry.user = req.user;
   entry.enc = req.enc;
   entry.via = req.via;
   if (!req.via)
-    entry.sink = req.sink; // written to directly once the member is ready
+    entry.sink = req.sink;
   if (members_.emplace(addr, std::move(entry)).second)
     cfg_.stats->members.fetch_add(1, std::memory_order_relaxed);
   if (req.via) {
@@ -86,8 +82,7 @@ join_reply room_state::admit(const join_request& req) {
       self_->monitor(req.via);
     }
     ++use.members;
-  } else {
-    ++(req.enc == encoding::binary ? binary_members_ : json_members_);
+    ++(req.enc == encoding::binary ? use.binary : use.json);
   }
   self_->monitor(req.member);
   ++idle_generation_; // an idle timer in flight no longer applies
@@ -111,6 +106,10 @@ join_reply room_state::admit(const join_request& req) {
     presence_diff(req.user, true, addr); // the joiner gets the full list instead
   reply.member_count = static_cast<uint32_t>(members_.size());
   reply.members = presence(cfg_.max_presence_list);
+  // First in the sink: the room writes nothing to this member before it.
+  // (A member behind a relay gets it from the relay, which has its sink.)
+  if (req.sink && !req.via)
+    req.sink->send(encode_joined(req.ref, reply, req.enc));
   return reply;
 }
 
@@ -121,14 +120,16 @@ bool room_state::remove(const caf::actor_addr& addr) {
   auto user = std::move(i->second.user);
   if (auto& via = i->second.via) {
     auto r = relays_.find(via.address());
-    if (r != relays_.end() && --r->second.members == 0) {
-      self_->demonitor(via.address());
-      relays_.erase(r);
+    if (r != relays_.end()) {
+      auto& use = r->second;
+      --(i->second.enc == encoding::binary ? use.binary : use.json);
+      if (--use.members == 0) {
+        self_->demonitor(via.address());
+        relays_.erase(r);
+      }
     }
-  } else {
-    --(i->second.enc == encoding::binary ? binary_members_ : json_members_);
   }
-  self_->demonitor(i->second.handle.address());
+  self_->demonitor(addr);
   members_.erase(i);
   cfg_.stats->members.fetch_sub(1, std::memory_order_relaxed);
   if (auto u = users_.find(user); u != users_.end() && --u->second == 0) {
@@ -217,17 +218,10 @@ void room_state::publish_effects(const room_effects& fx) {
 void room_state::broadcast(const v1::ServerFrame& frame, const caf::actor_addr& except) {
   if (members_.empty())
     return;
-  // Encode once per encoding in use; one message object per encoding,
-  // shared by every member who joined in it (a connection that joined two
-  // rooms in two encodings gets each room's frames in that room's).
-  auto both = shared_frame::make(frame, binary_members_ > 0 || !relays_.empty(),
-                                 json_members_ > 0);
-  caf::message msgs[2];
-  if (both.binary && binary_members_ > 0)
-    msgs[0] = caf::make_message(deliver_atom::value, shared_frame{both.binary, nullptr});
-  if (both.json)
-    msgs[1] = caf::make_message(deliver_atom::value, shared_frame{nullptr, both.json});
-  // Enqueued directly: a typed send would re-check the (shared) message.
+  // Encoded on first use, at most once per encoding; every sink shares the
+  // bytes (a connection that joined two rooms in two encodings gets each
+  // room's frames in that room's).
+  fanout_frame out{frame};
   uint64_t sent = 0;
   const member* skipped = nullptr;
   for (auto& [addr, m] : members_) {
@@ -235,63 +229,26 @@ void room_state::broadcast(const v1::ServerFrame& frame, const caf::actor_addr& 
       skipped = &m;
       continue;
     }
-    if (m.via)
-      continue;
-    if (m.sink) {
-      write_direct(m, both.bytes(m.enc));
-      ++sent;
-      continue;
-    }
-    auto& msg = msgs[m.enc == encoding::binary ? 0 : 1];
-    caf::actor_cast<caf::abstract_actor*>(m.handle)->enqueue(self_->ctrl(), caf::make_message_id(),
-                                                             msg, self_->context());
+    if (!m.sink)
+      continue; // behind a relay (below), or wants no frames
+    // Overflow and closed alike: the sink closes its client, and the
+    // member's end removes it here.
+    m.sink->send(out.bytes(m.enc));
     ++sent;
   }
-  // One copy per node with members; its relay fans out there. An excepted
-  // member's id means something only to the relay of its own node.
+  // One copy per node with members, in the encodings used there; its relay
+  // writes it to its members' sinks. An excepted member's id means
+  // something only to the relay of its own node.
+  auto seq = frame.has_message() ? frame.message().seq() : 0;
   for (auto& [addr, use] : relays_) {
     uint64_t except_id = skipped && skipped->via.address() == addr ? except.id() : 0;
-    self_->send(use.relay, relay_atom::value, relay_frame{*both.binary, except_id});
+    self_->send(use.relay, relay_atom::value,
+                relay_frame{use.binary > 0 ? out.bytes(encoding::binary) : nullptr,
+                            use.json > 0 ? out.bytes(encoding::json) : nullptr, seq,
+                            except_id});
   }
   cfg_.stats->deliveries.fetch_add(sent, std::memory_order_relaxed);
   cfg_.stats->relayed.fetch_add(relays_.size(), std::memory_order_relaxed);
-}
-
-void room_state::write_direct(member& m, const std::shared_ptr<const std::string>& bytes) {
-  if (m.overflowed)
-    return;
-  if (!m.ready) {
-    if (m.held.size() < max_held_frames)
-      m.held.push_back(bytes);
-    else
-      overflow(m);
-    return;
-  }
-  // `closed`: the connection is going away; its end removes the member.
-  if (m.sink->send(bytes) == sink_status::overflow)
-    overflow(m);
-}
-
-void room_state::overflow(member& m) {
-  m.overflowed = true;
-  m.held.clear();
-  m.held.shrink_to_fit();
-  // The member's connection closes it as a slow consumer (and counts it).
-  caf::actor_cast<caf::abstract_actor*>(m.handle)->enqueue(
-    self_->ctrl(), caf::make_message_id(),
-    caf::make_message(deliver_atom::value, shared_frame::overflowed()), self_->context());
-}
-
-void room_state::on_ready(const member_actor& who) {
-  auto i = members_.find(who.address());
-  if (i == members_.end() || !i->second.sink || i->second.ready)
-    return;
-  auto& m = i->second;
-  m.ready = true;
-  auto held = std::move(m.held);
-  m.held = {};
-  for (auto& bytes : held)
-    write_direct(m, bytes);
 }
 
 void room_state::presence_diff(const std::string& user, bool joined,
@@ -355,7 +312,7 @@ void room_state::arm_idle_timer() {
 caf::result<join_reply> room_state::on_join(join_request& req) {
   if (!req.member)
     return make_error(errc::invalid_argument, std::string{"join without a member"});
-  if (find(req.member.address()))
+  if (find(req.member))
     return make_error(errc::already_member, room_);
   if (!behavior_)
     return admit(req);
@@ -377,12 +334,12 @@ caf::result<join_reply> room_state::on_join(join_request& req) {
   return rp;
 }
 
-bool room_state::on_leave(const member_actor& member) {
-  return remove(member.address());
+bool room_state::on_leave(const member_id& member) {
+  return remove(member);
 }
 
 caf::result<seq_t> room_state::on_publish(publish_request& req) {
-  auto* m = find(req.member.address());
+  auto* m = find(req.member);
   if (!m)
     return make_error(errc::not_a_member, room_);
   if (!behavior_)
@@ -452,7 +409,7 @@ room_actor::behavior_type room_impl(room_state::pointer self, std::string room,
   self->state.init(std::move(room), cfg, std::move(memory), std::move(behavior), rule.tick);
   return {
     [self](join_atom, join_request& req) { return self->state.on_join(req); },
-    [self](leave_atom, const member_actor& m) { return self->state.on_leave(m); },
+    [self](leave_atom, const member_id& m) { return self->state.on_leave(m); },
     [self](publish_atom, publish_request& req) { return self->state.on_publish(req); },
     [self](history_atom, const history_request& req) { return self->state.history(req); },
     [self](presence_atom) { return self->state.presence(); },
@@ -460,7 +417,6 @@ room_actor::behavior_type room_impl(room_state::pointer self, std::string room,
     [self](idle_atom, uint64_t generation) { self->state.on_idle(generation); },
     [self](tick_atom) { self->state.on_tick(); },
     [self](flush_atom) { self->state.flush_presence(); },
-    [self](ready_atom, const member_actor& m) { self->state.on_ready(m); },
   };
 }
 

@@ -11,8 +11,12 @@
 /// ```
 ///
 /// Every message gets the room's next seq (strictly increasing from 1, no
-/// gaps) and is encoded once per encoding in use; each member receives the
-/// same immutable bytes. Members are monitored: a member that dies leaves,
+/// gaps) and is encoded at most once per encoding (`fanout_frame`); the
+/// room writes the same immutable bytes into each local member's frame sink
+/// itself, and sends one `relay_frame` per other node with members to the
+/// relay there, which does the same for its members. A joiner's sink gets
+/// the join reply first, written by the room in the same step that admits
+/// it, so nothing of the room can come before it. Members are monitored: a member that dies leaves,
 /// and the others get a presence diff. The seq and the backlog live in a
 /// `room_memory` the rooms directory owns, so a room restarted after a crash
 /// continues where it stopped (until history is durable, that memory ends
@@ -137,45 +141,34 @@ public:
   // -- message handlers --------------------------------------------------------
 
   caf::result<join_reply> on_join(join_request& req);
-  bool on_leave(const member_actor& member);
+  bool on_leave(const member_id& member);
   caf::result<seq_t> on_publish(publish_request& req);
   void on_idle(uint64_t generation);
   void on_tick();
   void flush_presence();
-  void on_ready(const member_actor& member);
-
-  /// Frames a member with a sink may have waiting in the room before its
-  /// `ready`; past this it is treated as a slow consumer.
-  static constexpr size_t max_held_frames = 1024;
 
 private:
   struct member {
-    member_actor handle;
     std::string user;
     encoding enc = encoding::json;
     /// The relay of the member's node, if that is not this one.
     relay_sink via;
     /// The sink of a member on this node: the room writes the member's
     /// frames there itself (one call, no trip through the member's mailbox
-    /// and the scheduler per frame), once the member is `ready`.
+    /// and the scheduler per frame). Null for a member behind a relay, or
+    /// one that wants no frames.
     frame_sink_ptr sink;
-    bool ready = false;
-    /// Frames that came before `ready`, in order.
-    std::vector<std::shared_ptr<const std::string>> held;
-    /// Its sink refused a frame: the member was told and gets no more.
-    bool overflowed = false;
   };
 
+  /// A relay of another node, with the encodings its members use there.
   struct relay_use {
     relay_sink relay;
     size_t members = 0;
+    size_t binary = 0;
+    size_t json = 0;
   };
 
   const member* find(const caf::actor_addr& addr) const;
-  /// Writes `bytes` to a member's sink, holds it until the member is ready,
-  /// or tells the member it overflowed.
-  void write_direct(member& m, const std::shared_ptr<const std::string>& bytes);
-  void overflow(member& m);
   void publish_effects(const room_effects& fx);
   void broadcast(const v1::ServerFrame& frame, const caf::actor_addr& except = {});
   void presence_diff(const std::string& user, bool joined, const caf::actor_addr& except = {});
@@ -193,14 +186,9 @@ private:
   std::unordered_map<caf::actor_addr, member> members_;
   /// Connections per user, so presence lists each user once.
   std::map<std::string, size_t> users_;
-  /// Local members per encoding: a frame is encoded only in encodings in
-  /// use (relays always get the binary encoding).
-  size_t binary_members_ = 0;
-  size_t json_members_ = 0;
   /// Relays of other nodes with members here, by address.
   std::unordered_map<caf::actor_addr, relay_use> relays_;
   uint64_t idle_generation_ = 0;
-  /// Presence changes not sent yet: +1 joined, -1 left (they cancel out).
   /// Users whose presence changed since the last flush.
   std::set<std::string> pending_presence_;
   bool flush_armed_ = false;

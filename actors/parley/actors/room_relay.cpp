@@ -5,8 +5,6 @@
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
-#include <caf/make_message.hpp>
-#include <caf/message_id.hpp>
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
@@ -41,8 +39,8 @@ void relay_state::init(relay_config cfg, std::shared_ptr<relay_stats> stats) {
       // placed again.
       spdlog::info("relay {}: the room on '{}' is gone ({}); members rejoin", cfg_.room,
                    cfg_.owner_node, self_->system().render(msg.reason));
-      if (auto dir = find_rooms_directory(self_->system()); dir && seen_.last_seq > 0)
-        caf::anon_send(dir, seed_atom::value, cfg_.room, std::move(seen_));
+      if (auto dir = find_rooms_directory(self_->system()); dir && last_seq_ > 0)
+        caf::anon_send(dir, seed_atom::value, cfg_.room, seed());
       self_->quit(make_error(errc::unavailable, "room " + cfg_.room + ": its node '"
                                                   + cfg_.owner_node + "' went away"));
       return;
@@ -55,26 +53,31 @@ void relay_state::init(relay_config cfg, std::shared_ptr<relay_stats> stats) {
 caf::result<join_reply> relay_state::on_join(join_request& req) {
   if (!req.member)
     return make_error(errc::invalid_argument, std::string{"join without a member"});
-  if (members_.count(req.member.address()) > 0)
+  if (members_.count(req.member) > 0)
     return make_error(errc::already_member, cfg_.room);
+  // The sink and the ref stay here: the relay writes the member's frames.
+  auto sink = std::move(req.sink);
+  auto ref = std::move(req.ref);
+  req.sink = nullptr;
   req.via = caf::actor_cast<relay_sink>(self_);
-  req.sink = nullptr; // the relay fans out to its members' mailboxes
   auto rp = self_->make_response_promise<join_reply>();
   auto member = req.member;
   auto enc = req.enc;
-  // Awaited: frames that follow the owner's reply must find the member.
+  // Awaited: the owner's frames that follow its reply must find the member
+  // here, behind its join reply.
   self_->request(cfg_.owner, cfg_.request_timeout, join_atom::value, std::move(req))
     .await(
-      [this, rp, member, enc](join_reply& reply) mutable {
+      [this, rp, member, enc, sink = std::move(sink), ref = std::move(ref)](
+        join_reply& reply) mutable {
         for (auto& m : reply.messages)
-          keep(m);
-        seen_.last_seq = std::max(seen_.last_seq, reply.seq);
-        auto [it, added] = members_.emplace(member.address(), local_member{member, enc});
+          keep(kept{m.seq, m, nullptr, enc});
+        last_seq_ = std::max(last_seq_, reply.seq);
+        if (sink)
+          sink->send(encode_joined(ref, reply, enc));
+        auto [it, added] = members_.emplace(member, local_member{std::move(sink), enc});
         if (added) {
           stats_->members.fetch_add(1, std::memory_order_relaxed);
           self_->monitor(member);
-          if (enc == encoding::json)
-            ++json_members_;
           ++idle_generation_;
         }
         rp.deliver(std::move(reply));
@@ -87,8 +90,8 @@ caf::result<join_reply> relay_state::on_join(join_request& req) {
   return rp;
 }
 
-caf::result<bool> relay_state::on_leave(const member_actor& member) {
-  remove(member.address());
+caf::result<bool> relay_state::on_leave(const member_id& member) {
+  remove(member);
   return self_->delegate(cfg_.owner, leave_atom::value, member);
 }
 
@@ -96,8 +99,6 @@ void relay_state::remove(const caf::actor_addr& addr) {
   auto i = members_.find(addr);
   if (i == members_.end())
     return;
-  if (i->second.enc == encoding::json)
-    --json_members_;
   self_->demonitor(addr);
   members_.erase(i);
   stats_->members.fetch_sub(1, std::memory_order_relaxed);
@@ -105,48 +106,56 @@ void relay_state::remove(const caf::actor_addr& addr) {
     arm_idle_timer();
 }
 
-void relay_state::keep(chat_message msg) {
-  auto& backlog = seen_.backlog;
-  if (!backlog.empty() && msg.seq <= backlog.back().seq)
+void relay_state::keep(kept k) {
+  if (!backlog_.empty() && k.seq <= backlog_.back().seq)
     return; // seen (a join reply overlapping the frames)
-  seen_.last_seq = std::max(seen_.last_seq, msg.seq);
-  backlog.push_back(std::move(msg));
-  if (backlog.size() > cfg_.backlog)
-    backlog.erase(backlog.begin(), backlog.begin() + (backlog.size() - cfg_.backlog));
+  last_seq_ = std::max(last_seq_, k.seq);
+  backlog_.push_back(std::move(k));
+  while (backlog_.size() > cfg_.backlog)
+    backlog_.pop_front();
+}
+
+room_seed relay_state::seed() const {
+  room_seed result;
+  result.last_seq = last_seq_;
+  for (auto& k : backlog_) {
+    if (k.msg) {
+      result.backlog.push_back(*k.msg);
+      continue;
+    }
+    // Parsed only now, when the room's next node needs the messages.
+    auto decoded = proto::decode_server(*k.bytes, k.enc);
+    auto* frame = std::get_if<v1::ServerFrame>(&decoded);
+    if (!frame || !frame->has_message()) {
+      spdlog::error("relay {}: kept message {} does not parse; left out of the seed", cfg_.room,
+                    k.seq);
+      continue;
+    }
+    chat_message msg;
+    from_proto(frame->message(), msg);
+    result.backlog.push_back(std::move(msg));
+  }
+  return result;
 }
 
 void relay_state::on_frame(relay_frame& frame) {
   stats_->frames_in.fetch_add(1, std::memory_order_relaxed);
-  // Parsed once per node: messages are kept for the seed, and JSON members
-  // get the JSON encoding made from it.
-  v1::ServerFrame decoded;
-  if (!decoded.ParseFromString(frame.binary)) {
-    spdlog::error("relay {}: a frame from '{}' does not parse; dropped", cfg_.room,
-                  cfg_.owner_node);
-    return;
+  if (frame.seq > 0 && (frame.binary || frame.json)) {
+    auto enc = frame.binary ? encoding::binary : encoding::json;
+    keep(kept{frame.seq, std::nullopt, frame.binary ? frame.binary : frame.json, enc});
   }
-  if (decoded.has_message()) {
-    chat_message msg;
-    from_proto(decoded.message(), msg);
-    keep(std::move(msg));
-  }
-  if (members_.empty())
-    return;
-  // Binary as it came; JSON encoded once here for every JSON member.
-  auto binary = std::make_shared<const std::string>(std::move(frame.binary));
-  caf::message msgs[2];
-  msgs[0] = caf::make_message(deliver_atom::value, shared_frame{binary, nullptr});
-  if (json_members_ > 0) {
-    auto json = std::make_shared<const std::string>(proto::encode(decoded, encoding::json));
-    msgs[1] = caf::make_message(deliver_atom::value, shared_frame{nullptr, json});
-  }
+  // As the room sent it: the encodings this node's members use.
+  fanout_frame out{std::move(frame.binary), std::move(frame.json)};
   uint64_t sent = 0;
   for (auto& [addr, m] : members_) {
     if (frame.except != 0 && addr.id() == frame.except)
       continue;
-    auto& msg = msgs[m.enc == encoding::binary ? 0 : 1];
-    caf::actor_cast<caf::abstract_actor*>(m.handle)->enqueue(self_->ctrl(), caf::make_message_id(),
-                                                             msg, self_->context());
+    auto& bytes = out.made(m.enc);
+    if (!m.sink || !bytes)
+      continue; // wants no frames
+    // Overflow and closed alike: the sink closes its client, and the
+    // member's end removes it here.
+    m.sink->send(bytes);
     ++sent;
   }
   cfg_.stats->deliveries.fetch_add(sent, std::memory_order_relaxed);
@@ -169,7 +178,7 @@ relay_actor::behavior_type relay_impl(relay_state::pointer self, relay_config cf
   auto owner = [self] { return self->state.config().owner; };
   return {
     [self](join_atom, join_request& req) { return self->state.on_join(req); },
-    [self](leave_atom, const member_actor& m) { return self->state.on_leave(m); },
+    [self](leave_atom, const member_id& m) { return self->state.on_leave(m); },
     [self, owner](publish_atom, publish_request& req) -> caf::result<seq_t> {
       return self->delegate(owner(), publish_atom::value, std::move(req));
     },
@@ -185,7 +194,6 @@ relay_actor::behavior_type relay_impl(relay_state::pointer self, relay_config cf
     [self](idle_atom, uint64_t generation) { self->state.on_idle(generation); },
     [](tick_atom) {},
     [](flush_atom) {},
-    [](ready_atom, const member_actor&) {}, // members get frames from the relay
     [self](relay_atom, relay_frame& frame) { self->state.on_frame(frame); },
   };
 }

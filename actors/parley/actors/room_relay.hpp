@@ -5,7 +5,7 @@
 ///
 /// ```
 ///  node A (owner)                    node B
-///  room "lobby" ──one relay_frame──▶ relay "lobby" ──deliver──▶ conn, conn, conn
+///  room "lobby" ──one relay_frame──▶ relay "lobby" ──▶ sink, sink, sink (its members')
 ///       ▲                              │
 ///       └──── join / leave / publish ──┘ (forwarded, member handles included)
 /// ```
@@ -13,8 +13,9 @@
 /// Connections on B talk to the relay as if it were the room (it has the
 /// room's interface). Joins, leaves and publishes go on to the owner, which
 /// knows every member (presence, permissions) but sends each frame once per
-/// node; the relay fans it out to its local members, encoding JSON once for
-/// all of them. When the owner's room or node goes away, the relay hands
+/// node, already encoded in the encodings used there; the relay keeps its
+/// members' sinks and writes each frame to them, as a room does, starting
+/// with the join reply. When the owner's room or node goes away, the relay hands
 /// what it saw (last seq, backlog) to its directory and stops with
 /// `unavailable`, so its members are told the room restarted and rejoin with
 /// their last seq; the directory places the room anew, and its new node
@@ -25,6 +26,8 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <deque>
+#include <optional>
 #include <unordered_map>
 
 namespace parley::actors {
@@ -71,7 +74,7 @@ public:
   void init(relay_config cfg, std::shared_ptr<relay_stats> stats);
 
   caf::result<join_reply> on_join(join_request& req);
-  caf::result<bool> on_leave(const member_actor& member);
+  caf::result<bool> on_leave(const member_id& member);
   void on_frame(relay_frame& frame);
   void on_idle(uint64_t generation);
 
@@ -81,24 +84,35 @@ public:
 
 private:
   struct local_member {
-    member_actor handle;
+    frame_sink_ptr sink;
     encoding enc;
+  };
+
+  /// A message kept for the seed: from a join reply (`msg`), or as the
+  /// room sent it (`bytes` in `enc`), parsed only if the seed is needed.
+  struct kept {
+    seq_t seq = 0;
+    std::optional<chat_message> msg;
+    std::shared_ptr<const std::string> bytes;
+    encoding enc = encoding::binary;
   };
 
   void remove(const caf::actor_addr& addr);
   void arm_idle_timer();
-  /// Keeps a message the room sent (or a join reply's) for the seed.
-  void keep(chat_message msg);
+  void keep(kept k);
+  /// What this relay saw of the room, for the directory when the room goes
+  /// away.
+  room_seed seed() const;
 
   pointer self_;
   relay_config cfg_;
   std::shared_ptr<relay_stats> stats_;
   std::unordered_map<caf::actor_addr, local_member> members_;
-  size_t json_members_ = 0;
   uint64_t idle_generation_ = 0;
-  /// What this relay saw of the room, handed to the directory when the
-  /// room goes away.
-  room_seed seen_;
+  /// The last seq this relay saw, and the messages it kept (at most
+  /// `cfg_.backlog`), oldest first.
+  seq_t last_seq_ = 0;
+  std::deque<kept> backlog_;
 };
 
 relay_actor::behavior_type relay_impl(relay_state::pointer self, relay_config cfg,

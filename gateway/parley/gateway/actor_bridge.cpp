@@ -180,9 +180,6 @@ void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> con
     out.push_back(counter_family_of("parley_requests_total",
                                     "Client requests that reached a connection actor",
                                     load(c->frames_in)));
-    out.push_back(counter_family_of("parley_slow_consumer_disconnects_total",
-                                    "Clients dropped because their write queue was full",
-                                    load(c->slow_consumer_disconnects)));
     out.push_back(counter_family_of("parley_rate_limit_disconnects_total",
                                     "Clients closed (1008) for flooding past the rate limit",
                                     load(c->rate_limit_disconnects)));

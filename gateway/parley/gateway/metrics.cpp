@@ -25,6 +25,10 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   accepted_ = &family(prometheus::BuildCounter(), r, "parley_gateway_accepted_total",
                       "TCP connections accepted")
                  .Add({});
+  slow_consumers_ = &family(prometheus::BuildCounter(), r,
+                            "parley_slow_consumer_disconnects_total",
+                            "Clients closed (1008) because their write queue was full")
+                       .Add({});
   refused_ = &family(prometheus::BuildCounter(), r, "parley_gateway_refused_total",
                      "Connections refused with HTTP 503, by reason");
   auto& frames = family(prometheus::BuildCounter(), r, "parley_gateway_frames_total",
@@ -94,6 +98,10 @@ void metrics::frame_out(bool text, size_t n) {
 
 void metrics::close_sent(uint16_t code) {
   labelled(closes_cache_, *closes_, "code", std::to_string(code)).Increment();
+}
+
+void metrics::slow_consumer() {
+  slow_consumers_->Increment();
 }
 
 void metrics::dropped(std::string_view reason) {

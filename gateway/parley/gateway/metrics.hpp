@@ -25,7 +25,9 @@
 
 namespace parley::gateway {
 
-/// Every update is thread-safe and lock-free (prometheus-cpp atomics).
+/// Every update is thread-safe. Unlabelled counters are prometheus-cpp
+/// atomics; a labelled one is found in a cache under a mutex (held for a
+/// map lookup, never across I/O).
 class metrics {
 public:
   metrics();
@@ -50,6 +52,8 @@ public:
   /// A WebSocket that ended without a close handshake the server started:
   /// "idle_timeout", "handshake_failed", "slow_consumer", "reset".
   void dropped(std::string_view reason);
+  /// A client whose write queue overflowed, closed 1008.
+  void slow_consumer();
   void http_response(unsigned status);
 
   // -- exposition -----------------------------------------------------------
@@ -71,6 +75,7 @@ private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Gauge* websockets_;
   prometheus::Counter* accepted_;
+  prometheus::Counter* slow_consumers_;
   prometheus::Counter* frames_[2][2]; // [in/out][binary/text]
   prometheus::Counter* bytes_[2][2];
   counter_family* refused_;

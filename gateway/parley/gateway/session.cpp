@@ -117,11 +117,17 @@ public:
   actors::sink_status enqueue(std::shared_ptr<const std::string> bytes) {
     {
       std::lock_guard<std::mutex> guard{mtx_};
-      if (closed_)
+      if (closed_ || overflowed_)
         return actors::sink_status::closed;
       auto status = queue_.push(std::move(bytes));
-      if (status == actors::sink_status::overflow)
+      if (status == actors::sink_status::overflow) {
+        // The client does not read: it is closed here, once, whoever wrote
+        // (frame_sink's contract).
         overflowed_ = true;
+        state_->stats->slow_consumer();
+        request_close(actors::close_cause::slow_consumer);
+        return status;
+      }
       if (status != actors::sink_status::queued || writing_)
         return status;
       writing_ = true;
