@@ -4,8 +4,8 @@
 //   evt = Event(); evt.wait() ... evt.set()
 //   a = AsyncResult(); a.get() ... a.set('Hello!'); a.get(timeout=...)
 
-#include "parley/actors/async_result.hpp"
-#include "parley/actors/event.hpp"
+#include "parley/gevent/async_result.hpp"
+#include "parley/gevent/event.hpp"
 #include "parley/runtime/node.hpp"
 
 #include <caf/actor_ostream.hpp>
@@ -18,7 +18,7 @@
 #include <iostream>
 #include <thread>
 
-using namespace parley::actors;
+using namespace parley::gevent;
 using namespace std::chrono_literals;
 
 // Waits for the event, then tells `main` it woke.

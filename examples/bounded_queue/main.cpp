@@ -7,8 +7,8 @@
 //   def worker(name): task = tasks.get(timeout=0.2) ...
 //   def boss(): for i in range(1, 11): tasks.put(i)
 
-#include "parley/actors/bounded_queue.hpp"
-#include "parley/actors/timeout.hpp"
+#include "parley/gevent/bounded_queue.hpp"
+#include "parley/gevent/timeout.hpp"
 #include "parley/runtime/node.hpp"
 
 #include <caf/actor_ostream.hpp>
@@ -22,7 +22,7 @@
 #include <iostream>
 #include <string>
 
-using namespace parley::actors;
+using namespace parley::gevent;
 using namespace std::chrono_literals;
 
 // Takes tasks, spending 20ms on each, until none comes within 200ms; then

@@ -3,7 +3,7 @@
 //
 //   group = Group(); group.add(g) ...; group.kill()
 
-#include "parley/actors/group.hpp"
+#include "parley/gevent/group.hpp"
 #include "parley/runtime/node.hpp"
 
 #include <caf/actor_system.hpp>
@@ -17,7 +17,7 @@
 #include <iostream>
 #include <map>
 
-using namespace parley::actors;
+using namespace parley::gevent;
 using namespace std::chrono_literals;
 
 caf::behavior member(caf::event_based_actor* self, int id) {

@@ -4,7 +4,7 @@
 //   gevent.joinall([winner, loser], timeout=...)
 //   winner.value, loser.exception, loser.successful()
 
-#include "parley/actors/join_all.hpp"
+#include "parley/gevent/join_all.hpp"
 #include "parley/runtime/node.hpp"
 
 #include <caf/actor_system.hpp>
@@ -15,7 +15,7 @@
 #include <iostream>
 #include <stdexcept>
 
-using namespace parley::actors;
+using namespace parley::gevent;
 using namespace std::chrono_literals;
 
 int main() {

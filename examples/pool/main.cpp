@@ -6,7 +6,7 @@
 //   pool.map(square, range(1, 9))
 //   for x in pool.imap_unordered(square, range(1, 9)): ...
 
-#include "parley/actors/pool.hpp"
+#include "parley/gevent/pool.hpp"
 #include "parley/runtime/node.hpp"
 
 #include <caf/actor_cast.hpp>
@@ -19,7 +19,7 @@
 #include <chrono>
 #include <iostream>
 
-using namespace parley::actors;
+using namespace parley::gevent;
 using namespace std::chrono_literals;
 
 int main() {

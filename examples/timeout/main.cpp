@@ -4,7 +4,7 @@
 //   with gevent.Timeout(0.1):
 //       gevent.sleep(0.3)      # -> Timeout
 
-#include "parley/actors/timeout.hpp"
+#include "parley/gevent/timeout.hpp"
 #include "parley/runtime/node.hpp"
 
 #include <caf/actor_system.hpp>
@@ -14,7 +14,7 @@
 #include <chrono>
 #include <iostream>
 
-using namespace parley::actors;
+using namespace parley::gevent;
 using namespace std::chrono_literals;
 
 int main() {

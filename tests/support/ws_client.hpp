@@ -2,7 +2,7 @@
 
 /// @file
 /// The tests' WebSocket and HTTP client now lives in the client library
-/// (gateway/parley/client/ws_client.hpp, target parley_client); these names
+/// (client/parley/client/ws_client.hpp, target parley_client); these names
 /// keep existing tests compiling unchanged.
 
 #include "parley/client/ws_client.hpp"

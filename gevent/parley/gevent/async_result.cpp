@@ -1,11 +1,11 @@
-#include "parley/actors/async_result.hpp"
+#include "parley/gevent/async_result.hpp"
 
-#include "parley/actors/timeout.hpp"
+#include "parley/gevent/timeout.hpp"
 #include "parley/runtime/errc.hpp"
 
 #include <caf/actor_system.hpp>
 
-namespace parley::actors {
+namespace parley::gevent {
 
 using runtime::errc;
 
@@ -67,4 +67,4 @@ async_result_actor spawn_async_result(caf::actor_system& sys, size_t max_waiters
   return sys.spawn(async_result_impl, max_waiters);
 }
 
-} // namespace parley::actors
+} // namespace parley::gevent

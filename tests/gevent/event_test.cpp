@@ -1,8 +1,8 @@
-#include "parley/actors/event.hpp"
+#include "parley/gevent/event.hpp"
 
 #include "actors/gevent_test.hpp"
 
-using namespace parley::actors;
+using namespace parley::gevent;
 using parley::runtime::errc;
 using parley::test::ms;
 

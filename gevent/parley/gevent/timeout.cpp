@@ -1,12 +1,12 @@
-#include "parley/actors/timeout.hpp"
+#include "parley/gevent/timeout.hpp"
 
-#include "parley/actors/internal/waiters.hpp"
+#include "parley/gevent/internal/waiters.hpp"
 
 #include <caf/actor_system.hpp>
 
 #include <chrono>
 
-namespace parley::actors {
+namespace parley::gevent {
 
 using runtime::errc;
 
@@ -95,4 +95,4 @@ caf::error check_room(size_t parked, size_t max, const char* what) {
 
 } // namespace internal
 
-} // namespace parley::actors
+} // namespace parley::gevent

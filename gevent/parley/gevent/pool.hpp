@@ -11,8 +11,8 @@
 /// and then answers with the count. Inputs wait in one FIFO, so requests
 /// share the slots fairly in arrival order.
 
-#include "parley/actors/gevent_atoms.hpp"
-#include "parley/actors/join_all.hpp"
+#include "parley/gevent/atoms.hpp"
+#include "parley/gevent/join_all.hpp"
 
 #include <caf/expected.hpp>
 #include <caf/meta/type_name.hpp>
@@ -34,7 +34,7 @@ namespace caf {
 class actor_system;
 } // namespace caf
 
-namespace parley::actors {
+namespace parley::gevent {
 
 /// Spawns the task for one input. Returning an invalid handle, or throwing,
 /// fails that input.
@@ -150,4 +150,4 @@ pool_actor::behavior_type pool_impl(pool_state::pointer self, pool_config cfg,
 caf::expected<pool_actor> spawn_pool(caf::actor_system& sys, pool_config cfg,
                                      task_factory make_task);
 
-} // namespace parley::actors
+} // namespace parley::gevent

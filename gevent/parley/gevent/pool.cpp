@@ -1,6 +1,6 @@
-#include "parley/actors/pool.hpp"
+#include "parley/gevent/pool.hpp"
 
-#include "parley/actors/timeout.hpp"
+#include "parley/gevent/timeout.hpp"
 #include "parley/runtime/errc.hpp"
 
 #include <caf/actor_system.hpp>
@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <exception>
 
-namespace parley::actors {
+namespace parley::gevent {
 
 using runtime::errc;
 
@@ -156,4 +156,4 @@ caf::expected<pool_actor> spawn_pool(caf::actor_system& sys, pool_config cfg,
   return sys.spawn(pool_impl, cfg, std::move(make_task));
 }
 
-} // namespace parley::actors
+} // namespace parley::gevent

@@ -5,7 +5,7 @@
 
 #include <cstddef>
 
-namespace parley::actors {
+namespace parley::gevent {
 
 /// Requests an event, async result, queue or sleeper parks at most. Every
 /// parked request holds a response promise (and keeps its sender alive), so
@@ -17,4 +17,4 @@ constexpr size_t default_max_waiters = 10'000;
 /// request per task.
 constexpr size_t default_max_join = 10'000;
 
-} // namespace parley::actors
+} // namespace parley::gevent

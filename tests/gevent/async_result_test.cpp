@@ -1,10 +1,10 @@
-#include "parley/actors/async_result.hpp"
+#include "parley/gevent/async_result.hpp"
 
 #include "actors/gevent_test.hpp"
 
 #include <caf/sec.hpp>
 
-using namespace parley::actors;
+using namespace parley::gevent;
 using parley::runtime::errc;
 using parley::test::ms;
 

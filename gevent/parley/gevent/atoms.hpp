@@ -14,7 +14,7 @@
 
 #include <caf/atom.hpp>
 
-namespace parley::actors {
+namespace parley::gevent {
 
 // -- re-exported from the runtime ---------------------------------------------------
 using runtime::get_atom;
@@ -54,4 +54,4 @@ using discard_atom = caf::atom_constant<caf::atom("discard")>;
 /// actors); an `expire` for an unknown id does nothing.
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 
-} // namespace parley::actors
+} // namespace parley::gevent

@@ -1,11 +1,11 @@
-#include "parley/actors/join_all.hpp"
+#include "parley/gevent/join_all.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/sec.hpp>
 
 #include <exception>
 
-namespace parley::actors {
+namespace parley::gevent {
 
 namespace {
 
@@ -80,4 +80,4 @@ joiner_actor spawn_joiner(caf::actor_system& sys, size_t max_tasks) {
   return sys.spawn(joiner_impl, max_tasks);
 }
 
-} // namespace parley::actors
+} // namespace parley::gevent

@@ -19,7 +19,7 @@
 ///   └────────────────┘
 /// ```
 
-#include "parley/actors/gevent_atoms.hpp"
+#include "parley/gevent/atoms.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
@@ -42,7 +42,7 @@ class actor_system;
 struct down_msg;
 } // namespace caf
 
-namespace parley::actors {
+namespace parley::gevent {
 
 /// How long stopped members get to exit before they are killed; OTP's
 /// default shutdown for workers.
@@ -117,4 +117,4 @@ group_actor::behavior_type group_impl(group_state::pointer self, caf::timespan s
 caf::expected<group_actor> spawn_group(caf::actor_system& sys,
                                        caf::timespan shutdown = default_group_shutdown);
 
-} // namespace parley::actors
+} // namespace parley::gevent

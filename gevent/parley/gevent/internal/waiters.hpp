@@ -2,7 +2,7 @@
 
 /// @file
 /// Requests parked inside an actor until it can answer them: the waiters of
-/// an event, an async_result or a bounded_queue. Private to parley_actors.
+/// an event, an async_result or a bounded_queue. Private to parley_gevent.
 
 #include <caf/error.hpp>
 #include <caf/timespan.hpp>
@@ -13,7 +13,7 @@
 #include <string>
 #include <utility>
 
-namespace parley::actors::internal {
+namespace parley::gevent::internal {
 
 /// Waiters in arrival order, each with an id its deadline timer names and a
 /// payload (the item a blocked `put` carries, the getter's address, ...).
@@ -89,4 +89,4 @@ caf::error check_wait(caf::timespan timeout, const char* what);
 /// errc::capacity_exceeded naming `what`, or no error.
 caf::error check_room(size_t parked, size_t max, const char* what);
 
-} // namespace parley::actors::internal
+} // namespace parley::gevent::internal

@@ -1,10 +1,10 @@
-#include "parley/actors/event.hpp"
+#include "parley/gevent/event.hpp"
 
-#include "parley/actors/timeout.hpp"
+#include "parley/gevent/timeout.hpp"
 
 #include <caf/actor_system.hpp>
 
-namespace parley::actors {
+namespace parley::gevent {
 
 uint64_t event_state::set() {
   flag_ = true;
@@ -57,4 +57,4 @@ event_actor spawn_event(caf::actor_system& sys, size_t max_waiters) {
   return sys.spawn(event_impl, max_waiters);
 }
 
-} // namespace parley::actors
+} // namespace parley::gevent

@@ -1,4 +1,4 @@
-#include "parley/actors/pool.hpp"
+#include "parley/gevent/pool.hpp"
 
 #include "actors/gevent_test.hpp"
 
@@ -9,7 +9,7 @@
 #include <memory>
 #include <stdexcept>
 
-using namespace parley::actors;
+using namespace parley::gevent;
 using parley::runtime::errc;
 using parley::test::ms;
 

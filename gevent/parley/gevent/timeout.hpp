@@ -17,8 +17,8 @@
 /// lose data (an item taken from a queue), the actor keeps the deadline
 /// itself: see `bounded_queue`.
 
-#include "parley/actors/gevent_atoms.hpp"
-#include "parley/actors/limits.hpp"
+#include "parley/gevent/atoms.hpp"
+#include "parley/gevent/limits.hpp"
 #include "parley/runtime/errc.hpp"
 
 #include <caf/error.hpp>
@@ -38,7 +38,7 @@ namespace caf {
 class actor_system;
 } // namespace caf
 
-namespace parley::actors {
+namespace parley::gevent {
 
 // -- errors -----------------------------------------------------------------------
 
@@ -98,4 +98,4 @@ sleeper_actor::behavior_type sleeper_impl(sleeper_actor::stateful_pointer<sleepe
 /// (more: `errc::capacity_exceeded`).
 sleeper_actor spawn_sleeper(caf::actor_system& sys, size_t max_waiters = default_max_waiters);
 
-} // namespace parley::actors
+} // namespace parley::gevent

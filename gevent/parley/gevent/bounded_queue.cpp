@@ -1,6 +1,6 @@
-#include "parley/actors/bounded_queue.hpp"
+#include "parley/gevent/bounded_queue.hpp"
 
-#include "parley/actors/timeout.hpp"
+#include "parley/gevent/timeout.hpp"
 #include "parley/runtime/errc.hpp"
 
 #include <caf/actor_cast.hpp>
@@ -8,7 +8,7 @@
 #include <caf/sec.hpp>
 #include <caf/system_messages.hpp>
 
-namespace parley::actors {
+namespace parley::gevent {
 
 using runtime::errc;
 
@@ -134,4 +134,4 @@ caf::expected<bounded_queue_actor> spawn_bounded_queue(caf::actor_system& sys, s
   return sys.spawn(bounded_queue_impl, capacity, max_waiters);
 }
 
-} // namespace parley::actors
+} // namespace parley::gevent

@@ -16,9 +16,9 @@
 /// once: a second `set` or `fail` is refused with `errc::invalid_argument`,
 /// so everyone who ever asks sees the same answer.
 
-#include "parley/actors/gevent_atoms.hpp"
-#include "parley/actors/internal/waiters.hpp"
-#include "parley/actors/limits.hpp"
+#include "parley/gevent/atoms.hpp"
+#include "parley/gevent/internal/waiters.hpp"
+#include "parley/gevent/limits.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -36,7 +36,7 @@ namespace caf {
 class actor_system;
 } // namespace caf
 
-namespace parley::actors {
+namespace parley::gevent {
 
 using async_result_actor = caf::typed_actor<
   /// Sets the value (`AsyncResult.set`); answered with the number of waiters
@@ -99,4 +99,4 @@ async_result_actor::behavior_type async_result_impl(async_result_state::pointer 
 async_result_actor spawn_async_result(caf::actor_system& sys,
                                       size_t max_waiters = default_max_waiters);
 
-} // namespace parley::actors
+} // namespace parley::gevent

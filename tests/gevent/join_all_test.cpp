@@ -1,4 +1,4 @@
-#include "parley/actors/join_all.hpp"
+#include "parley/gevent/join_all.hpp"
 
 #include "actors/gevent_test.hpp"
 
@@ -6,7 +6,7 @@
 
 #include <stdexcept>
 
-using namespace parley::actors;
+using namespace parley::gevent;
 using parley::runtime::errc;
 using parley::test::ms;
 

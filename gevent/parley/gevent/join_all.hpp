@@ -11,9 +11,9 @@
 ///   .then([](outcome_list& xs) { /* xs[0].value, xs[1].error */ });
 /// ```
 
-#include "parley/actors/gevent_atoms.hpp"
-#include "parley/actors/limits.hpp"
-#include "parley/actors/timeout.hpp"
+#include "parley/gevent/atoms.hpp"
+#include "parley/gevent/limits.hpp"
+#include "parley/gevent/timeout.hpp"
 #include "parley/runtime/errc.hpp"
 
 #include <caf/error.hpp>
@@ -37,7 +37,7 @@ namespace caf {
 class actor_system;
 } // namespace caf
 
-namespace parley::actors {
+namespace parley::gevent {
 
 // -- outcomes ---------------------------------------------------------------------
 
@@ -154,4 +154,4 @@ joiner_actor::behavior_type joiner_impl(joiner_actor::pointer self, size_t max_t
 
 joiner_actor spawn_joiner(caf::actor_system& sys, size_t max_tasks = default_max_join);
 
-} // namespace parley::actors
+} // namespace parley::gevent

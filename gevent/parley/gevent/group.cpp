@@ -1,13 +1,13 @@
-#include "parley/actors/group.hpp"
+#include "parley/gevent/group.hpp"
 
-#include "parley/actors/timeout.hpp"
+#include "parley/gevent/timeout.hpp"
 #include "parley/runtime/errc.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/system_messages.hpp>
 
-namespace parley::actors {
+namespace parley::gevent {
 
 using runtime::errc;
 
@@ -120,4 +120,4 @@ caf::expected<group_actor> spawn_group(caf::actor_system& sys, caf::timespan shu
   return sys.spawn(group_impl, shutdown);
 }
 
-} // namespace parley::actors
+} // namespace parley::gevent

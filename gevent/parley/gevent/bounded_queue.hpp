@@ -16,9 +16,9 @@
 /// lost. For the same reason the queue monitors parked consumers and forgets
 /// the gets of one that ended.
 
-#include "parley/actors/gevent_atoms.hpp"
-#include "parley/actors/internal/waiters.hpp"
-#include "parley/actors/limits.hpp"
+#include "parley/gevent/atoms.hpp"
+#include "parley/gevent/internal/waiters.hpp"
+#include "parley/gevent/limits.hpp"
 
 #include <caf/actor_addr.hpp>
 #include <caf/expected.hpp>
@@ -39,7 +39,7 @@ class actor_system;
 struct down_msg;
 } // namespace caf
 
-namespace parley::actors {
+namespace parley::gevent {
 
 using bounded_queue_actor = caf::typed_actor<
   /// Puts an item, waiting as long as it takes for room; answered with the
@@ -135,4 +135,4 @@ bounded_queue_actor::behavior_type bounded_queue_impl(bounded_queue_state::point
 caf::expected<bounded_queue_actor> spawn_bounded_queue(caf::actor_system& sys, size_t capacity,
                                                        size_t max_waiters = default_max_waiters);
 
-} // namespace parley::actors
+} // namespace parley::gevent

@@ -1,11 +1,11 @@
-#include "parley/actors/group.hpp"
+#include "parley/gevent/group.hpp"
 
 #include "actors/gevent_test.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 
-using namespace parley::actors;
+using namespace parley::gevent;
 using parley::runtime::errc;
 using parley::test::ms;
 

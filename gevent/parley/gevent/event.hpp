@@ -14,9 +14,9 @@
 /// first is answered with `errc::timeout` (gevent's `Event.wait(timeout)`
 /// returns False instead; an error keeps one error path for callers).
 
-#include "parley/actors/gevent_atoms.hpp"
-#include "parley/actors/internal/waiters.hpp"
-#include "parley/actors/limits.hpp"
+#include "parley/gevent/atoms.hpp"
+#include "parley/gevent/internal/waiters.hpp"
+#include "parley/gevent/limits.hpp"
 
 #include <caf/replies_to.hpp>
 #include <caf/stateful_actor.hpp>
@@ -31,7 +31,7 @@ namespace caf {
 class actor_system;
 } // namespace caf
 
-namespace parley::actors {
+namespace parley::gevent {
 
 using event_actor = caf::typed_actor<
   /// Sets the flag; answered with the number of waiters it woke.
@@ -92,4 +92,4 @@ event_actor::behavior_type event_impl(event_state::pointer self, size_t max_wait
 /// (more: `errc::capacity_exceeded`).
 event_actor spawn_event(caf::actor_system& sys, size_t max_waiters = default_max_waiters);
 
-} // namespace parley::actors
+} // namespace parley::gevent

@@ -1,11 +1,11 @@
-#include "parley/actors/bounded_queue.hpp"
+#include "parley/gevent/bounded_queue.hpp"
 
 #include "actors/gevent_test.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/sec.hpp>
 
-using namespace parley::actors;
+using namespace parley::gevent;
 using parley::runtime::errc;
 using parley::test::ms;
 

@@ -1,0 +1,186 @@
+// The HTTP session (Beast only: no CAF header may be included here, for
+// compile cost, and `net` would clash with caf::net).
+#include "parley/gateway/session.hpp"
+
+#include "parley/gateway/internal/ws_session.hpp"
+#include "parley/gateway/web_assets.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <string>
+
+namespace parley::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+/// The path of a request target, without the query.
+beast::string_view path_of(beast::string_view target) {
+  auto q = target.find('?');
+  return q == beast::string_view::npos ? target : target.substr(0, q);
+}
+
+// -- HTTP session ---------------------------------------------------------------------
+
+/// Reads one request and answers it, or hands the socket to a ws_session.
+class http_session final : public internal::session_base,
+                           public std::enable_shared_from_this<http_session> {
+public:
+  http_session(tcp::socket&& socket, std::shared_ptr<internal::shared_state> state,
+               internal::connection_slot slot)
+    : stream_(std::move(socket)),
+      executor_(stream_.get_executor()),
+      state_(std::move(state)),
+      slot_(std::move(slot)) {
+    // nop
+  }
+
+  ~http_session() override {
+    state_->remove(this);
+  }
+
+  void run() {
+    // Served while draining too: /healthz then answers 503.
+    state_->add(shared_from_this());
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(state_->cfg.max_request_bytes));
+    parser_->body_limit(state_->cfg.max_request_bytes);
+    stream_.expires_after(state_->cfg.handshake_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  }
+
+  void shutdown() override {
+    // Not stream_.get_executor(): the stream may be moved to a ws_session
+    // on the strand right now.
+    net::post(executor_, [self = shared_from_this()] {
+      if (!self->handed_off_)
+        self->stream_.cancel();
+    });
+  }
+
+private:
+  void on_read(beast::error_code ec, size_t) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout
+        || ec == net::error::operation_aborted || ec == net::error::eof
+        || ec == net::error::connection_reset)
+      return close();
+    if (ec)
+      return respond(http::status::bad_request, "bad request: " + ec.message() + "\n", 11);
+    auto req = parser_->release();
+    if (!slot_)
+      return respond(http::status::service_unavailable,
+                     slot_.refusal == "per_address" ? "too many connections from your address\n"
+                                                    : "too many connections\n",
+                     req.version());
+    auto path = path_of(req.target());
+    bool draining = state_->stopping();
+    if (path == "/ws") {
+      if (!websocket::is_upgrade(req))
+        return respond(http::status::bad_request, "expected a WebSocket upgrade\n",
+                       req.version());
+      if (draining) {
+        state_->stats->refused("draining");
+        return respond(http::status::service_unavailable, "draining: try another node\n",
+                       req.version());
+      }
+      handed_off_ = true;
+      // The HTTP read's timer is done with; the socket alone moves on.
+      internal::start_websocket(stream_.release_socket(), state_, std::move(slot_),
+                                std::move(req));
+      return;
+    }
+    if (path == "/healthz") {
+      if (req.method() != http::verb::get)
+        return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
+      if (draining)
+        return respond(http::status::service_unavailable, "draining\n", req.version());
+      return respond(http::status::ok, "ok\n", req.version());
+    }
+    if (path == "/metrics") {
+      if (req.method() != http::verb::get)
+        return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
+      return respond(http::status::ok, state_->stats->render(), req.version(),
+                     "text/plain; version=0.0.4; charset=utf-8");
+    }
+    if (auto* asset = find_web_asset(path)) {
+      if (req.method() != http::verb::get && req.method() != http::verb::head)
+        return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
+      return respond_asset(*asset, req.version(), req.method() == http::verb::head);
+    }
+    respond(http::status::not_found, "not found\n", req.version());
+  }
+
+  using response = http::response<http::string_body>;
+
+  std::shared_ptr<response> make_response(http::status status, unsigned version,
+                                          beast::string_view content_type, std::string body) {
+    auto res = std::make_shared<response>(status, version);
+    res->set(http::field::server, "parley-gateway");
+    res->set(http::field::content_type, content_type);
+    res->body() = std::move(body);
+    return res;
+  }
+
+  // Counts, writes and closes: one request per connection.
+  void send(std::shared_ptr<response> res, bool head_only = false) {
+    state_->stats->http_response(res->result_int());
+    res->keep_alive(false);
+    res->prepare_payload();
+    if (head_only)
+      res->body().clear(); // Content-Length stays that of the body
+    stream_.expires_after(state_->cfg.handshake_timeout);
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
+      self->close();
+    });
+  }
+
+  // The chat page's files, compiled in. The page talks only to this origin.
+  void respond_asset(const web_asset& asset, unsigned version, bool head_only) {
+    auto res = make_response(http::status::ok, version, asset.content_type,
+                             std::string{asset.body});
+    res->set(http::field::cache_control, "no-cache");
+    res->set("X-Content-Type-Options", "nosniff");
+    res->set("Content-Security-Policy",
+             "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+    send(std::move(res), head_only);
+  }
+
+  void respond(http::status status, std::string body, unsigned version,
+               const char* content_type = "text/plain; charset=utf-8") {
+    send(make_response(status, version, content_type, std::move(body)));
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  beast::tcp_stream stream_;
+  const beast::tcp_stream::executor_type executor_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<internal::shared_state> state_;
+  internal::connection_slot slot_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool handed_off_ = false;
+};
+
+} // namespace
+
+void start_session(tcp::socket socket, std::shared_ptr<internal::shared_state> state,
+                   internal::connection_slot slot) {
+  std::make_shared<http_session>(std::move(socket), std::move(state), std::move(slot))->run();
+}
+
+} // namespace parley::gateway
