@@ -1,4 +1,9 @@
+// The cluster's membership: the node agent, its links to the other nodes
+// (seeds, hellos, a full mesh, retries) and who is up. The name registry the
+// agents keep in step is in cluster_names.cpp.
 #include "parley/runtime/cluster.hpp"
+
+#include "parley/runtime/internal/agent.hpp"
 
 #include "parley/runtime/errc.hpp"
 #include "parley/runtime/supervisor.hpp"
@@ -27,45 +32,7 @@ namespace parley::runtime {
 
 bool tls_error_queue_guard(); // tls_error_queue.cpp
 
-namespace {
-
-/// The name the agent is registered under in the actor system's registry.
-constexpr caf::atom_value agent_name = caf::atom("cluster");
-
-struct member {
-  node_info info;
-  node_agent agent;
-};
-
-struct waiter {
-  uint64_t id;
-  caf::typed_response_promise<name_entry> rp;
-};
-
-struct agent_state {
-  static inline const char* name = "parley.node_agent";
-
-  cluster_config cfg;
-  node_info self;
-  bool listening = false;
-  caf::io::middleman_actor mm;
-  /// Every other member, by node name.
-  std::map<std::string, member> members;
-  /// Every registered name in the cluster.
-  std::map<std::string, name_entry> names;
-  /// Endpoints ("host:port") with a connect or hello in flight.
-  std::set<std::string> connecting;
-  /// Endpoints whose last attempt failed (logged once, until it succeeds).
-  std::set<std::string> failing;
-  /// Nodes another member told this one about and that are not members
-  /// yet, with the retry ticks spent on them.
-  std::map<std::string, std::pair<node_info, int>> wanted;
-  std::vector<caf::actor> subscribers;
-  std::map<std::string, std::vector<waiter>> waiting;
-  uint64_t next_waiter = 0;
-};
-
-using agent_pointer = node_agent::stateful_pointer<agent_state>;
+namespace internal {
 
 std::string endpoint(const std::string& host, uint16_t port) {
   return host + ":" + std::to_string(port);
@@ -78,6 +45,24 @@ void update_gauges(agent_pointer self) {
   c.names.store(static_cast<int64_t>(self->state.names.size()), std::memory_order_relaxed);
 }
 
+std::string reason(agent_pointer self, const caf::error& err) {
+  // A Parley error's context is its reason; anything else in CAF's words.
+  if (err.category() == errc_category && !err.context().empty()
+      && err.context().match_elements<std::string>())
+    return err.context().get_as<std::string>(0);
+  return self->system().render(err);
+}
+
+} // namespace internal
+
+using namespace internal;
+
+namespace {
+
+/// The name the agent is registered under in the actor system's registry.
+constexpr caf::atom_value agent_name = caf::atom("cluster");
+
+
 void notify(agent_pointer self, caf::atom_value what, const node_info& info) {
   for (auto& s : self->state.subscribers) {
     // (A typed actor cannot `send` to an untyped one.)
@@ -86,65 +71,6 @@ void notify(agent_pointer self, caf::atom_value what, const node_info& info) {
     else
       caf::anon_send(s, member_down_atom::value, info);
   }
-}
-
-// A name is answered once its node is this one or a member: an actor of a
-// node known only through a third one is reached over that node, and CAF
-// drops such proxies when a direct link to their node fails to come up.
-// (Its BASP gives a new outgoing connection a last-seen time of zero, so a
-// heartbeat tick that comes before the peer's handshake closes it.)
-bool reachable(agent_pointer self, const name_entry& entry) {
-  auto& st = self->state;
-  return entry.node == st.self.name || st.members.count(entry.node) > 0;
-}
-
-void fulfil_waiters(agent_pointer self, const name_entry& entry) {
-  if (!reachable(self, entry))
-    return;
-  auto i = self->state.waiting.find(entry.name);
-  if (i == self->state.waiting.end())
-    return;
-  for (auto& w : i->second)
-    w.rp.deliver(entry);
-  self->state.waiting.erase(i);
-}
-
-/// Adds or replaces a name; on a conflict between two nodes, the entry of
-/// the node whose name sorts first wins on every node.
-void learn(agent_pointer self, name_entry entry) {
-  if (!entry.actor)
-    return;
-  auto& names = self->state.names;
-  if (auto i = names.find(entry.name); i != names.end()) {
-    if (i->second.actor == entry.actor)
-      return;
-    if (i->second.node <= entry.node) {
-      spdlog::warn("cluster: name '{}' registered on '{}' and '{}'; '{}' keeps it", entry.name,
-                   i->second.node, entry.node, i->second.node);
-      return;
-    }
-  }
-  self->monitor(entry.actor);
-  auto copy = entry;
-  names[entry.name] = std::move(entry);
-  update_gauges(self);
-  fulfil_waiters(self, copy);
-}
-
-std::vector<name_entry> all_names(agent_pointer self) {
-  std::vector<name_entry> result;
-  result.reserve(self->state.names.size());
-  for (auto& kv : self->state.names)
-    result.push_back(kv.second);
-  return result;
-}
-
-std::vector<name_entry> local_names(agent_pointer self) {
-  std::vector<name_entry> result;
-  for (auto& kv : self->state.names)
-    if (kv.second.node == self->state.self.name)
-      result.push_back(kv.second);
-  return result;
 }
 
 void remove_member(agent_pointer self, std::map<std::string, member>::iterator i,
@@ -204,14 +130,6 @@ void connect_failed(agent_pointer self, const std::string& key, const std::strin
     spdlog::warn("cluster: cannot {}: {}", what, why);
   else
     spdlog::debug("cluster: still cannot {}: {}", what, why);
-}
-
-std::string reason(agent_pointer self, const caf::error& err) {
-  // A Parley error's context is its reason; anything else in CAF's words.
-  if (err.category() == errc_category && !err.context().empty()
-      && err.context().match_elements<std::string>())
-    return err.context().get_as<std::string>(0);
-  return self->system().render(err);
 }
 
 void want(agent_pointer self, const node_info& info);
@@ -343,75 +261,6 @@ on_hello(agent_pointer self, node_info& from, std::vector<name_entry>& names) {
     st.self, std::move(others), all_names(self)};
 }
 
-caf::result<bool> on_register(agent_pointer self, const std::string& name,
-                              caf::strong_actor_ptr& actor);
-
-caf::result<bool> on_register_logged(agent_pointer self, const std::string& name,
-                                     caf::strong_actor_ptr& actor) {
-  auto result = on_register(self, name, actor);
-  if (result.flag == caf::rt_error)
-    spdlog::warn("cluster: cannot register '{}': {}", name, reason(self, result.err));
-  else
-    spdlog::debug("cluster: registered '{}'", name);
-  return result;
-}
-
-caf::result<bool> on_register(agent_pointer self, const std::string& name,
-                              caf::strong_actor_ptr& actor) {
-  auto& st = self->state;
-  if (name.empty() || name.size() > 255)
-    return make_error(errc::invalid_argument, std::string{"a name has 1 to 255 bytes"});
-  if (!actor || actor->node() != self->node())
-    return make_error(errc::invalid_argument,
-                      "'" + name + "': only an actor of this node can be registered here");
-  if (auto i = st.names.find(name); i != st.names.end()) {
-    if (i->second.actor == actor)
-      return true;
-    return make_error(errc::name_taken, "the name '" + name + "' is held by an actor on '"
-                                          + i->second.node + "'");
-  }
-  name_entry entry{name, actor, actor->get()->message_types(), st.self.name};
-  for (auto& kv : st.members)
-    self->send(kv.second.agent, announce_atom::value, entry);
-  learn(self, std::move(entry));
-  return true;
-}
-
-caf::result<name_entry> on_whereis(agent_pointer self, const std::string& name,
-                                   caf::timespan wait) {
-  auto& st = self->state;
-  if (auto i = st.names.find(name); i != st.names.end() && (reachable(self, i->second)
-                                                            || wait.count() <= 0))
-    return i->second;
-  if (wait.count() <= 0)
-    return make_error(errc::not_found, "nothing is registered as '" + name + "'");
-  auto rp = self->make_response_promise<name_entry>();
-  auto id = ++st.next_waiter;
-  st.waiting[name].push_back(waiter{id, rp});
-  self->delayed_send(self, wait, timeout_atom::value, name, id);
-  return rp;
-}
-
-void on_waiter_timeout(agent_pointer self, const std::string& name, uint64_t id) {
-  auto& waiting = self->state.waiting;
-  auto i = waiting.find(name);
-  if (i == waiting.end())
-    return;
-  auto& list = i->second;
-  for (auto j = list.begin(); j != list.end(); ++j)
-    if (j->id == id) {
-      // Known but its node not linked yet: better the entry than nothing.
-      if (auto e = self->state.names.find(name); e != self->state.names.end())
-        j->rp.deliver(e->second);
-      else
-        j->rp.deliver(make_error(errc::not_found, "nothing is registered as '" + name + "'"));
-      list.erase(j);
-      break;
-    }
-  if (list.empty())
-    waiting.erase(i);
-}
-
 void on_down(agent_pointer self, const caf::down_msg& msg) {
   auto& st = self->state;
   for (auto i = st.members.begin(); i != st.members.end(); ++i)
@@ -426,12 +275,8 @@ void on_down(agent_pointer self, const caf::down_msg& msg) {
       remove_member(self, i, why);
       return;
     }
-  for (auto i = st.names.begin(); i != st.names.end(); ++i)
-    if (i->second.actor && i->second.actor->address() == msg.source) {
-      st.names.erase(i);
-      update_gauges(self);
-      return;
-    }
+  if (forget_actor(self, msg.source))
+    return;
   auto& subs = st.subscribers;
   subs.erase(std::remove_if(subs.begin(), subs.end(),
                             [&](const caf::actor& s) { return s.address() == msg.source; }),
@@ -460,11 +305,7 @@ node_agent::behavior_type agent_impl(agent_pointer self, std::string node_name,
     [self](introduce_atom, const node_info& info) { want(self, info); },
     [self](announce_atom, name_entry& entry) { learn(self, std::move(entry)); },
     [self](retract_atom, const std::string& name, const std::string& node) {
-      auto& names = self->state.names;
-      if (auto i = names.find(name); i != names.end() && i->second.node == node) {
-        names.erase(i);
-        update_gauges(self);
-      }
+      retract(self, name, node);
     },
     [self](register_atom, const std::string& name, caf::strong_actor_ptr& actor) {
       return on_register_logged(self, name, actor);
@@ -592,41 +433,6 @@ caf::error wait_for_agent(caf::actor_system& sys, const supervisor_actor& root,
              [&](caf::error& err) { result = std::move(err); });
   if (!result && !found)
     result = make_error(errc::unavailable, std::string{"no running cluster agent"});
-  return result;
-}
-
-caf::error register_name(caf::actor_system& sys, const std::string& name,
-                         caf::strong_actor_ptr actor, caf::timespan timeout) {
-  auto agent = find_agent(sys);
-  if (!agent)
-    return make_error(errc::unavailable, std::string{"this node is not in a cluster"});
-  caf::error result;
-  caf::scoped_actor self{sys};
-  self->request(agent, timeout, register_atom::value, name, std::move(actor))
-    .receive([](bool) {}, [&](caf::error& err) { result = std::move(err); });
-  return result;
-}
-
-bool register_name_async(caf::actor_system& sys, const std::string& name,
-                         caf::strong_actor_ptr actor) {
-  auto agent = find_agent(sys);
-  if (!agent)
-    return false;
-  caf::anon_send(agent, register_atom::value, name, std::move(actor));
-  return true;
-}
-
-caf::expected<name_entry> whereis(caf::actor_system& sys, const std::string& name,
-                                  caf::timespan timeout) {
-  auto agent = find_agent(sys);
-  if (!agent)
-    return make_error(errc::unavailable, std::string{"this node is not in a cluster"});
-  caf::expected<name_entry> result{name_entry{}};
-  caf::scoped_actor self{sys};
-  // The agent answers within `timeout`; the request allows it a second more.
-  self->request(agent, timeout + std::chrono::seconds(1), whereis_atom::value, name, timeout)
-    .receive([&](name_entry& entry) { result = std::move(entry); },
-             [&](caf::error& err) { result = std::move(err); });
   return result;
 }
 
