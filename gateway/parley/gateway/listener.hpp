@@ -17,7 +17,10 @@
 namespace parley::gateway {
 
 /// Owns the acceptor, the Asio threads and (through them) every session.
-/// Created, started and stopped on one thread (the program's main thread).
+/// Started by the gateway supervisor's child spec (on the thread that runs
+/// the supervisor), and stopped when the detached actor that owns it ends
+/// (actor_bridge.cpp, `listener_state`): start and stop never overlap, but
+/// they need not run on the same thread. Tests own one directly.
 class listener {
 public:
   /// `m` receives the gateway's counters and serves `/metrics` (a fresh

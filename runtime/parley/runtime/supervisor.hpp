@@ -84,7 +84,7 @@ private:
   using child_list = std::list<child>;
   using child_iter = child_list::iterator;
 
-  /// Starts one child and links to it.
+  /// Starts one child and monitors it (no link: see the file comment).
   caf::error start(child_iter it);
 
   /// Decides what the exit of a child the supervisor did not stop means.
