@@ -1,6 +1,5 @@
 #include "parley/actors/rooms_directory.hpp"
 
-#include "parley/actors/internal/directory.hpp"
 
 #include "parley/actors/placement.hpp"
 #include "parley/runtime/cluster.hpp"
@@ -21,8 +20,6 @@
 namespace parley::actors {
 
 using runtime::errc;
-
-namespace internal {
 
 namespace {
 
@@ -48,73 +45,71 @@ runtime::child_spec room_spec(const rooms_config& cfg, const std::string& name,
   return spec;
 }
 
+} // namespace
+
 // Runs `then` with the rooms supervisor, looking it up once.
 template <class Then, class Fail>
-void with_room_sup(directory_pointer self, Then then, Fail fail) {
-  auto& st = self->state;
+void rooms_directory_state::with_room_sup(Then then, Fail fail) {
+  auto& st = *this;
   if (st.room_sup) {
     then(st.room_sup);
     return;
   }
-  auto parent = caf::actor_cast<runtime::supervisor_actor>(st.parent);
+  auto parent = caf::actor_cast<runtime::supervisor_actor>(st.parent_);
   if (!parent) {
     fail(runtime::make_error(errc::unavailable, std::string{"the rooms supervisor is gone"}));
     return;
   }
-  self->request(parent, sup_timeout, runtime::find_child_atom::value, std::string{"room-sup"})
+  self_->request(parent, sup_timeout, runtime::find_child_atom::value, std::string{"room-sup"})
     .then(
-      [self, then, fail](caf::actor& found) mutable {
+      [this, then, fail](caf::actor& found) mutable {
         auto sup = caf::actor_cast<runtime::supervisor_actor>(found);
         if (!sup) {
           fail(runtime::make_error(errc::unavailable, std::string{"no rooms supervisor"}));
           return;
         }
-        self->state.room_sup = sup;
+        room_sup = sup;
         then(sup);
       },
       [fail](caf::error& err) mutable { fail(std::move(err)); });
 }
 
-} // namespace
-
-void remember(directory_pointer self, const std::string& name, const caf::actor& handle) {
-  auto& st = self->state;
+void rooms_directory_state::remember(const std::string& name, const caf::actor& handle) {
+  auto& st = *this;
   auto room = caf::actor_cast<room_actor>(handle);
   auto& slot = st.live[name];
   if (slot == room)
     return;
   slot = room;
   st.names[room.address()] = name;
-  self->monitor(room);
+  self_->monitor(room);
 }
 
 // Adds `spec` under the rooms supervisor and settles `name` with the child;
 // a child with that id may run already (a room restarted by the supervisor
 // after a crash and not seen yet, a relay from before this directory
 // restarted): then that one. `then` runs before the settling, on success.
-void start_child(directory_pointer self, const std::string& name, runtime::child_spec spec,
+void rooms_directory_state::start_child(const std::string& name, runtime::child_spec spec,
                  std::function<void()> then) {
-  auto fail = [self, name](caf::error err) { settle(self, name, err); };
-  auto found = [self, name, then](caf::actor& child) {
+  auto fail = [this, name](caf::error err) { settle(name, err); };
+  auto found = [this, name, then](caf::actor& child) {
     if (!child) {
-      settle(self, name, runtime::make_error(errc::unavailable, name));
+      settle(name, runtime::make_error(errc::unavailable, name));
       return;
     }
-    remember(self, name, child);
+    remember(name, child);
     if (then)
       then();
-    settle(self, name, caf::actor_cast<room_actor>(child));
+    settle(name, caf::actor_cast<room_actor>(child));
   };
-  with_room_sup(
-    self,
-    [self, id = spec.id, spec, fail, found](runtime::supervisor_actor sup) {
-      self->request(sup, sup_timeout, runtime::add_child_atom::value, spec)
-        .then(found, [self, sup, id, fail, found](caf::error& err) {
+  with_room_sup([this, id = spec.id, spec, fail, found](runtime::supervisor_actor sup) {
+      self_->request(sup, sup_timeout, runtime::add_child_atom::value, spec)
+        .then(found, [this, sup, id, fail, found](caf::error& err) {
           if (!runtime::is(err, errc::duplicate_child)) {
             fail(std::move(err));
             return;
           }
-          self->request(sup, sup_timeout, runtime::find_child_atom::value, id)
+          self_->request(sup, sup_timeout, runtime::find_child_atom::value, id)
             .then(found, [fail](caf::error& e) { fail(std::move(e)); });
         });
     },
@@ -122,33 +117,33 @@ void start_child(directory_pointer self, const std::string& name, runtime::child
 }
 
 // Starts (or finds) the room under the rooms supervisor, then settles.
-void start_local(directory_pointer self, const std::string& name) {
-  auto& st = self->state;
+void rooms_directory_state::start_local(const std::string& name) {
+  auto& st = *this;
   auto& mem = st.memory[name];
   if (!mem)
     mem = std::make_shared<room_memory>();
-  start_child(self, name, room_spec(st.cfg, name, mem), {});
+  start_child(name, room_spec(st.cfg, name, mem), {});
 }
 
 // Starts the work for a lookup of `name` (one per name at a time).
-void resolve(directory_pointer self, const std::string& name) {
-  if (self->state.cfg.node.empty())
-    start_local(self, name);
+void rooms_directory_state::resolve(const std::string& name) {
+  if (cfg.node.empty())
+    start_local(name);
   else
-    resolve_in_cluster(self, name);
+    resolve_in_cluster(name);
 }
 
-caf::result<room_actor> lookup(directory_pointer self, const std::string& name) {
-  auto& st = self->state;
+caf::result<room_actor> rooms_directory_state::lookup(const std::string& name) {
+  auto& st = *this;
   if (auto err = validate_room_name(name, st.cfg.max_room_name))
     return err;
   if (auto i = st.live.find(name); i != st.live.end())
     return i->second;
-  auto rp = self->make_response_promise<room_actor>();
+  auto rp = self_->make_response_promise<room_actor>();
   auto& waiters = st.pending[name];
   waiters.push_back(rp);
   if (waiters.size() == 1)
-    resolve(self, name);
+    resolve(name);
   return rp;
 }
 
@@ -157,8 +152,8 @@ caf::result<room_actor> lookup(directory_pointer self, const std::string& name) 
 // they run (`local_only`), and relays here are left out, so each room is
 // listed once, by its own node. A room or node that does not answer in time
 // (busy, ending, unreachable) is left out rather than holding up the list.
-caf::result<std::vector<room_summary>> list_rooms(directory_pointer self, bool local_only) {
-  auto& st = self->state;
+caf::result<std::vector<room_summary>> rooms_directory_state::list_rooms(bool local_only) {
+  auto& st = *this;
   std::vector<room_actor> local;
   for (auto& [name, room] : st.live)
     if (st.relayed.count(name) == 0)
@@ -188,11 +183,11 @@ caf::result<std::vector<room_summary>> list_rooms(directory_pointer self, bool l
     }
   };
   auto c = std::make_shared<collector>();
-  c->rp = self->make_response_promise<std::vector<room_summary>>();
+  c->rp = self_->make_response_promise<std::vector<room_summary>>();
   c->pending = local.size() + peers.size();
   c->rooms.reserve(local.size());
   for (auto& room : local)
-    self->request(room, list_timeout, summary_atom::value)
+    self_->request(room, list_timeout, summary_atom::value)
       .then(
         [c](room_summary& s) {
           c->rooms.push_back(std::move(s));
@@ -200,10 +195,9 @@ caf::result<std::vector<room_summary>> list_rooms(directory_pointer self, bool l
         },
         [c](caf::error&) { c->done_one(); });
   for (auto& node : peers)
-    with_peer(
-      self, node,
-      [self, c](rooms_actor& peer) {
-        self->request(peer, list_timeout, rooms_atom::value, true)
+    with_peer(node,
+      [this, c](rooms_actor& peer) {
+        self_->request(peer, list_timeout, rooms_atom::value, true)
           .then(
             [c](std::vector<room_summary>& theirs) {
               for (auto& r : theirs)
@@ -215,10 +209,6 @@ caf::result<std::vector<room_summary>> list_rooms(directory_pointer self, bool l
       [c](caf::error) { c->done_one(); });
   return c->rp;
 }
-
-} // namespace internal
-
-using namespace internal;
 
 rooms_actor find_rooms_directory(caf::actor_system& sys) {
   return caf::actor_cast<rooms_actor>(sys.registry().get(rooms_directory_name));
@@ -243,47 +233,60 @@ caf::error validate_room_name(std::string_view name, size_t max) {
   return caf::none;
 }
 
-rooms_actor::behavior_type rooms_directory_impl(
-  rooms_actor::stateful_pointer<rooms_directory_state> self, rooms_config cfg,
-  runtime::supervisor_actor parent) {
-  self->state.cfg = std::move(cfg);
-  self->state.parent = parent.address();
-  if (!self->state.cfg.node.empty())
-    self->state.nodes.insert(self->state.cfg.node);
-  self->set_down_handler([self](caf::down_msg& msg) {
-    auto& st = self->state;
-    auto i = st.names.find(msg.source);
-    if (i == st.names.end())
-      return;
-    // Ended (idle) or crashed (the supervisor restarts it; the next lookup
-    // finds the new incarnation).
-    if (auto j = st.live.find(i->second); j != st.live.end() && j->second.address() == msg.source) {
-      st.live.erase(j);
-      st.relayed.erase(i->second);
-    }
-    st.names.erase(i);
-  });
+void rooms_directory_state::init(rooms_config c, runtime::supervisor_actor parent) {
+  cfg = std::move(c);
+  parent_ = parent.address();
+  if (!cfg.node.empty())
+    nodes.insert(cfg.node);
+  self_->set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
+}
+
+void rooms_directory_state::on_down(const caf::down_msg& msg) {
+  auto i = names.find(msg.source);
+  if (i == names.end())
+    return;
+  // Ended (idle) or crashed (the supervisor restarts it; the next lookup
+  // finds the new incarnation).
+  if (auto j = live.find(i->second); j != live.end() && j->second.address() == msg.source) {
+    live.erase(j);
+    relayed.erase(i->second);
+  }
+  names.erase(i);
+}
+
+void rooms_directory_state::member_up(const runtime::node_info& info) {
+  // Rooms go only to nodes that run rooms.
+  if (info.has_role("rooms"))
+    nodes.insert(info.name);
+  heard_of.erase(info.name);
+}
+
+void rooms_directory_state::member_down(const runtime::node_info& info) {
+  nodes.erase(info.name);
+  heard_of.erase(info.name);
+  peers.erase(info.name);
+}
+
+rooms_actor::behavior_type rooms_directory_impl(rooms_directory_state::pointer self,
+                                                rooms_config cfg,
+                                                runtime::supervisor_actor parent) {
+  self->state.init(std::move(cfg), std::move(parent));
   return {
-    [self](lookup_atom, const std::string& name) { return lookup(self, name); },
-    [self](rooms_atom) { return list_rooms(self, false); },
-    [self](rooms_atom, bool local_only) { return list_rooms(self, local_only); },
+    [self](lookup_atom, const std::string& name) { return self->state.lookup(name); },
+    [self](rooms_atom) { return self->state.list_rooms(false); },
+    [self](rooms_atom, bool local_only) { return self->state.list_rooms(local_only); },
     [self](owned_atom, const std::string& name, room_seed& seed) {
-      return owned(self, name, seed);
+      return self->state.owned(name, seed);
     },
-    [self](seed_atom, const std::string& name, room_seed& seed) { adopt(self, name, seed); },
+    [self](seed_atom, const std::string& name, room_seed& seed) { self->state.adopt(name, seed); },
     [self](hosting_atom, const std::string& name, const std::string& asker) {
-      return hosting(self, name, asker);
+      return self->state.hosting(name, asker);
     },
     [self](runtime::member_up_atom, const runtime::node_info& info) {
-      // Rooms go only to nodes that run rooms.
-      if (info.has_role("rooms"))
-        self->state.nodes.insert(info.name);
-      self->state.heard_of.erase(info.name);
+      self->state.member_up(info);
     },
     [self](runtime::member_down_atom, const runtime::node_info& info) {
-      self->state.nodes.erase(info.name);
-      self->state.heard_of.erase(info.name);
-      self->state.peers.erase(info.name);
+      self->state.member_down(info);
     },
   };
 }

@@ -23,8 +23,11 @@
 #include <caf/expected.hpp>
 
 #include <caf/actor_clock.hpp>
+#include <caf/system_messages.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <chrono>
+#include <functional>
 #include <set>
 #include <string_view>
 #include <unordered_map>
@@ -54,12 +57,96 @@ struct rooms_config {
 /// and ':', not starting with '.'. Returns the reason when it is not.
 caf::error validate_room_name(std::string_view name, size_t max);
 
-struct rooms_directory_state {
+/// State of the rooms directory; runs only inside its actor. Lookups on
+/// this node and the rooms list are in rooms_directory.cpp, the placement
+/// of rooms in a cluster (claims, relays, seeds) in room_claims.cpp.
+class rooms_directory_state {
+public:
+  using pointer = rooms_actor::stateful_pointer<rooms_directory_state>;
+
   static inline const char* name = "parley.rooms_directory";
 
+  explicit rooms_directory_state(pointer self) : self_(self) {
+    // nop
+  }
+
+  void init(rooms_config cfg, runtime::supervisor_actor parent);
+
+  // -- message handlers --------------------------------------------------------
+
+  /// The room of `name`, started (or claimed, or relayed) if need be.
+  caf::result<room_actor> lookup(const std::string& name);
+
+  /// The open rooms (of every node, or this node's only), sorted by name.
+  caf::result<std::vector<room_summary>> list_rooms(bool local_only);
+
+  /// Another node asks for a room it believes this node owns, with what it
+  /// knows of the room.
+  caf::result<room_actor> owned(const std::string& name, room_seed& seed);
+
+  /// Another node, claiming `name`, asks whether this one hosts it.
+  caf::result<uint8_t, room_actor> hosting(const std::string& name, const std::string& asker);
+
+  /// Takes a seed for a room that does not run here, if it is newer than
+  /// what this node remembers of it.
+  void adopt(const std::string& name, room_seed& seed);
+
+  void member_up(const runtime::node_info& info);
+  void member_down(const runtime::node_info& info);
+
+private:
+  /// Longest wait for the rooms supervisor and for another node's room.
+  static constexpr caf::timespan sup_timeout = std::chrono::seconds(10);
+
+  // -- this node (rooms_directory.cpp) ----------------------------------------
+
+  void on_down(const caf::down_msg& msg);
+  /// Runs `then` with the rooms supervisor, looking it up once.
+  template <class Then, class Fail>
+  void with_room_sup(Then then, Fail fail);
+  void remember(const std::string& name, const caf::actor& handle);
+  /// Adds `spec` under the rooms supervisor (or finds the child of that id
+  /// that runs already), remembers it as `name`, runs `then`, and settles.
+  void start_child(const std::string& name, runtime::child_spec spec, std::function<void()> then);
+  /// Starts (or finds) the room `name` on this node, then settles.
+  void start_local(const std::string& name);
+  /// Starts the work for a lookup of `name` (one per name at a time).
+  void resolve(const std::string& name);
+
+  /// Answers every lookup waiting for `name` with `outcome` (a room or an
+  /// error).
+  template <class T>
+  void settle(const std::string& name, const T& outcome) {
+    auto i = pending.find(name);
+    if (i == pending.end())
+      return;
+    auto waiters = std::move(i->second);
+    pending.erase(i);
+    for (auto& rp : waiters)
+      rp.deliver(outcome);
+  }
+
+  // -- in a cluster (room_claims.cpp) ------------------------------------------
+
+  /// The nodes a room may be placed on.
+  std::vector<std::string> view();
+  /// Runs `then` with the directory of `node` (or `fail`).
+  void with_peer(const std::string& node, std::function<void(rooms_actor&)> then,
+                 std::function<void(caf::error)> fail);
+  /// A lookup in a cluster: claims the room if this node owns it in its
+  /// view, or relays it from its owner.
+  void resolve_in_cluster(const std::string& name);
+  void start_relay(const std::string& name, const std::string& owner, room_actor room);
+  room_seed seed_of(const std::string& name);
+  void lookup_remote(const std::string& name, const std::string& owner);
+  void claim(const std::string& name);
+  void ask_hosting(const std::string& name, const std::string& node);
+  void decide_claim(const std::string& name);
+
+  pointer self_;
   rooms_config cfg;
   /// The sibling that supervises the rooms (weak; looked up on first use).
-  caf::actor_addr parent;
+  caf::actor_addr parent_;
   runtime::supervisor_actor room_sup;
   std::unordered_map<std::string, room_actor> live;
   std::unordered_map<caf::actor_addr, std::string> names;
@@ -79,7 +166,7 @@ struct rooms_directory_state {
   /// Other nodes' directories, found through the cluster's names.
   std::unordered_map<std::string, rooms_actor> peers;
   /// Rooms this node is about to start, asking the others first.
-  struct claim {
+  struct claim_state {
     std::set<std::string> asked;
     size_t waiting = 0;
     bool failed = false;
@@ -89,12 +176,15 @@ struct rooms_directory_state {
     room_actor found;
     std::string found_on;
   };
-  std::unordered_map<std::string, claim> claims;
+  std::unordered_map<std::string, claim_state> claims;
 };
 
-rooms_actor::behavior_type rooms_directory_impl(
-  rooms_actor::stateful_pointer<rooms_directory_state> self, rooms_config cfg,
-  runtime::supervisor_actor parent);
+rooms_actor::behavior_type rooms_directory_impl(rooms_directory_state::pointer self,
+                                                rooms_config cfg,
+                                                runtime::supervisor_actor parent);
+
+/// The registered name (in the cluster) of `node`'s rooms directory.
+std::string directory_name(const std::string& node);
 
 /// The name the running directory is registered under in the actor
 /// system's registry.
