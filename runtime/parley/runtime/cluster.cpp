@@ -38,33 +38,25 @@ std::string endpoint(const std::string& host, uint16_t port) {
   return host + ":" + std::to_string(port);
 }
 
-void update_gauges(agent_pointer self) {
+void agent_state::update_gauges() {
   auto& c = cluster_counters();
-  c.members.store(static_cast<int64_t>(self->state.members.size() + 1),
+  c.members.store(static_cast<int64_t>(members.size() + 1),
                   std::memory_order_relaxed);
-  c.names.store(static_cast<int64_t>(self->state.names.size()), std::memory_order_relaxed);
+  c.names.store(static_cast<int64_t>(names.size()), std::memory_order_relaxed);
 }
 
-std::string reason(agent_pointer self, const caf::error& err) {
+std::string agent_state::reason(const caf::error& err) {
   // A Parley error's context is its reason; anything else in CAF's words.
   if (err.category() == errc_category && !err.context().empty()
       && err.context().match_elements<std::string>())
     return err.context().get_as<std::string>(0);
-  return self->system().render(err);
+  return self_->system().render(err);
 }
 
-} // namespace internal
-
-using namespace internal;
-
-namespace {
-
-/// The name the agent is registered under in the actor system's registry.
-constexpr caf::atom_value agent_name = caf::atom("cluster");
 
 
-void notify(agent_pointer self, caf::atom_value what, const node_info& info) {
-  for (auto& s : self->state.subscribers) {
+void agent_state::notify(caf::atom_value what, const node_info& info) {
+  for (auto& s : subscribers) {
     // (A typed actor cannot `send` to an untyped one.)
     if (what == member_up_atom::value)
       caf::anon_send(s, member_up_atom::value, info);
@@ -73,56 +65,56 @@ void notify(agent_pointer self, caf::atom_value what, const node_info& info) {
   }
 }
 
-void remove_member(agent_pointer self, std::map<std::string, member>::iterator i,
+void agent_state::remove_member(std::map<std::string, member>::iterator i,
                    const std::string& why) {
-  auto& st = self->state;
+  auto& st = *this;
   auto info = i->second.info;
   st.members.erase(i);
   // Its names go with it.
   for (auto j = st.names.begin(); j != st.names.end();)
     j = j->second.node == info.name ? st.names.erase(j) : std::next(j);
   cluster_counters().left.fetch_add(1, std::memory_order_relaxed);
-  update_gauges(self);
+  update_gauges();
   spdlog::warn("cluster: node '{}' left: {} ({} members)", info.name, why,
                st.members.size() + 1);
-  notify(self, member_down_atom::value, info);
+  notify(member_down_atom::value, info);
 }
 
-void admit(agent_pointer self, const node_info& info, const node_agent& agent) {
-  auto& st = self->state;
+void agent_state::admit(const node_info& info, const node_agent& agent) {
+  auto& st = *this;
   if (auto i = st.members.find(info.name); i != st.members.end()) {
     if (i->second.info.incarnation == info.incarnation)
       return; // known (both sides said hello)
-    remove_member(self, i, "replaced by a new incarnation");
+    remove_member(i, "replaced by a new incarnation");
   }
   st.members.emplace(info.name, member{info, agent});
-  self->monitor(agent);
+  self_->monitor(agent);
   st.failing.erase(endpoint(info.host, info.port));
   st.wanted.erase(info.name);
   cluster_counters().joined.fetch_add(1, std::memory_order_relaxed);
-  update_gauges(self);
+  update_gauges();
   spdlog::info("cluster: node '{}' joined from {} ({} members)", info.name,
                endpoint(info.host, info.port), st.members.size() + 1);
-  notify(self, member_up_atom::value, info);
+  notify(member_up_atom::value, info);
   // Names of the new member that someone waits for.
   for (auto& kv : st.names)
     if (kv.second.node == info.name)
-      fulfil_waiters(self, kv.second);
+      fulfil_waiters(kv.second);
   // Names registered here after the hello went out would otherwise never
   // reach it (announcements go to members only); it ignores the ones it has.
   for (auto& kv : st.names)
     if (kv.second.node == st.self.name)
-      self->send(agent, announce_atom::value, kv.second);
+      self_->send(agent, announce_atom::value, kv.second);
   // The others connect to it too: a full mesh, also when it joined
   // through this node only.
   for (auto& kv : st.members)
     if (kv.first != info.name)
-      self->send(kv.second.agent, introduce_atom::value, info);
+      self_->send(kv.second.agent, introduce_atom::value, info);
 }
 
-void connect_failed(agent_pointer self, const std::string& key, const std::string& peer,
+void agent_state::connect_failed(const std::string& key, const std::string& peer,
                     const std::string& why) {
-  auto& st = self->state;
+  auto& st = *this;
   st.connecting.erase(key);
   cluster_counters().connect_failures.fetch_add(1, std::memory_order_relaxed);
   auto what = peer.empty() ? "join through " + key : "reach node '" + peer + "' at " + key;
@@ -132,13 +124,10 @@ void connect_failed(agent_pointer self, const std::string& key, const std::strin
     spdlog::debug("cluster: still cannot {}: {}", what, why);
 }
 
-void want(agent_pointer self, const node_info& info);
-
 /// Connects to the agent at host:port and says hello; `peer` names the node
 /// expected there (empty for a seed).
-void connect(agent_pointer self, const std::string& host, uint16_t port,
-             const std::string& peer = {}) {
-  auto& st = self->state;
+void agent_state::connect(const std::string& host, uint16_t port, const std::string& peer) {
+  auto& st = *this;
   auto key = endpoint(host, port);
   if (!st.listening || key == endpoint(st.self.host, st.self.port))
     return;
@@ -147,35 +136,35 @@ void connect(agent_pointer self, const std::string& host, uint16_t port,
       return;
   if (!st.connecting.insert(key).second)
     return;
-  self->request(st.mm, st.cfg.connect_timeout, caf::connect_atom::value, host, port)
+  self_->request(st.mm, st.cfg.connect_timeout, caf::connect_atom::value, host, port)
     .then(
-      [self, key, peer](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
-        if (!ptr || ifs != self->system().message_types<node_agent>()) {
-          connect_failed(self, key, peer, "no Parley node agent there");
+      [this, key, peer](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
+        if (!ptr || ifs != self_->system().message_types<node_agent>()) {
+          connect_failed(key, peer, "no Parley node agent there");
           return;
         }
         auto agent = caf::actor_cast<node_agent>(ptr);
-        if (agent == self) { // a seed that is this node under another address
-          self->state.connecting.erase(key);
+        if (agent == self_) { // a seed that is this node under another address
+          connecting.erase(key);
           return;
         }
-        auto& st = self->state;
-        self->request(agent, st.cfg.connect_timeout, hello_atom::value, st.self, local_names(self))
+        auto& st = *this;
+        self_->request(agent, st.cfg.connect_timeout, hello_atom::value, st.self, local_names())
           .then(
-            [self, key, agent](node_info& them, std::vector<node_info>& others,
+            [this, key, agent](node_info& them, std::vector<node_info>& others,
                                std::vector<name_entry>& names) {
-              self->state.connecting.erase(key);
-              admit(self, them, agent);
+              connecting.erase(key);
+              admit(them, agent);
               for (auto& e : names)
-                learn(self, std::move(e));
+                learn(std::move(e));
               for (auto& o : others)
-                want(self, o);
+                want(o);
             },
-            [self, key, peer](caf::error& err) {
-              connect_failed(self, key, peer, reason(self, err));
+            [this, key, peer](caf::error& err) {
+              connect_failed(key, peer, reason(err));
             });
       },
-      [self, key, peer](caf::error& err) { connect_failed(self, key, peer, reason(self, err)); });
+      [this, key, peer](caf::error& err) { connect_failed(key, peer, reason(err)); });
 }
 
 /// Ticks after which the node whose name sorts last connects too (its
@@ -188,8 +177,8 @@ constexpr int max_ticks = 20;
 // same time; the one whose name sorts first connects, so the two do not
 // race to open the same link (CAF then closes one of them, which can fail
 // both handshakes).
-void want(agent_pointer self, const node_info& info) {
-  auto& st = self->state;
+void agent_state::want(const node_info& info) {
+  auto& st = *this;
   if (info.name == st.self.name)
     return;
   if (auto i = st.members.find(info.name);
@@ -197,11 +186,11 @@ void want(agent_pointer self, const node_info& info) {
     return;
   st.wanted[info.name] = {info, 0};
   if (st.self.name < info.name)
-    connect(self, info.host, info.port, info.name);
+    connect(info.host, info.port, info.name);
 }
 
-void retry_wanted(agent_pointer self) {
-  auto& st = self->state;
+void agent_state::retry_wanted() {
+  auto& st = *this;
   for (auto i = st.wanted.begin(); i != st.wanted.end();) {
     auto& [info, ticks] = i->second;
     if (auto m = st.members.find(info.name);
@@ -216,23 +205,23 @@ void retry_wanted(agent_pointer self) {
       continue;
     }
     if (st.self.name < info.name || ticks >= fallback_ticks)
-      connect(self, info.host, info.port, info.name);
+      connect(info.host, info.port, info.name);
     ++i;
   }
 }
 
-void try_seeds(agent_pointer self) {
-  for (auto& seed : self->state.cfg.seeds) {
+void agent_state::try_seeds() {
+  for (auto& seed : cfg.seeds) {
     auto colon = seed.rfind(':');
     auto port = static_cast<uint16_t>(std::stoul(seed.substr(colon + 1)));
-    connect(self, seed.substr(0, colon), port);
+    connect(seed.substr(0, colon), port);
   }
 }
 
 caf::result<node_info, std::vector<node_info>, std::vector<name_entry>>
-on_hello(agent_pointer self, node_info& from, std::vector<name_entry>& names) {
-  auto& st = self->state;
-  auto agent = caf::actor_cast<node_agent>(self->current_sender());
+agent_state::on_hello(node_info& from, std::vector<name_entry>& names) {
+  auto& st = *this;
+  auto agent = caf::actor_cast<node_agent>(self_->current_sender());
   if (from.name == st.self.name && from.incarnation != st.self.incarnation) {
     spdlog::warn("cluster: refused node '{}' from {}: this node has that name", from.name,
                  endpoint(from.host, from.port));
@@ -249,20 +238,20 @@ on_hello(agent_pointer self, node_info& from, std::vector<name_entry>& names) {
                    from.name, endpoint(from.host, from.port));
       return make_error(errc::name_taken, "the node name '" + from.name + "' is taken");
     }
-    admit(self, from, agent);
+    admit(from, agent);
     for (auto& e : names)
-      learn(self, std::move(e));
+      learn(std::move(e));
   }
   std::vector<node_info> others;
   for (auto& kv : st.members)
     if (kv.first != from.name)
       others.push_back(kv.second.info);
   return caf::result<node_info, std::vector<node_info>, std::vector<name_entry>>{
-    st.self, std::move(others), all_names(self)};
+    st.self, std::move(others), all_names()};
 }
 
-void on_down(agent_pointer self, const caf::down_msg& msg) {
-  auto& st = self->state;
+void agent_state::on_down(const caf::down_msg& msg) {
+  auto& st = *this;
   for (auto i = st.members.begin(); i != st.members.end(); ++i)
     if (i->second.agent.address() == msg.source) {
       std::string why;
@@ -271,17 +260,26 @@ void on_down(agent_pointer self, const caf::down_msg& msg) {
       else if (!msg.reason || msg.reason == caf::exit_reason::user_shutdown)
         why = "it stopped";
       else
-        why = self->system().render(msg.reason);
-      remove_member(self, i, why);
+        why = self_->system().render(msg.reason);
+      remove_member(i, why);
       return;
     }
-  if (forget_actor(self, msg.source))
+  if (forget_actor(msg.source))
     return;
   auto& subs = st.subscribers;
   subs.erase(std::remove_if(subs.begin(), subs.end(),
                             [&](const caf::actor& s) { return s.address() == msg.source; }),
              subs.end());
 }
+
+} // namespace internal
+
+using namespace internal;
+
+namespace {
+
+/// The name the agent is registered under in the actor system's registry.
+constexpr caf::atom_value agent_name = caf::atom("cluster");
 
 node_agent::behavior_type agent_impl(agent_pointer self, std::string node_name,
                                      cluster_config cfg) {
@@ -293,25 +291,25 @@ node_agent::behavior_type agent_impl(agent_pointer self, std::string node_name,
   st.self.incarnation = std::random_device{}() * uint64_t{0x100000000} + std::random_device{}();
   st.mm = st.cfg.insecure ? self->system().middleman().actor_handle()
                           : self->system().openssl_manager().actor_handle();
-  self->set_down_handler([self](caf::down_msg& msg) { on_down(self, msg); });
+  self->set_down_handler([self](caf::down_msg& msg) { self->state.on_down(msg); });
   self->attach_functor([] {
     cluster_counters().members.store(0, std::memory_order_relaxed);
     cluster_counters().names.store(0, std::memory_order_relaxed);
   });
   return {
     [self](hello_atom, node_info& from, std::vector<name_entry>& names) {
-      return on_hello(self, from, names);
+      return self->state.on_hello(from, names);
     },
-    [self](introduce_atom, const node_info& info) { want(self, info); },
-    [self](announce_atom, name_entry& entry) { learn(self, std::move(entry)); },
+    [self](introduce_atom, const node_info& info) { self->state.want(info); },
+    [self](announce_atom, name_entry& entry) { self->state.learn(std::move(entry)); },
     [self](retract_atom, const std::string& name, const std::string& node) {
-      retract(self, name, node);
+      self->state.retract(name, node);
     },
     [self](register_atom, const std::string& name, caf::strong_actor_ptr& actor) {
-      return on_register_logged(self, name, actor);
+      return self->state.on_register_logged(name, actor);
     },
     [self](whereis_atom, const std::string& name, caf::timespan wait) {
-      return on_whereis(self, name, wait);
+      return self->state.on_whereis(name, wait);
     },
     [self](members_atom) {
       std::vector<node_info> result{self->state.self};
@@ -329,20 +327,20 @@ node_agent::behavior_type agent_impl(agent_pointer self, std::string node_name,
       auto& st = self->state;
       st.self.port = port;
       st.listening = true;
-      update_gauges(self);
+      self->state.update_gauges();
       spdlog::info("cluster: node '{}' listening on {} ({})", st.self.name,
                    endpoint(st.self.host, port),
                    st.cfg.insecure ? "insecure: no TLS, no authentication" : "mutual TLS");
-      try_seeds(self);
+      self->state.try_seeds();
       self->delayed_send(self, st.cfg.retry, retry_atom::value);
     },
     [self](retry_atom) {
-      try_seeds(self);
-      retry_wanted(self);
+      self->state.try_seeds();
+      self->state.retry_wanted();
       self->delayed_send(self, self->state.cfg.retry, retry_atom::value);
     },
     [self](timeout_atom, const std::string& name, uint64_t id) {
-      on_waiter_timeout(self, name, id);
+      self->state.on_waiter_timeout(name, id);
     },
   };
 }

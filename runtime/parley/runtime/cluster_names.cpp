@@ -15,24 +15,22 @@ namespace parley::runtime {
 
 namespace internal {
 
-namespace {
-
 // A name is answered once its node is this one or a member: an actor of a
 // node known only through a third one is reached over that node, and CAF
 // drops such proxies when a direct link to their node fails to come up.
 // (Its BASP gives a new outgoing connection a last-seen time of zero, so a
 // heartbeat tick that comes before the peer's handshake closes it.)
-bool reachable(agent_pointer self, const name_entry& entry) {
-  auto& st = self->state;
+bool agent_state::reachable(const name_entry& entry) {
+  auto& st = *this;
   return entry.node == st.self.name || st.members.count(entry.node) > 0;
 }
 
-caf::result<bool> on_register(agent_pointer self, const std::string& name,
+caf::result<bool> agent_state::on_register(const std::string& name,
                               caf::strong_actor_ptr& actor) {
-  auto& st = self->state;
+  auto& st = *this;
   if (name.empty() || name.size() > 255)
     return make_error(errc::invalid_argument, std::string{"a name has 1 to 255 bytes"});
-  if (!actor || actor->node() != self->node())
+  if (!actor || actor->node() != self_->node())
     return make_error(errc::invalid_argument,
                       "'" + name + "': only an actor of this node can be registered here");
   if (auto i = st.names.find(name); i != st.names.end()) {
@@ -43,30 +41,27 @@ caf::result<bool> on_register(agent_pointer self, const std::string& name,
   }
   name_entry entry{name, actor, actor->get()->message_types(), st.self.name};
   for (auto& kv : st.members)
-    self->send(kv.second.agent, announce_atom::value, entry);
-  learn(self, std::move(entry));
+    self_->send(kv.second.agent, announce_atom::value, entry);
+  learn(std::move(entry));
   return true;
 }
 
-} // namespace
-
-void fulfil_waiters(agent_pointer self, const name_entry& entry) {
-  if (!reachable(self, entry))
+void agent_state::fulfil_waiters(const name_entry& entry) {
+  if (!reachable(entry))
     return;
-  auto i = self->state.waiting.find(entry.name);
-  if (i == self->state.waiting.end())
+  auto i = waiting.find(entry.name);
+  if (i == waiting.end())
     return;
   for (auto& w : i->second)
     w.rp.deliver(entry);
-  self->state.waiting.erase(i);
+  waiting.erase(i);
 }
 
 /// Adds or replaces a name; on a conflict between two nodes, the entry of
 /// the node whose name sorts first wins on every node.
-void learn(agent_pointer self, name_entry entry) {
+void agent_state::learn(name_entry entry) {
   if (!entry.actor)
     return;
-  auto& names = self->state.names;
   if (auto i = names.find(entry.name); i != names.end()) {
     if (i->second.actor == entry.actor)
       return;
@@ -76,56 +71,55 @@ void learn(agent_pointer self, name_entry entry) {
       return;
     }
   }
-  self->monitor(entry.actor);
+  self_->monitor(entry.actor);
   auto copy = entry;
   names[entry.name] = std::move(entry);
-  update_gauges(self);
-  fulfil_waiters(self, copy);
+  update_gauges();
+  fulfil_waiters(copy);
 }
 
-std::vector<name_entry> all_names(agent_pointer self) {
+std::vector<name_entry> agent_state::all_names() {
   std::vector<name_entry> result;
-  result.reserve(self->state.names.size());
-  for (auto& kv : self->state.names)
+  result.reserve(names.size());
+  for (auto& kv : names)
     result.push_back(kv.second);
   return result;
 }
 
-std::vector<name_entry> local_names(agent_pointer self) {
+std::vector<name_entry> agent_state::local_names() {
   std::vector<name_entry> result;
-  for (auto& kv : self->state.names)
-    if (kv.second.node == self->state.self.name)
+  for (auto& kv : names)
+    if (kv.second.node == self.name)
       result.push_back(kv.second);
   return result;
 }
 
-caf::result<bool> on_register_logged(agent_pointer self, const std::string& name,
+caf::result<bool> agent_state::on_register_logged(const std::string& name,
                                      caf::strong_actor_ptr& actor) {
-  auto result = on_register(self, name, actor);
+  auto result = on_register(name, actor);
   if (result.flag == caf::rt_error)
-    spdlog::warn("cluster: cannot register '{}': {}", name, reason(self, result.err));
+    spdlog::warn("cluster: cannot register '{}': {}", name, reason(result.err));
   else
     spdlog::debug("cluster: registered '{}'", name);
   return result;
 }
 
-caf::result<name_entry> on_whereis(agent_pointer self, const std::string& name,
+caf::result<name_entry> agent_state::on_whereis(const std::string& name,
                                    caf::timespan wait) {
-  auto& st = self->state;
-  if (auto i = st.names.find(name); i != st.names.end() && (reachable(self, i->second)
+  auto& st = *this;
+  if (auto i = st.names.find(name); i != st.names.end() && (reachable(i->second)
                                                             || wait.count() <= 0))
     return i->second;
   if (wait.count() <= 0)
     return make_error(errc::not_found, "nothing is registered as '" + name + "'");
-  auto rp = self->make_response_promise<name_entry>();
+  auto rp = self_->make_response_promise<name_entry>();
   auto id = ++st.next_waiter;
   st.waiting[name].push_back(waiter{id, rp});
-  self->delayed_send(self, wait, timeout_atom::value, name, id);
+  self_->delayed_send(self_, wait, timeout_atom::value, name, id);
   return rp;
 }
 
-void on_waiter_timeout(agent_pointer self, const std::string& name, uint64_t id) {
-  auto& waiting = self->state.waiting;
+void agent_state::on_waiter_timeout(const std::string& name, uint64_t id) {
   auto i = waiting.find(name);
   if (i == waiting.end())
     return;
@@ -133,7 +127,7 @@ void on_waiter_timeout(agent_pointer self, const std::string& name, uint64_t id)
   for (auto j = list.begin(); j != list.end(); ++j)
     if (j->id == id) {
       // Known but its node not linked yet: better the entry than nothing.
-      if (auto e = self->state.names.find(name); e != self->state.names.end())
+      if (auto e = names.find(name); e != names.end())
         j->rp.deliver(e->second);
       else
         j->rp.deliver(make_error(errc::not_found, "nothing is registered as '" + name + "'"));
@@ -144,20 +138,19 @@ void on_waiter_timeout(agent_pointer self, const std::string& name, uint64_t id)
     waiting.erase(i);
 }
 
-void retract(agent_pointer self, const std::string& name, const std::string& node) {
-  auto& names = self->state.names;
+void agent_state::retract(const std::string& name, const std::string& node) {
   if (auto i = names.find(name); i != names.end() && i->second.node == node) {
     names.erase(i);
-    update_gauges(self);
+    update_gauges();
   }
 }
 
-bool forget_actor(agent_pointer self, const caf::actor_addr& source) {
-  auto& st = self->state;
+bool agent_state::forget_actor(const caf::actor_addr& source) {
+  auto& st = *this;
   for (auto i = st.names.begin(); i != st.names.end(); ++i)
     if (i->second.actor && i->second.actor->address() == source) {
       st.names.erase(i);
-      update_gauges(self);
+      update_gauges();
       return true;
     }
   return false;

@@ -30,10 +30,62 @@ struct waiter {
   caf::typed_response_promise<name_entry> rp;
 };
 
-struct agent_state {
+/// State of the node agent; runs only inside its actor.
+class agent_state {
+public:
+  using pointer = node_agent::stateful_pointer<agent_state>;
+
   static inline const char* name = "parley.node_agent";
 
+  explicit agent_state(pointer self) : self_(self) {
+    // nop
+  }
+
+  // -- membership (cluster.cpp) -------------------------------------------------
+
+  /// Sets the members and names gauges.
+  void update_gauges();
+  /// An error in words: a Parley error's reason, anything else as CAF says.
+  std::string reason(const caf::error& err);
+  void notify(caf::atom_value what, const node_info& info);
+  void remove_member(std::map<std::string, member>::iterator i, const std::string& why);
+  void admit(const node_info& info, const node_agent& agent);
+  void connect_failed(const std::string& key, const std::string& peer, const std::string& why);
+  /// Connects to the agent at host:port and says hello; `peer` names the
+  /// node expected there (empty for a seed).
+  void connect(const std::string& host, uint16_t port, const std::string& peer = {});
+  /// A node learned from a member.
+  void want(const node_info& info);
+  void retry_wanted();
+  void try_seeds();
+  caf::result<node_info, std::vector<node_info>, std::vector<name_entry>>
+  on_hello(node_info& from, std::vector<name_entry>& names);
+  void on_down(const caf::down_msg& msg);
+
+  // -- names (cluster_names.cpp) -------------------------------------------------
+
+  /// Answers the `whereis` requests waiting for `entry`'s name, once its
+  /// node is reachable.
+  void fulfil_waiters(const name_entry& entry);
+  /// Adds or replaces a name (a conflict goes to the node whose name sorts
+  /// first, on every node).
+  void learn(name_entry entry);
+  /// Every name, and the names of this node.
+  std::vector<name_entry> all_names();
+  std::vector<name_entry> local_names();
+  /// `register`, logged.
+  caf::result<bool> on_register_logged(const std::string& name, caf::strong_actor_ptr& actor);
+  caf::result<name_entry> on_whereis(const std::string& name, caf::timespan wait);
+  void on_waiter_timeout(const std::string& name, uint64_t id);
+  /// A name `node` took back.
+  void retract(const std::string& name, const std::string& node);
+  /// Drops the name of an actor that ended; false if it had none.
+  bool forget_actor(const caf::actor_addr& source);
+
+  // -- data, set by agent_impl and the handlers ------------------------------------
+
   cluster_config cfg;
+  /// This node, as the others see it.
   node_info self;
   bool listening = false;
   caf::io::middleman_actor mm;
@@ -51,46 +103,18 @@ struct agent_state {
   std::vector<caf::actor> subscribers;
   std::map<std::string, std::vector<waiter>> waiting;
   uint64_t next_waiter = 0;
+
+private:
+  /// A name is answered once its node is this one or a member.
+  bool reachable(const name_entry& entry);
+  caf::result<bool> on_register(const std::string& name, caf::strong_actor_ptr& actor);
+
+  pointer self_;
 };
 
-using agent_pointer = node_agent::stateful_pointer<agent_state>;
+using agent_pointer = agent_state::pointer;
 
 /// "host:port".
 std::string endpoint(const std::string& host, uint16_t port);
-
-/// Sets the members and names gauges.
-void update_gauges(agent_pointer self);
-
-/// An error in words: a Parley error's reason, anything else as CAF says.
-std::string reason(agent_pointer self, const caf::error& err);
-
-// -- names (cluster_names.cpp) ----------------------------------------------------------
-
-/// Answers the `whereis` requests waiting for `entry`'s name, once its node
-/// is reachable.
-void fulfil_waiters(agent_pointer self, const name_entry& entry);
-
-/// Adds or replaces a name (a conflict goes to the node whose name sorts
-/// first, on every node).
-void learn(agent_pointer self, name_entry entry);
-
-/// Every name, and the names of this node.
-std::vector<name_entry> all_names(agent_pointer self);
-std::vector<name_entry> local_names(agent_pointer self);
-
-/// `register`, logged.
-caf::result<bool> on_register_logged(agent_pointer self, const std::string& name,
-                                     caf::strong_actor_ptr& actor);
-
-caf::result<name_entry> on_whereis(agent_pointer self, const std::string& name,
-                                   caf::timespan wait);
-
-void on_waiter_timeout(agent_pointer self, const std::string& name, uint64_t id);
-
-/// A name `node` took back.
-void retract(agent_pointer self, const std::string& name, const std::string& node);
-
-/// Drops the name of an actor that ended; false if it had none.
-bool forget_actor(agent_pointer self, const caf::actor_addr& source);
 
 } // namespace parley::runtime::internal
