@@ -57,41 +57,26 @@ protected:
     return c;
   }
 
-  void send(const client& c, v1::ClientFrame f) {
-    self->send(c.handle, frame_atom::value, std::move(f), c.enc);
+  void send(const client& c, client_request r) {
+    self->send(c.handle, request_atom::value, std::move(r), c.enc);
     run();
   }
 
-  static v1::ClientFrame hello(std::string ref, std::string user) {
-    v1::ClientFrame f;
-    f.set_ref(std::move(ref));
-    f.mutable_hello()->set_user(std::move(user));
-    return f;
+  static client_request hello(std::string ref, std::string user) {
+    return {std::move(ref), request::hello{std::move(user)}};
   }
 
-  static v1::ClientFrame join(std::string ref, std::string room,
-                              std::optional<uint64_t> since = {}) {
-    v1::ClientFrame f;
-    f.set_ref(std::move(ref));
-    f.mutable_join()->set_room(std::move(room));
-    if (since)
-      f.mutable_join()->set_since_seq(*since);
-    return f;
+  static client_request join(std::string ref, std::string room,
+                             std::optional<uint64_t> since = {}) {
+    return {std::move(ref), request::join{std::move(room), since}};
   }
 
-  static v1::ClientFrame publish(std::string ref, std::string room, std::string text) {
-    v1::ClientFrame f;
-    f.set_ref(std::move(ref));
-    f.mutable_publish()->set_room(std::move(room));
-    f.mutable_publish()->set_text(std::move(text));
-    return f;
+  static client_request publish(std::string ref, std::string room, std::string text) {
+    return {std::move(ref), request::publish{std::move(room), std::move(text), {}}};
   }
 
-  static v1::ClientFrame ping(std::string ref) {
-    v1::ClientFrame f;
-    f.set_ref(std::move(ref));
-    f.mutable_ping()->set_client_time_ms(5);
-    return f;
+  static client_request ping(std::string ref) {
+    return {std::move(ref), request::ping{5}};
   }
 
   /// Says hello as `user` and joins `room`; returns the joined ack.
@@ -177,8 +162,8 @@ TEST_F(ConnectionTest, PublishReachesEveryMemberWithTheAckToThePublisher) {
 TEST_F(ConnectionTest, PipelinedJoinAndPublishWork) {
   start();
   auto a = connect();
-  self->send(a.handle, frame_atom::value, join("j", "lobby"), a.enc);
-  self->send(a.handle, frame_atom::value, publish("p", "lobby", "right away"), a.enc);
+  self->send(a.handle, request_atom::value, join("j", "lobby"), a.enc);
+  self->send(a.handle, request_atom::value, publish("p", "lobby", "right away"), a.enc);
   run();
   auto frames = a.sink->drain();
   ASSERT_GE(frames.size(), 3u);
@@ -225,10 +210,7 @@ TEST_F(ConnectionTest, RequestsOutsideAJoinedRoomAreErrorsWithTheRef) {
   start();
   auto a = connect();
   send(a, publish("p", "lobby", "x"));
-  v1::ClientFrame leave;
-  leave.set_ref("l");
-  leave.mutable_leave()->set_room("lobby");
-  send(a, leave);
+  send(a, {"l", request::leave{"lobby"}});
   send(a, join("j", "bad room!"));
   auto frames = a.sink->drain();
   ASSERT_EQ(frames.size(), 3u);
@@ -399,15 +381,8 @@ TEST_F(ConnectionTest, HistoryAndPresenceAnswerForJoinedRooms) {
   for (int i = 0; i < 3; ++i)
     send(a, publish("p", "lobby", "m"));
   a.sink->drain();
-  v1::ClientFrame h;
-  h.set_ref("h");
-  h.mutable_history()->set_room("lobby");
-  h.mutable_history()->set_limit(2);
-  send(a, h);
-  v1::ClientFrame p;
-  p.set_ref("pr");
-  p.mutable_presence()->set_room("lobby");
-  send(a, p);
+  send(a, {"h", request::history{"lobby", 0, 0, 2}});
+  send(a, {"pr", request::presence{"lobby"}});
   auto frames = a.sink->drain();
   ASSERT_EQ(frames.size(), 2u);
   ASSERT_EQ(frames[0].ack().history().messages_size(), 2);
@@ -453,10 +428,7 @@ TEST_F(ConnectionTest, RoomsListShowsOpenRoomsWithMembersAndSeq) {
   start();
   auto a = connect();
   auto b = connect(encoding::binary);
-  v1::ClientFrame list;
-  list.set_ref("l0");
-  list.mutable_rooms();
-  send(a, list);
+  send(a, {"l0", request::rooms{}});
   auto empty = a.sink->drain();
   ASSERT_EQ(empty.size(), 1u);
   EXPECT_EQ(empty[0].ref(), "l0");
@@ -469,8 +441,7 @@ TEST_F(ConnectionTest, RoomsListShowsOpenRoomsWithMembersAndSeq) {
   send(a, publish("p1", "lobby", "one"));
   send(a, publish("p2", "lobby", "two"));
   a.sink->drain();
-  list.set_ref("l1");
-  send(b, list);
+  send(b, {"l1", request::rooms{}});
   auto frames = b.sink->drain();
   ASSERT_FALSE(frames.empty());
   auto& got = frames.back();

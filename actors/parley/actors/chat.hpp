@@ -4,10 +4,10 @@
 /// The chat vocabulary shared by rooms, the rooms directory and connections:
 /// atoms, message structs and the typed interfaces that connect them.
 ///
-/// Actor interfaces carry plain structs. Protobuf appears in two places only:
-/// a connection receives the decoded `v1::ClientFrame` from the gateway, and
-/// a room encodes each outgoing frame at most once per encoding
-/// (`fanout_frame`) into bytes every member's sink shares.
+/// Actor interfaces carry plain structs: a connection receives requests the
+/// gateway decoded (requests.hpp), and a room encodes each outgoing frame
+/// at most once per encoding (`fanout_frame`) into bytes every member's sink
+/// shares.
 
 #include "parley/actors/outbound.hpp"
 #include "parley/proto/codec.hpp"
@@ -41,7 +41,7 @@ using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using history_atom = caf::atom_constant<caf::atom("history")>;
 using presence_atom = caf::atom_constant<caf::atom("presence")>;
 using lookup_atom = caf::atom_constant<caf::atom("lookup")>;
-using frame_atom = caf::atom_constant<caf::atom("frame")>;
+using request_atom = caf::atom_constant<caf::atom("request")>;
 using bad_frame_atom = caf::atom_constant<caf::atom("badframe")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
@@ -333,7 +333,6 @@ void announce_chat(caf::actor_system_config& cfg);
 
 } // namespace parley::actors
 
-// Local-only message types: protobuf objects between a gateway session and
-// its connection actor.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::v1::ClientFrame)
+// Local-only message types: what a gateway session hands its connection
+// actor when a frame does not decode.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::proto::decode_error)

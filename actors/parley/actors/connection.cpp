@@ -112,11 +112,11 @@ void connection_state::init(std::string session_id, connection_config cfg, rooms
 
 // -- inbound ----------------------------------------------------------------------
 
-void connection_state::on_frame(v1::ClientFrame& frame, encoding enc) {
+void connection_state::on_request(client_request& req, encoding enc) {
   if (closed_)
     return;
   cfg_.stats->frames_in.fetch_add(1, std::memory_order_relaxed);
-  const auto ref = frame.ref();
+  const auto& ref = req.ref;
   if (!bucket_->take(self_->clock().now())) {
     cfg_.stats->rate_limited.fetch_add(1, std::memory_order_relaxed);
     if (++strikes_ > cfg_.max_strikes) {
@@ -129,40 +129,14 @@ void connection_state::on_frame(v1::ClientFrame& frame, encoding enc) {
     return;
   }
   strikes_ = 0;
-  switch (frame.kind_case()) {
-    case v1::ClientFrame::kHello:
-      hello(ref, frame.hello(), enc);
-      break;
-    case v1::ClientFrame::kJoin:
-      join(ref, frame.join(), enc);
-      break;
-    case v1::ClientFrame::kLeave:
-      leave(ref, frame.leave(), enc);
-      break;
-    case v1::ClientFrame::kPublish:
-      publish(ref, *frame.mutable_publish(), enc);
-      break;
-    case v1::ClientFrame::kHistory:
-      history(ref, frame.history(), enc);
-      break;
-    case v1::ClientFrame::kPresence:
-      presence(ref, frame.presence(), enc);
-      break;
-    case v1::ClientFrame::kRooms:
-      list_rooms(ref, enc);
-      break;
-    case v1::ClientFrame::kPing: {
-      v1::Ack ack;
-      ack.mutable_pong()->set_client_time_ms(frame.ping().client_time_ms());
-      ack.mutable_pong()->set_server_time_ms(now_ms());
-      reply(ref, std::move(ack), enc);
-      break;
-    }
-    case v1::ClientFrame::KIND_NOT_SET:
-      // The codec refuses these; a caller that skipped it still gets an answer.
-      error(ref, v1::ERROR_CODE_EMPTY_FRAME, "the frame carries no request", enc);
-      break;
-  }
+  std::visit([&](auto& what) { on(ref, what, enc); }, req.what);
+}
+
+void connection_state::on(const std::string& ref, request::ping& req, encoding enc) {
+  v1::Ack ack;
+  ack.mutable_pong()->set_client_time_ms(req.client_time_ms);
+  ack.mutable_pong()->set_server_time_ms(now_ms());
+  reply(ref, std::move(ack), enc);
 }
 
 void connection_state::on_bad_frame(const proto::decode_error& err, encoding enc) {
@@ -172,9 +146,9 @@ void connection_state::on_bad_frame(const proto::decode_error& err, encoding enc
   error(err.ref, err.code, err.reason, enc);
 }
 
-void connection_state::hello(const std::string& ref, const v1::Hello& req, encoding enc) {
-  if (!req.user().empty()) {
-    if (!valid_user_name(req.user())) {
+void connection_state::on(const std::string& ref, request::hello& req, encoding enc) {
+  if (!req.user.empty()) {
+    if (!valid_user_name(req.user)) {
       error(ref, v1::ERROR_CODE_INVALID_ARGUMENT,
             "hello.user: 1 to 32 letters, digits, spaces or - _ .", enc);
       return;
@@ -184,7 +158,7 @@ void connection_state::hello(const std::string& ref, const v1::Hello& req, encod
             enc);
       return;
     }
-    user_ = req.user();
+    user_ = std::move(req.user);
   }
   v1::Ack ack;
   auto* w = ack.mutable_welcome();
@@ -201,8 +175,8 @@ void connection_state::hello(const std::string& ref, const v1::Hello& req, encod
   reply(ref, std::move(ack), enc);
 }
 
-void connection_state::join(const std::string& ref, const v1::Join& req, encoding enc) {
-  const auto& name = req.room();
+void connection_state::on(const std::string& ref, request::join& req, encoding enc) {
+  const auto& name = req.room;
   if (auto err = validate_room_name(name, cfg_.limits.max_room_name_bytes)) {
     error(ref, err, enc);
     return;
@@ -211,9 +185,7 @@ void connection_state::join(const std::string& ref, const v1::Join& req, encodin
     error(ref, v1::ERROR_CODE_ALREADY_MEMBER, "already in room " + name, enc);
     return;
   }
-  std::optional<seq_t> since;
-  if (req.has_since_seq())
-    since = req.since_seq();
+  std::optional<seq_t> since = req.since;
   // Membership changes are awaited: a publish right after a join (without
   // waiting for its ack) then finds the room joined.
   auto me = self_->address();
@@ -247,15 +219,15 @@ void connection_state::join(const std::string& ref, const v1::Join& req, encodin
       });
 }
 
-void connection_state::leave(const std::string& ref, const v1::Leave& req, encoding enc) {
-  auto room = member_of(ref, req.room(), enc);
+void connection_state::on(const std::string& ref, request::leave& req, encoding enc) {
+  auto room = member_of(ref, req.room, enc);
   if (!room)
     return;
-  joined_.erase(req.room());
+  joined_.erase(req.room);
   self_->demonitor(room.address());
   ask(room, leave_atom::value, self_->address())
     .await(
-      [this, ref, enc, name = req.room()](bool) {
+      [this, ref, enc, name = req.room](bool) {
         done();
         v1::Ack ack;
         ack.mutable_left()->set_room(name);
@@ -268,19 +240,18 @@ void connection_state::leave(const std::string& ref, const v1::Leave& req, encod
       });
 }
 
-void connection_state::publish(const std::string& ref, v1::Publish& req, encoding enc) {
-  auto room = member_of(ref, req.room(), enc);
+void connection_state::on(const std::string& ref, request::publish& req, encoding enc) {
+  auto room = member_of(ref, req.room, enc);
   if (!room)
     return;
-  if (req.text().empty() && req.body().empty()) {
+  if (req.text.empty() && req.body.empty()) {
     error(ref, v1::ERROR_CODE_INVALID_ARGUMENT, "publish: text or body required", enc);
     return;
   }
   ask(room, publish_atom::value,
-                 publish_request{self_->address(),
-                                 std::move(*req.mutable_text()), std::move(*req.mutable_body())})
+      publish_request{self_->address(), std::move(req.text), std::move(req.body)})
     .then(
-      [this, ref, enc, name = req.room()](seq_t seq) {
+      [this, ref, enc, name = req.room](seq_t seq) {
         done();
         v1::Ack ack;
         ack.mutable_published()->set_room(name);
@@ -293,13 +264,11 @@ void connection_state::publish(const std::string& ref, v1::Publish& req, encodin
       });
 }
 
-void connection_state::history(const std::string& ref, const v1::HistoryRequest& req,
-                               encoding enc) {
-  auto room = member_of(ref, req.room(), enc);
+void connection_state::on(const std::string& ref, request::history& req, encoding enc) {
+  auto room = member_of(ref, req.room, enc);
   if (!room)
     return;
-  ask(room, history_atom::value,
-                 history_request{req.before_seq(), req.after_seq(), req.limit()})
+  ask(room, history_atom::value, history_request{req.before, req.after, req.limit})
     .then(
       [this, ref, enc](history_reply& r) {
         done();
@@ -317,14 +286,13 @@ void connection_state::history(const std::string& ref, const v1::HistoryRequest&
       });
 }
 
-void connection_state::presence(const std::string& ref, const v1::PresenceRequest& req,
-                                encoding enc) {
-  auto room = member_of(ref, req.room(), enc);
+void connection_state::on(const std::string& ref, request::presence& req, encoding enc) {
+  auto room = member_of(ref, req.room, enc);
   if (!room)
     return;
   ask(room, presence_atom::value)
     .then(
-      [this, ref, enc, name = req.room()](std::vector<std::string>& members) {
+      [this, ref, enc, name = req.room](std::vector<std::string>& members) {
         done();
         v1::Ack ack;
         auto* p = ack.mutable_presence();
@@ -347,7 +315,7 @@ rooms_actor connection_state::directory() {
   return rooms_;
 }
 
-void connection_state::list_rooms(const std::string& ref, encoding enc) {
+void connection_state::on(const std::string& ref, request::rooms&, encoding enc) {
   auto dir = directory();
   if (!dir) {
     error(ref, v1::ERROR_CODE_UNAVAILABLE, "the rooms are starting: try again", enc);
@@ -455,8 +423,8 @@ connection_actor::behavior_type connection_impl(connection_state::pointer self,
                                                 rooms_actor rooms, frame_sink_ptr sink) {
   self->state.init(std::move(session_id), std::move(cfg), std::move(rooms), std::move(sink));
   return {
-    [self](frame_atom, v1::ClientFrame& frame, encoding enc) {
-      self->state.on_frame(frame, enc);
+    [self](request_atom, client_request& req, encoding enc) {
+      self->state.on_request(req, enc);
     },
     [self](bad_frame_atom, const proto::decode_error& err, encoding enc) {
       self->state.on_bad_frame(err, enc);

@@ -32,6 +32,7 @@
 #include "parley/actors/chat.hpp"
 #include "parley/actors/error_table.hpp"
 #include "parley/actors/outbound.hpp"
+#include "parley/actors/requests.hpp"
 #include "parley/actors/token_bucket.hpp"
 
 #include <caf/stateful_actor.hpp>
@@ -47,8 +48,9 @@ namespace parley::actors {
 
 /// The messages a connection understands.
 using connection_actor = caf::typed_actor<
-  // A decoded request and the encoding it came in (replies use it).
-  caf::reacts_to<frame_atom, v1::ClientFrame, encoding>,
+  // A request (decoded at the gateway's edge) and the encoding it came in
+  // (replies use it).
+  caf::reacts_to<request_atom, client_request, encoding>,
   // A payload that did not decode.
   caf::reacts_to<bad_frame_atom, proto::decode_error, encoding>>;
 
@@ -114,7 +116,7 @@ public:
 
   void init(std::string session_id, connection_config cfg, rooms_actor rooms, frame_sink_ptr sink);
 
-  void on_frame(v1::ClientFrame& frame, encoding enc);
+  void on_request(client_request& req, encoding enc);
   void on_bad_frame(const proto::decode_error& err, encoding enc);
 
   const std::string& user() const {
@@ -122,13 +124,14 @@ public:
   }
 
 private:
-  void hello(const std::string& ref, const v1::Hello& req, encoding enc);
-  void join(const std::string& ref, const v1::Join& req, encoding enc);
-  void leave(const std::string& ref, const v1::Leave& req, encoding enc);
-  void publish(const std::string& ref, v1::Publish& req, encoding enc);
-  void history(const std::string& ref, const v1::HistoryRequest& req, encoding enc);
-  void presence(const std::string& ref, const v1::PresenceRequest& req, encoding enc);
-  void list_rooms(const std::string& ref, encoding enc);
+  void on(const std::string& ref, request::hello& req, encoding enc);
+  void on(const std::string& ref, request::join& req, encoding enc);
+  void on(const std::string& ref, request::leave& req, encoding enc);
+  void on(const std::string& ref, request::publish& req, encoding enc);
+  void on(const std::string& ref, request::history& req, encoding enc);
+  void on(const std::string& ref, request::presence& req, encoding enc);
+  void on(const std::string& ref, request::rooms& req, encoding enc);
+  void on(const std::string& ref, request::ping& req, encoding enc);
   /// The rooms directory to ask (null while none runs).
   rooms_actor directory();
 
@@ -186,3 +189,6 @@ connection_actor::behavior_type connection_impl(connection_state::pointer self,
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::proto::encoding)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::frame_sink_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::connection_config)
+
+// Local only: a session hands its connection actor plain requests.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::actors::client_request)

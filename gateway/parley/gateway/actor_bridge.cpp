@@ -6,6 +6,7 @@
 
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/gateway/listener.hpp"
+#include "parley/gateway/requests.hpp"
 #include "parley/runtime/stats.hpp"
 #include "parley/runtime/supervisor.hpp"
 
@@ -37,12 +38,18 @@ public:
   }
 
   void deliver(std::string_view payload, proto::encoding enc) override {
+    // The protocol ends here: the connection actor gets a plain request.
     auto res = proto::decode_client(payload, enc, limits_);
-    if (auto* frame = std::get_if<v1::ClientFrame>(&res))
-      caf::anon_send(handle_, actors::frame_atom::value, std::move(*frame), enc);
-    else
-      caf::anon_send(handle_, actors::bad_frame_atom::value,
-                     std::move(std::get<proto::decode_error>(res)), enc);
+    if (auto* frame = std::get_if<v1::ClientFrame>(&res)) {
+      auto req = to_request(std::move(*frame));
+      if (auto* r = std::get_if<actors::client_request>(&req)) {
+        caf::anon_send(handle_, actors::request_atom::value, std::move(*r), enc);
+        return;
+      }
+      res = std::move(std::get<proto::decode_error>(req));
+    }
+    caf::anon_send(handle_, actors::bad_frame_atom::value,
+                   std::move(std::get<proto::decode_error>(res)), enc);
   }
 
   void stop() override {
