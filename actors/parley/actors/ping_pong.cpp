@@ -16,8 +16,6 @@ namespace parley::actors {
 
 namespace {
 
-using pinger_pointer = pinger_actor::stateful_pointer<pinger_state>;
-
 // Pings carry no timeout: the Pinger monitors the Ponger, so a lost Ponger
 // is a down message, not a timer. A CAF 0.17 request timeout registers a
 // timer per request, which cut the round-trip rate by ~45 % (docs/benchmarks.md).
@@ -28,81 +26,110 @@ constexpr caf::timespan lookup_timeout = std::chrono::seconds(10);
 // practice, so a handful of retries suffice. This bounds a broken setup.
 constexpr uint32_t max_lookups = 1000;
 
-void locate(pinger_pointer self, caf::actor_addr lost);
+} // namespace
 
-void finish(pinger_pointer self, caf::expected<game_result> result) {
-  auto& st = self->state;
-  auto promise = std::move(st.promise);
-  st.promise = {};
-  st.target = 0;
+void pinger_state::finish(caf::expected<game_result> result) {
+  auto promise = std::move(promise_);
+  promise_ = {};
+  target_ = 0;
   if (result)
     promise.deliver(std::move(*result));
   else
     promise.deliver(std::move(result.error()));
 }
 
-void serve(pinger_pointer self) {
-  auto& st = self->state;
-  if (st.round == st.target) {
-    auto elapsed = self->clock().now() - st.started;
-    finish(self, game_result{st.round, st.failures,
-                             std::chrono::duration_cast<caf::timespan>(elapsed)});
+void pinger_state::serve() {
+  if (round_ == target_) {
+    auto elapsed = self_->clock().now() - started_;
+    finish(game_result{round_, failures_, std::chrono::duration_cast<caf::timespan>(elapsed)});
     return;
   }
-  auto ponger = st.ponger;
-  auto round = st.round + 1;
-  self->request(ponger, caf::infinite, ping_atom::value, ball{round})
+  auto ponger = ponger_;
+  auto round = round_ + 1;
+  self_->request(ponger, caf::infinite, ping_atom::value, ball{round})
     .then(
-      [self, round](ball b) {
-        auto& st = self->state;
+      [this, round](ball b) {
         if (b.round != round) {
-          finish(self, runtime::make_error(runtime::errc::invalid_argument,
-                                           std::string{"ball came back with the wrong round"}));
+          finish(runtime::make_error(runtime::errc::invalid_argument,
+                                     std::string{"ball came back with the wrong round"}));
           return;
         }
-        st.round = round;
-        st.lookups = 0;
-        serve(self);
+        round_ = round;
+        lookups_ = 0;
+        serve();
       },
-      [self, ponger](caf::error&) {
+      [this, ponger](caf::error&) {
         // The Ponger died with our ball (or took too long): replay the round.
-        auto& st = self->state;
-        if (st.ponger == ponger) {
-          ++st.failures;
-          st.ponger = nullptr;
-          locate(self, ponger.address());
+        if (ponger_ == ponger) {
+          ++failures_;
+          ponger_ = nullptr;
+          locate(ponger.address());
         }
       });
 }
 
-void locate(pinger_pointer self, caf::actor_addr lost) {
-  auto& st = self->state;
-  if (++st.lookups > max_lookups) {
-    finish(self, runtime::make_error(runtime::errc::unknown_child, st.ponger_id));
+void pinger_state::locate(caf::actor_addr lost) {
+  if (++lookups_ > max_lookups) {
+    finish(runtime::make_error(runtime::errc::unknown_child, ponger_id_));
     return;
   }
-  auto supervisor = caf::actor_cast<runtime::supervisor_actor>(st.supervisor);
+  auto supervisor = caf::actor_cast<runtime::supervisor_actor>(supervisor_);
   if (!supervisor) {
-    finish(self, caf::make_error(caf::sec::request_receiver_down));
+    finish(caf::make_error(caf::sec::request_receiver_down));
     return;
   }
-  self->request(supervisor, lookup_timeout, runtime::find_child_atom::value, st.ponger_id)
+  self_->request(supervisor, lookup_timeout, runtime::find_child_atom::value, ponger_id_)
     .then(
-      [self, lost](caf::actor& found) {
-        auto& st = self->state;
+      [this, lost](caf::actor& found) {
         auto ponger = caf::actor_cast<ponger_actor>(found);
         if (!ponger || ponger.address() == lost) {
-          locate(self, lost); // not replaced yet
+          locate(lost); // not replaced yet
           return;
         }
-        st.ponger = ponger;
-        self->monitor(ponger);
-        serve(self);
+        ponger_ = ponger;
+        self_->monitor(ponger);
+        serve();
       },
-      [self](caf::error& err) { finish(self, std::move(err)); });
+      [this](caf::error& err) { finish(std::move(err)); });
 }
 
-} // namespace
+void pinger_state::on_down(const caf::down_msg& msg) {
+  if (ponger_ && msg.source == ponger_.address()) {
+    // Died between rounds or with our ball: either way, a new one takes over.
+    auto lost = ponger_.address();
+    ++failures_;
+    ponger_ = nullptr;
+    if (target_ != 0)
+      locate(lost);
+  }
+}
+
+void pinger_state::init(runtime::supervisor_actor supervisor, std::string ponger_id) {
+  // A weak reference: the supervisor holds us, we must not hold it.
+  supervisor_ = supervisor.address();
+  ponger_id_ = std::move(ponger_id);
+  self_->set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
+}
+
+caf::result<game_result> pinger_state::play(uint64_t rounds) {
+  if (target_ != 0)
+    return runtime::make_error(runtime::errc::invalid_argument,
+                               std::string{"a game is already running"});
+  if (rounds == 0)
+    return game_result{};
+  round_ = 0;
+  target_ = rounds;
+  failures_ = 0;
+  lookups_ = 0;
+  started_ = self_->clock().now();
+  promise_ = self_->make_response_promise<game_result>();
+  auto result = promise_;
+  if (ponger_)
+    serve();
+  else
+    locate({});
+  return result;
+}
 
 ponger_actor::behavior_type ponger_impl(ponger_actor::pointer,
                                         std::shared_ptr<crash_plan> plan) {
@@ -117,44 +144,12 @@ ponger_actor::behavior_type ponger_impl(ponger_actor::pointer,
   };
 }
 
-pinger_actor::behavior_type pinger_impl(pinger_actor::stateful_pointer<pinger_state> self,
+pinger_actor::behavior_type pinger_impl(pinger_state::pointer self,
                                         runtime::supervisor_actor supervisor,
                                         std::string ponger_id) {
-  // A weak reference: the supervisor holds us, we must not hold it.
-  self->state.supervisor = supervisor.address();
-  self->state.ponger_id = std::move(ponger_id);
-  self->set_down_handler([self](caf::down_msg& msg) {
-    auto& st = self->state;
-    if (st.ponger && msg.source == st.ponger.address()) {
-      // Died between rounds or with our ball: either way, a new one takes over.
-      auto lost = st.ponger.address();
-      ++st.failures;
-      st.ponger = nullptr;
-      if (st.target != 0)
-        locate(self, lost);
-    }
-  });
+  self->state.init(std::move(supervisor), std::move(ponger_id));
   return {
-    [self](play_atom, uint64_t rounds) -> caf::result<game_result> {
-      auto& st = self->state;
-      if (st.target != 0)
-        return runtime::make_error(runtime::errc::invalid_argument,
-                                   std::string{"a game is already running"});
-      if (rounds == 0)
-        return game_result{};
-      st.round = 0;
-      st.target = rounds;
-      st.failures = 0;
-      st.lookups = 0;
-      st.started = self->clock().now();
-      st.promise = self->make_response_promise<game_result>();
-      auto result = st.promise;
-      if (st.ponger)
-        serve(self);
-      else
-        locate(self, {});
-      return result;
-    },
+    [self](play_atom, uint64_t rounds) { return self->state.play(rounds); },
   };
 }
 

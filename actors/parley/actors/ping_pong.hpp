@@ -17,6 +17,7 @@
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
 #include <caf/timespan.hpp>
 #include <caf/typed_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -75,25 +76,46 @@ struct crash_plan {
 ponger_actor::behavior_type ponger_impl(ponger_actor::pointer self,
                                         std::shared_ptr<crash_plan> plan);
 
-/// State of the Pinger; lives inside its actor.
-struct pinger_state {
+/// State of the Pinger; runs only inside its actor.
+class pinger_state {
+public:
+  using pointer = pinger_actor::stateful_pointer<pinger_state>;
+
   static inline const char* name = "parley.pinger";
 
+  explicit pinger_state(pointer self) : self_(self) {
+    // nop
+  }
+
+  void init(runtime::supervisor_actor supervisor, std::string ponger_id);
+
+  /// Starts a game of `rounds` rounds; answered when the last ball is back.
+  caf::result<game_result> play(uint64_t rounds);
+
+private:
+  /// Sends the next round's ball, or finishes the game.
+  void serve();
+  /// Asks the supervisor for the Ponger, which is not `lost`.
+  void locate(caf::actor_addr lost);
+  void finish(caf::expected<game_result> result);
+  void on_down(const caf::down_msg& msg);
+
+  pointer self_;
   /// Weak: the supervisor holds the Pinger, not the other way round.
-  caf::actor_addr supervisor;
-  std::string ponger_id;
-  ponger_actor ponger;
-  uint64_t round = 0;
-  uint64_t target = 0;
-  uint64_t failures = 0;
+  caf::actor_addr supervisor_;
+  std::string ponger_id_;
+  ponger_actor ponger_;
+  uint64_t round_ = 0;
+  uint64_t target_ = 0;
+  uint64_t failures_ = 0;
   /// Consecutive lookups that found no live Ponger; bounded.
-  uint32_t lookups = 0;
-  caf::actor_clock::time_point started;
-  caf::typed_response_promise<game_result> promise;
+  uint32_t lookups_ = 0;
+  caf::actor_clock::time_point started_;
+  caf::typed_response_promise<game_result> promise_;
 };
 
 /// Pinger: plays games against the child `ponger_id` of `supervisor`.
-pinger_actor::behavior_type pinger_impl(pinger_actor::stateful_pointer<pinger_state> self,
+pinger_actor::behavior_type pinger_impl(pinger_state::pointer self,
                                         runtime::supervisor_actor supervisor,
                                         std::string ponger_id);
 
