@@ -21,36 +21,44 @@ caf::expected<int64_t> run_body(const task_fn& fn) {
 
 } // namespace
 
-timed_task_actor::behavior_type task_impl(timed_task_actor::stateful_pointer<task_state> self,
-                                          task_fn fn, caf::timespan delay) {
-  auto finish = [self, fn] {
-    auto& st = self->state;
-    st.result = run_body(fn);
-    for (auto& rp : st.waiters) {
-      if (*st.result)
-        rp.deliver(**st.result);
-      else
-        rp.deliver(st.result->error());
-    }
-    st.waiters.clear();
-  };
+void task_state::init(task_fn fn, caf::timespan delay) {
+  fn_ = std::move(fn);
   if (delay > caf::timespan{0})
-    self->delayed_send(self, delay, expire_atom::value);
+    self_->delayed_send(self_, delay, expire_atom::value);
   else
     finish();
+}
+
+void task_state::finish() {
+  result_ = run_body(fn_);
+  for (auto& rp : waiters_) {
+    if (*result_)
+      rp.deliver(**result_);
+    else
+      rp.deliver(result_->error());
+  }
+  waiters_.clear();
+}
+
+caf::result<int64_t> task_state::join() {
+  if (result_)
+    return *result_;
+  auto rp = self_->make_response_promise<int64_t>();
+  waiters_.push_back(rp);
+  return rp;
+}
+
+void task_state::expire() {
+  if (!result_)
+    finish();
+}
+
+timed_task_actor::behavior_type task_impl(task_state::pointer self, task_fn fn,
+                                          caf::timespan delay) {
+  self->state.init(std::move(fn), delay);
   return {
-    [self](join_atom) -> caf::result<int64_t> {
-      auto& st = self->state;
-      if (st.result)
-        return *st.result;
-      auto rp = self->make_response_promise<int64_t>();
-      st.waiters.push_back(rp);
-      return rp;
-    },
-    [self, finish](expire_atom) {
-      if (!self->state.result)
-        finish();
-    },
+    [self](join_atom) { return self->state.join(); },
+    [self](expire_atom) { self->state.expire(); },
   };
 }
 

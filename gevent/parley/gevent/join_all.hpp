@@ -76,15 +76,37 @@ using task_fn = std::function<caf::expected<int64_t>()>;
 /// A task's interface inside: `expire` starts the body after its delay.
 using timed_task_actor = task_actor::extend<caf::reacts_to<expire_atom>>;
 
-/// The state of one task; runs inside the task actor.
-struct task_state {
+/// The state of one task; runs only inside the task actor.
+class task_state {
+public:
+  using pointer = timed_task_actor::stateful_pointer<task_state>;
+
   static inline const char* name = "parley.task";
-  std::optional<caf::expected<int64_t>> result;
-  std::vector<caf::typed_response_promise<int64_t>> waiters;
+
+  explicit task_state(pointer self) : self_(self) {
+    // nop
+  }
+
+  /// Runs `fn` now, or after `delay`.
+  void init(task_fn fn, caf::timespan delay);
+
+  /// The outcome, now or once the body ran.
+  caf::result<int64_t> join();
+
+  /// The delay is over: runs the body (once).
+  void expire();
+
+private:
+  void finish();
+
+  pointer self_;
+  task_fn fn_;
+  std::optional<caf::expected<int64_t>> result_;
+  std::vector<caf::typed_response_promise<int64_t>> waiters_;
 };
 
-timed_task_actor::behavior_type task_impl(timed_task_actor::stateful_pointer<task_state> self,
-                                          task_fn fn, caf::timespan delay);
+timed_task_actor::behavior_type task_impl(task_state::pointer self, task_fn fn,
+                                          caf::timespan delay);
 
 /// gevent.spawn: a task that runs `fn` as soon as it is scheduled, or after
 /// `delay` (without blocking a thread, like `gevent.sleep(delay)` before the

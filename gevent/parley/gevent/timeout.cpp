@@ -39,34 +39,35 @@ bool is_timeout(const caf::error& err) {
   return runtime::is(err, errc::timeout) || err == caf::sec::request_timeout;
 }
 
-sleeper_actor::behavior_type sleeper_impl(sleeper_actor::stateful_pointer<sleeper_state> self,
-                                          size_t max_waiters) {
-  self->state.max_waiters = max_waiters;
+caf::result<int64_t> sleeper_state::sleep(caf::timespan d, int64_t x) {
+  if (auto err = internal::check_wait(d, "sleep"))
+    return err;
+  if (d == caf::timespan{0})
+    return x;
+  if (auto err = internal::check_room(sleeping_.size(), max_waiters_, "sleep"))
+    return err;
+  auto id = next_id_++;
+  auto rp = self_->make_response_promise<int64_t>();
+  sleeping_.emplace_back(id, x, rp);
+  self_->delayed_send(self_, d, expire_atom::value, id);
+  return rp;
+}
+
+void sleeper_state::expire(uint64_t id) {
+  for (auto i = sleeping_.begin(); i != sleeping_.end(); ++i) {
+    if (std::get<0>(*i) == id) {
+      std::get<2>(*i).deliver(std::get<1>(*i));
+      sleeping_.erase(i);
+      return;
+    }
+  }
+}
+
+sleeper_actor::behavior_type sleeper_impl(sleeper_state::pointer self, size_t max_waiters) {
+  self->state.init(max_waiters);
   return {
-    [self](sleep_atom, caf::timespan d, int64_t x) -> caf::result<int64_t> {
-      if (auto err = internal::check_wait(d, "sleep"))
-        return err;
-      if (d == caf::timespan{0})
-        return x;
-      if (auto err = internal::check_room(self->state.sleeping.size(), self->state.max_waiters,
-                                          "sleep"))
-        return err;
-      auto id = self->state.next_id++;
-      auto rp = self->make_response_promise<int64_t>();
-      self->state.sleeping.emplace_back(id, x, rp);
-      self->delayed_send(self, d, expire_atom::value, id);
-      return rp;
-    },
-    [self](expire_atom, uint64_t id) {
-      auto& xs = self->state.sleeping;
-      for (auto i = xs.begin(); i != xs.end(); ++i) {
-        if (std::get<0>(*i) == id) {
-          std::get<2>(*i).deliver(std::get<1>(*i));
-          xs.erase(i);
-          return;
-        }
-      }
-    },
+    [self](sleep_atom, caf::timespan d, int64_t x) { return self->state.sleep(d, x); },
+    [self](expire_atom, uint64_t id) { self->state.expire(id); },
   };
 }
 

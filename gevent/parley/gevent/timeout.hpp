@@ -82,17 +82,36 @@ using sleeper_actor
                      /// Internal: the sleep of request `id` is over.
                      caf::reacts_to<expire_atom, uint64_t>>;
 
-/// The state of one sleeper: the requests still sleeping. Runs inside the
-/// sleeper actor.
-struct sleeper_state {
+/// The state of one sleeper: the requests still sleeping. Runs only inside
+/// the sleeper actor.
+class sleeper_state {
+public:
+  using pointer = sleeper_actor::stateful_pointer<sleeper_state>;
+
   static inline const char* name = "parley.sleeper";
-  size_t max_waiters = default_max_waiters;
-  uint64_t next_id = 1;
-  std::vector<std::tuple<uint64_t, int64_t, caf::typed_response_promise<int64_t>>> sleeping;
+
+  explicit sleeper_state(pointer self) : self_(self) {
+    // nop
+  }
+
+  void init(size_t max_waiters) {
+    max_waiters_ = max_waiters;
+  }
+
+  /// Answers `x` after `d`.
+  caf::result<int64_t> sleep(caf::timespan d, int64_t x);
+
+  /// The sleep of request `id` is over.
+  void expire(uint64_t id);
+
+private:
+  pointer self_;
+  size_t max_waiters_ = default_max_waiters;
+  uint64_t next_id_ = 1;
+  std::vector<std::tuple<uint64_t, int64_t, caf::typed_response_promise<int64_t>>> sleeping_;
 };
 
-sleeper_actor::behavior_type sleeper_impl(sleeper_actor::stateful_pointer<sleeper_state> self,
-                                          size_t max_waiters);
+sleeper_actor::behavior_type sleeper_impl(sleeper_state::pointer self, size_t max_waiters);
 
 /// Spawns a sleeper that lets at most `max_waiters` requests sleep at once
 /// (more: `errc::capacity_exceeded`).
