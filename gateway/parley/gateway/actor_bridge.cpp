@@ -115,24 +115,41 @@ private:
   runtime::supervisor_actor sup_;
 };
 
-struct listener_state {
+/// Owns the listener: the detached actor the gateway supervisor stops, and
+/// with it the listener (drain first).
+class listener_state {
+public:
+  using pointer = listener_actor::stateful_pointer<listener_state>;
+
   static inline const char* name = "parley.gateway.listener";
 
-  std::shared_ptr<listener> l;
+  explicit listener_state(pointer) {
+    // nop
+  }
 
   ~listener_state() {
-    if (l)
-      l->stop(); // drains: blocks this (detached) actor's own thread only
+    if (l_)
+      l_->stop(); // drains: blocks this (detached) actor's own thread only
   }
+
+  void init(std::shared_ptr<listener> l) {
+    l_ = std::move(l);
+  }
+
+  /// Where the listener listens.
+  caf::result<std::string, uint16_t> where() const {
+    return caf::make_result(l_->address(), l_->port());
+  }
+
+private:
+  std::shared_ptr<listener> l_;
 };
 
-listener_actor::behavior_type listener_impl(listener_actor::stateful_pointer<listener_state> self,
+listener_actor::behavior_type listener_impl(listener_state::pointer self,
                                             std::shared_ptr<listener> l) {
-  self->state.l = std::move(l);
+  self->state.init(std::move(l));
   return {
-    [self](runtime::get_atom) {
-      return caf::make_result(self->state.l->address(), self->state.l->port());
-    },
+    [self](runtime::get_atom) { return self->state.where(); },
   };
 }
 
