@@ -1,5 +1,7 @@
 #include "parley/actors/chat.hpp"
 
+#include "parley/actors/rooms_directory.hpp"
+
 #include <caf/actor_system_config.hpp>
 
 #include <chrono>

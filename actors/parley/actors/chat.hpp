@@ -2,7 +2,10 @@
 
 /// @file
 /// The chat vocabulary shared by rooms, the rooms directory and connections:
-/// atoms, message structs and the typed interfaces that connect them.
+/// atoms and message structs. Each actor's typed interface stands beside its
+/// state and behaviour (room.hpp, rooms_directory.hpp, room_relay.hpp,
+/// connection.hpp); only the part of a relay a room talks to is here, as a
+/// join request names it.
 ///
 /// Actor interfaces carry plain structs: a connection receives requests the
 /// gateway decoded (requests.hpp), and a room encodes each outgoing frame
@@ -256,21 +259,6 @@ typename Inspector::result_type inspect(Inspector& f, room_summary& x) {
   return f(caf::meta::type_name("parley.room_summary"), x.name, x.member_count, x.last_seq);
 }
 
-/// A room: join / leave / publish / history / presence.
-using room_actor = caf::typed_actor<
-  caf::replies_to<join_atom, join_request>::with<join_reply>,
-  caf::replies_to<leave_atom, member_id>::with<bool>,
-  caf::replies_to<publish_atom, publish_request>::with<seq_t>,
-  caf::replies_to<history_atom, history_request>::with<history_reply>,
-  caf::replies_to<presence_atom>::with<std::vector<std::string>>,
-  caf::replies_to<summary_atom>::with<room_summary>,
-  // Internal: the idle timer (timer generation).
-  caf::reacts_to<idle_atom, uint64_t>,
-  // Internal: the behaviour's timer tick.
-  caf::reacts_to<tick_atom>,
-  // Internal: send the presence changes collected so far.
-  caf::reacts_to<flush_atom>>;
-
 /// What a node knows of a room that ran elsewhere (its relay saw every
 /// message): the new node of a room whose node died starts from it, so seqs
 /// go on instead of starting over.
@@ -287,25 +275,6 @@ typename Inspector::result_type inspect(Inspector& f, room_seed& x) {
 /// Where a room stands on one node, for the placement of a room in a
 /// cluster (see rooms_directory.hpp).
 enum class room_standing : uint8_t { none = 0, claiming = 1, live = 2 };
-
-/// Finds or starts the room of a given name.
-/// Lists the open rooms (at most `max_listed_rooms`).
-using rooms_actor = caf::typed_actor<
-  caf::replies_to<lookup_atom, std::string>::with<room_actor>,
-  caf::replies_to<rooms_atom>::with<std::vector<room_summary>>,
-  // The rooms this node runs itself (true), or every node's (false).
-  caf::replies_to<rooms_atom, bool>::with<std::vector<room_summary>>,
-  // Cluster: the room of this name if this node owns it (starting it), else
-  // an `unavailable` error naming the owner this node sees.
-  caf::replies_to<owned_atom, std::string, room_seed>::with<room_actor>,
-  // A relay whose room went away hands over what it saw (room name).
-  caf::reacts_to<seed_atom, std::string, room_seed>,
-  // Cluster: whether this node hosts the room (room_standing as uint8_t, and
-  // the room when live), asked by a node (name) about to start it.
-  caf::replies_to<hosting_atom, std::string, std::string>::with<uint8_t, room_actor>,
-  // Cluster: membership changes from the node agent (node name).
-  caf::reacts_to<runtime::member_up_atom, runtime::node_info>,
-  caf::reacts_to<runtime::member_down_atom, runtime::node_info>>;
 
 /// Longest rooms list: a node with more open rooms lists the busiest.
 constexpr size_t max_listed_rooms = 1000;

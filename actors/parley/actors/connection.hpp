@@ -33,6 +33,7 @@
 #include "parley/actors/error_table.hpp"
 #include "parley/actors/outbound.hpp"
 #include "parley/actors/requests.hpp"
+#include "parley/actors/rooms_directory.hpp"
 #include "parley/actors/token_bucket.hpp"
 
 #include <caf/stateful_actor.hpp>

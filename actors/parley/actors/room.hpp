@@ -39,6 +39,21 @@
 
 namespace parley::actors {
 
+/// A room: join / leave / publish / history / presence.
+using room_actor = caf::typed_actor<
+  caf::replies_to<join_atom, join_request>::with<join_reply>,
+  caf::replies_to<leave_atom, member_id>::with<bool>,
+  caf::replies_to<publish_atom, publish_request>::with<seq_t>,
+  caf::replies_to<history_atom, history_request>::with<history_reply>,
+  caf::replies_to<presence_atom>::with<std::vector<std::string>>,
+  caf::replies_to<summary_atom>::with<room_summary>,
+  // Internal: the idle timer (timer generation).
+  caf::reacts_to<idle_atom, uint64_t>,
+  // Internal: the behaviour's timer tick.
+  caf::reacts_to<tick_atom>,
+  // Internal: send the presence changes collected so far.
+  caf::reacts_to<flush_atom>>;
+
 /// The gevent chat server's backlog: the last 25 messages.
 constexpr size_t default_backlog = 25;
 

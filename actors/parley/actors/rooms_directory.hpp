@@ -34,6 +34,25 @@
 
 namespace parley::actors {
 
+/// Finds or starts the room of a given name.
+/// Lists the open rooms (at most `max_listed_rooms`).
+using rooms_actor = caf::typed_actor<
+  caf::replies_to<lookup_atom, std::string>::with<room_actor>,
+  caf::replies_to<rooms_atom>::with<std::vector<room_summary>>,
+  // The rooms this node runs itself (true), or every node's (false).
+  caf::replies_to<rooms_atom, bool>::with<std::vector<room_summary>>,
+  // Cluster: the room of this name if this node owns it (starting it), else
+  // an `unavailable` error naming the owner this node sees.
+  caf::replies_to<owned_atom, std::string, room_seed>::with<room_actor>,
+  // A relay whose room went away hands over what it saw (room name).
+  caf::reacts_to<seed_atom, std::string, room_seed>,
+  // Cluster: whether this node hosts the room (room_standing as uint8_t, and
+  // the room when live), asked by a node (name) about to start it.
+  caf::replies_to<hosting_atom, std::string, std::string>::with<uint8_t, room_actor>,
+  // Cluster: membership changes from the node agent (node name).
+  caf::reacts_to<runtime::member_up_atom, runtime::node_info>,
+  caf::reacts_to<runtime::member_down_atom, runtime::node_info>>;
+
 struct rooms_config {
   room_config room;
   /// This node's name in a cluster; empty on a node of its own. In a
