@@ -165,6 +165,11 @@ int main(int argc, char** argv) {
   auto root = node.start(std::move(children));
   gateway::add_system_metrics(*stats, node.system());
   caf::scoped_actor self{node.system()};
+  // Supervisors start their subtrees concurrently, and one answers only
+  // once its own children started: asking the rooms subtree for its
+  // directory makes "listening" below mean that the rooms are up too.
+  auto rooms_sup = caf::actor_cast<runtime::supervisor_actor>(find_child(self, root, "rooms"));
+  find_child(self, rooms_sup, "directory");
   auto gateway_sup = caf::actor_cast<runtime::supervisor_actor>(find_child(self, root, "gateway"));
   auto listener =
     caf::actor_cast<gateway::listener_actor>(find_child(self, gateway_sup, "listener"));
