@@ -25,12 +25,11 @@ std::string directory_name(const std::string& node) {
 // The nodes a room may be placed on: the agent's view, and the nodes heard
 // of recently through their questions.
 std::vector<std::string> rooms_directory_state::view() {
-  auto& st = *this;
-  std::set<std::string> all = st.nodes;
+  std::set<std::string> all = nodes;
   auto now = self_->clock().now();
-  for (auto i = st.heard_of.begin(); i != st.heard_of.end();) {
-    if (now - i->second > st.cfg.cluster_timeout * 5) {
-      i = st.heard_of.erase(i);
+  for (auto i = heard_of.begin(); i != heard_of.end();) {
+    if (now - i->second > cfg.cluster_timeout * 5) {
+      i = heard_of.erase(i);
       continue;
     }
     all.insert(i->first);
@@ -43,8 +42,7 @@ std::vector<std::string> rooms_directory_state::view() {
 // names (registered by each node's rooms subtree).
 void rooms_directory_state::with_peer(const std::string& node,
                std::function<void(rooms_actor&)> then, std::function<void(caf::error)> fail) {
-  auto& st = *this;
-  if (auto i = st.peers.find(node); i != st.peers.end()) {
+  if (auto i = peers.find(node); i != peers.end()) {
     then(i->second);
     return;
   }
@@ -53,7 +51,7 @@ void rooms_directory_state::with_peer(const std::string& node,
     fail(runtime::make_error(errc::unavailable, std::string{"no cluster agent"}));
     return;
   }
-  auto wait = st.cfg.cluster_timeout;
+  auto wait = cfg.cluster_timeout;
   self_->request(agent, wait + wait, runtime::whereis_atom::value, directory_name(node), wait)
     .then(
       [this, node, then, fail](runtime::name_entry& entry) mutable {
@@ -74,19 +72,18 @@ void rooms_directory_state::with_peer(const std::string& node,
 // Runs a relay for the room `room` that lives on `owner`, then settles.
 void rooms_directory_state::start_relay(const std::string& name, const std::string& owner,
                  room_actor room) {
-  auto& st = *this;
   relay_config rcfg;
   rcfg.room = name;
   rcfg.owner = std::move(room);
   rcfg.owner_node = owner;
-  rcfg.idle_timeout = st.cfg.room.idle_timeout;
-  rcfg.stats = st.cfg.room.stats;
-  rcfg.backlog = st.cfg.room.backlog;
+  rcfg.idle_timeout = cfg.room.idle_timeout;
+  rcfg.stats = cfg.room.stats;
+  rcfg.backlog = cfg.room.backlog;
   runtime::child_spec spec;
   // '/' is not allowed in room names: no room has this id.
   spec.id = "relay/" + name;
   spec.restart = runtime::restart_type::temporary;
-  spec.start = [rcfg, stats = st.cfg.relays](caf::actor_system& sys,
+  spec.start = [rcfg, stats = cfg.relays](caf::actor_system& sys,
                                              const runtime::supervisor_actor&)
     -> caf::expected<caf::actor> {
     return caf::actor_cast<caf::actor>(sys.spawn(relay_impl, rcfg, stats));
@@ -99,8 +96,7 @@ void rooms_directory_state::start_relay(const std::string& name, const std::stri
 // What this node knows of a room it does not run (from a relay of it).
 room_seed rooms_directory_state::seed_of(const std::string& name) {
   room_seed seed;
-  auto& st = *this;
-  if (auto i = st.memory.find(name); i != st.memory.end() && i->second) {
+  if (auto i = memory.find(name); i != memory.end() && i->second) {
     seed.last_seq = i->second->last_seq;
     seed.backlog.assign(i->second->backlog.begin(), i->second->backlog.end());
   }
@@ -110,12 +106,11 @@ room_seed rooms_directory_state::seed_of(const std::string& name) {
 // Takes a seed for a room that does not run here, if it is newer than what
 // this node remembers of it.
 void rooms_directory_state::adopt(const std::string& name, room_seed& seed) {
-  auto& st = *this;
   if (seed.last_seq == 0)
     return;
-  if (auto i = st.live.find(name); i != st.live.end() && st.relayed.count(name) == 0)
+  if (auto i = live.find(name); i != live.end() && relayed.count(name) == 0)
     return; // running here: its memory is its own
-  auto& mem = st.memory[name];
+  auto& mem = memory[name];
   if (!mem)
     mem = std::make_shared<room_memory>();
   if (seed.last_seq <= mem->last_seq)
@@ -144,12 +139,11 @@ void rooms_directory_state::lookup_remote(const std::string& name, const std::st
 }
 
 void rooms_directory_state::decide_claim(const std::string& name) {
-  auto& st = *this;
-  auto i = st.claims.find(name);
-  if (i == st.claims.end() || i->second.waiting > 0)
+  auto i = claims.find(name);
+  if (i == claims.end() || i->second.waiting > 0)
     return;
   auto c = std::move(i->second);
-  st.claims.erase(i);
+  claims.erase(i);
   if (c.found) {
     // Already live elsewhere (it started there before this node knew of
     // that node): it stays where it is.
@@ -208,16 +202,15 @@ void rooms_directory_state::ask_hosting(const std::string& name, const std::stri
 // higher for the room goes ahead). A node that is asked while claiming
 // asks the asker back, so two claimers always hear of each other.
 void rooms_directory_state::claim(const std::string& name) {
-  auto& st = *this;
   std::vector<std::string> others;
   for (auto& n : view())
-    if (n != st.cfg.node)
+    if (n != cfg.node)
       others.push_back(n);
   if (others.empty()) {
     start_local(name);
     return;
   }
-  auto& c = st.claims[name];
+  auto& c = claims[name];
   c.asked.insert(others.begin(), others.end());
   c.waiting = others.size();
   for (auto& n : others)
@@ -225,9 +218,8 @@ void rooms_directory_state::claim(const std::string& name) {
 }
 
 void rooms_directory_state::resolve_in_cluster(const std::string& name) {
-  auto& st = *this;
   auto owner = place(name, view());
-  if (owner == st.cfg.node)
+  if (owner == cfg.node)
     claim(name);
   else
     lookup_remote(name, owner);
@@ -237,24 +229,23 @@ void rooms_directory_state::resolve_in_cluster(const std::string& name) {
 // knows of the room.
 caf::result<room_actor> rooms_directory_state::owned(const std::string& name,
                               room_seed& seed) {
-  auto& st = *this;
-  if (auto err = validate_room_name(name, st.cfg.max_room_name))
+  if (auto err = validate_room_name(name, cfg.max_room_name))
     return err;
   adopt(name, seed);
-  if (auto i = st.live.find(name); i != st.live.end()) {
-    if (st.relayed.count(name) == 0)
+  if (auto i = live.find(name); i != live.end()) {
+    if (relayed.count(name) == 0)
       return i->second;
     return runtime::make_error(errc::unavailable, "room " + name + " lives on node '"
-                                                    + st.relayed[name] + "', not here");
+                                                    + relayed[name] + "', not here");
   }
-  if (st.cfg.node.empty())
+  if (cfg.node.empty())
     return runtime::make_error(errc::unavailable, std::string{"this node is not in a cluster"});
   auto owner = place(name, view());
-  if (owner != st.cfg.node)
+  if (owner != cfg.node)
     return runtime::make_error(errc::unavailable, "room " + name + " belongs to node '" + owner
                                                     + "' as this node sees the cluster");
   auto rp = self_->make_response_promise<room_actor>();
-  auto& waiters = st.pending[name];
+  auto& waiters = pending[name];
   waiters.push_back(rp);
   if (waiters.size() == 1)
     claim(name);
@@ -263,15 +254,14 @@ caf::result<room_actor> rooms_directory_state::owned(const std::string& name,
 
 caf::result<uint8_t, room_actor> rooms_directory_state::hosting(const std::string& name,
                                           const std::string& asker) {
-  auto& st = *this;
   using result = caf::result<uint8_t, room_actor>;
   // The asker runs rooms and is alive, even if the agent has not said so
   // yet: a claim of this node must ask it too.
-  if (asker != st.cfg.node && st.nodes.count(asker) == 0)
-    st.heard_of[asker] = self_->clock().now();
-  if (auto i = st.live.find(name); i != st.live.end() && st.relayed.count(name) == 0)
+  if (asker != cfg.node && nodes.count(asker) == 0)
+    heard_of[asker] = self_->clock().now();
+  if (auto i = live.find(name); i != live.end() && relayed.count(name) == 0)
     return result{static_cast<uint8_t>(room_standing::live), i->second};
-  if (auto i = st.claims.find(name); i != st.claims.end()) {
+  if (auto i = claims.find(name); i != claims.end()) {
     auto& c = i->second;
     if (c.asked.insert(asker).second) {
       ++c.waiting;

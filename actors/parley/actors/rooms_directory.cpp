@@ -50,12 +50,11 @@ runtime::child_spec room_spec(const rooms_config& cfg, const std::string& name,
 // Runs `then` with the rooms supervisor, looking it up once.
 template <class Then, class Fail>
 void rooms_directory_state::with_room_sup(Then then, Fail fail) {
-  auto& st = *this;
-  if (st.room_sup) {
-    then(st.room_sup);
+  if (room_sup) {
+    then(room_sup);
     return;
   }
-  auto parent = caf::actor_cast<runtime::supervisor_actor>(st.parent_);
+  auto parent = caf::actor_cast<runtime::supervisor_actor>(parent_);
   if (!parent) {
     fail(runtime::make_error(errc::unavailable, std::string{"the rooms supervisor is gone"}));
     return;
@@ -75,13 +74,12 @@ void rooms_directory_state::with_room_sup(Then then, Fail fail) {
 }
 
 void rooms_directory_state::remember(const std::string& name, const caf::actor& handle) {
-  auto& st = *this;
   auto room = caf::actor_cast<room_actor>(handle);
-  auto& slot = st.live[name];
+  auto& slot = live[name];
   if (slot == room)
     return;
   slot = room;
-  st.names[room.address()] = name;
+  names[room.address()] = name;
   self_->monitor(room);
 }
 
@@ -118,11 +116,10 @@ void rooms_directory_state::start_child(const std::string& name, runtime::child_
 
 // Starts (or finds) the room under the rooms supervisor, then settles.
 void rooms_directory_state::start_local(const std::string& name) {
-  auto& st = *this;
-  auto& mem = st.memory[name];
+  auto& mem = memory[name];
   if (!mem)
     mem = std::make_shared<room_memory>();
-  start_child(name, room_spec(st.cfg, name, mem), {});
+  start_child(name, room_spec(cfg, name, mem), {});
 }
 
 // Starts the work for a lookup of `name` (one per name at a time).
@@ -134,13 +131,12 @@ void rooms_directory_state::resolve(const std::string& name) {
 }
 
 caf::result<room_actor> rooms_directory_state::lookup(const std::string& name) {
-  auto& st = *this;
-  if (auto err = validate_room_name(name, st.cfg.max_room_name))
+  if (auto err = validate_room_name(name, cfg.max_room_name))
     return err;
-  if (auto i = st.live.find(name); i != st.live.end())
+  if (auto i = live.find(name); i != live.end())
     return i->second;
   auto rp = self_->make_response_promise<room_actor>();
-  auto& waiters = st.pending[name];
+  auto& waiters = pending[name];
   waiters.push_back(rp);
   if (waiters.size() == 1)
     resolve(name);
@@ -153,15 +149,14 @@ caf::result<room_actor> rooms_directory_state::lookup(const std::string& name) {
 // listed once, by its own node. A room or node that does not answer in time
 // (busy, ending, unreachable) is left out rather than holding up the list.
 caf::result<std::vector<room_summary>> rooms_directory_state::list_rooms(bool local_only) {
-  auto& st = *this;
   std::vector<room_actor> local;
-  for (auto& [name, room] : st.live)
-    if (st.relayed.count(name) == 0)
+  for (auto& [name, room] : live)
+    if (relayed.count(name) == 0)
       local.push_back(room);
   std::vector<std::string> peers;
-  if (!local_only && !st.cfg.node.empty())
-    for (auto& n : st.nodes)
-      if (n != st.cfg.node)
+  if (!local_only && !cfg.node.empty())
+    for (auto& n : nodes)
+      if (n != cfg.node)
         peers.push_back(n);
   if (local.empty() && peers.empty())
     return std::vector<room_summary>{};

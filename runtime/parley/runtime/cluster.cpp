@@ -67,58 +67,55 @@ void agent_state::notify(caf::atom_value what, const node_info& info) {
 
 void agent_state::remove_member(std::map<std::string, member>::iterator i,
                    const std::string& why) {
-  auto& st = *this;
   auto info = i->second.info;
-  st.members.erase(i);
+  members.erase(i);
   // Its names go with it.
-  for (auto j = st.names.begin(); j != st.names.end();)
-    j = j->second.node == info.name ? st.names.erase(j) : std::next(j);
+  for (auto j = names.begin(); j != names.end();)
+    j = j->second.node == info.name ? names.erase(j) : std::next(j);
   cluster_counters().left.fetch_add(1, std::memory_order_relaxed);
   update_gauges();
   spdlog::warn("cluster: node '{}' left: {} ({} members)", info.name, why,
-               st.members.size() + 1);
+               members.size() + 1);
   notify(member_down_atom::value, info);
 }
 
 void agent_state::admit(const node_info& info, const node_agent& agent) {
-  auto& st = *this;
-  if (auto i = st.members.find(info.name); i != st.members.end()) {
+  if (auto i = members.find(info.name); i != members.end()) {
     if (i->second.info.incarnation == info.incarnation)
       return; // known (both sides said hello)
     remove_member(i, "replaced by a new incarnation");
   }
-  st.members.emplace(info.name, member{info, agent});
+  members.emplace(info.name, member{info, agent});
   self_->monitor(agent);
-  st.failing.erase(endpoint(info.host, info.port));
-  st.wanted.erase(info.name);
+  failing.erase(endpoint(info.host, info.port));
+  wanted.erase(info.name);
   cluster_counters().joined.fetch_add(1, std::memory_order_relaxed);
   update_gauges();
   spdlog::info("cluster: node '{}' joined from {} ({} members)", info.name,
-               endpoint(info.host, info.port), st.members.size() + 1);
+               endpoint(info.host, info.port), members.size() + 1);
   notify(member_up_atom::value, info);
   // Names of the new member that someone waits for.
-  for (auto& kv : st.names)
+  for (auto& kv : names)
     if (kv.second.node == info.name)
       fulfil_waiters(kv.second);
   // Names registered here after the hello went out would otherwise never
   // reach it (announcements go to members only); it ignores the ones it has.
-  for (auto& kv : st.names)
-    if (kv.second.node == st.self.name)
+  for (auto& kv : names)
+    if (kv.second.node == self.name)
       self_->send(agent, announce_atom::value, kv.second);
   // The others connect to it too: a full mesh, also when it joined
   // through this node only.
-  for (auto& kv : st.members)
+  for (auto& kv : members)
     if (kv.first != info.name)
       self_->send(kv.second.agent, introduce_atom::value, info);
 }
 
 void agent_state::connect_failed(const std::string& key, const std::string& peer,
                     const std::string& why) {
-  auto& st = *this;
-  st.connecting.erase(key);
+  connecting.erase(key);
   cluster_counters().connect_failures.fetch_add(1, std::memory_order_relaxed);
   auto what = peer.empty() ? "join through " + key : "reach node '" + peer + "' at " + key;
-  if (st.failing.insert(key).second)
+  if (failing.insert(key).second)
     spdlog::warn("cluster: cannot {}: {}", what, why);
   else
     spdlog::debug("cluster: still cannot {}: {}", what, why);
@@ -127,16 +124,15 @@ void agent_state::connect_failed(const std::string& key, const std::string& peer
 /// Connects to the agent at host:port and says hello; `peer` names the node
 /// expected there (empty for a seed).
 void agent_state::connect(const std::string& host, uint16_t port, const std::string& peer) {
-  auto& st = *this;
   auto key = endpoint(host, port);
-  if (!st.listening || key == endpoint(st.self.host, st.self.port))
+  if (!listening || key == endpoint(self.host, self.port))
     return;
-  for (auto& kv : st.members)
+  for (auto& kv : members)
     if (kv.second.info.host == host && kv.second.info.port == port)
       return;
-  if (!st.connecting.insert(key).second)
+  if (!connecting.insert(key).second)
     return;
-  self_->request(st.mm, st.cfg.connect_timeout, caf::connect_atom::value, host, port)
+  self_->request(mm, cfg.connect_timeout, caf::connect_atom::value, host, port)
     .then(
       [this, key, peer](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
         if (!ptr || ifs != self_->system().message_types<node_agent>()) {
@@ -148,8 +144,7 @@ void agent_state::connect(const std::string& host, uint16_t port, const std::str
           connecting.erase(key);
           return;
         }
-        auto& st = *this;
-        self_->request(agent, st.cfg.connect_timeout, hello_atom::value, st.self, local_names())
+        self_->request(agent, cfg.connect_timeout, hello_atom::value, self, local_names())
           .then(
             [this, key, agent](node_info& them, std::vector<node_info>& others,
                                std::vector<name_entry>& names) {
@@ -178,33 +173,31 @@ constexpr int max_ticks = 20;
 // race to open the same link (CAF then closes one of them, which can fail
 // both handshakes).
 void agent_state::want(const node_info& info) {
-  auto& st = *this;
-  if (info.name == st.self.name)
+  if (info.name == self.name)
     return;
-  if (auto i = st.members.find(info.name);
-      i != st.members.end() && i->second.info.incarnation == info.incarnation)
+  if (auto i = members.find(info.name);
+      i != members.end() && i->second.info.incarnation == info.incarnation)
     return;
-  st.wanted[info.name] = {info, 0};
-  if (st.self.name < info.name)
+  wanted[info.name] = {info, 0};
+  if (self.name < info.name)
     connect(info.host, info.port, info.name);
 }
 
 void agent_state::retry_wanted() {
-  auto& st = *this;
-  for (auto i = st.wanted.begin(); i != st.wanted.end();) {
+  for (auto i = wanted.begin(); i != wanted.end();) {
     auto& [info, ticks] = i->second;
-    if (auto m = st.members.find(info.name);
-        m != st.members.end() && m->second.info.incarnation == info.incarnation) {
-      i = st.wanted.erase(i);
+    if (auto m = members.find(info.name);
+        m != members.end() && m->second.info.incarnation == info.incarnation) {
+      i = wanted.erase(i);
       continue;
     }
     if (++ticks > max_ticks) {
       spdlog::warn("cluster: gave up on node '{}' at {}", info.name,
                    endpoint(info.host, info.port));
-      i = st.wanted.erase(i);
+      i = wanted.erase(i);
       continue;
     }
-    if (st.self.name < info.name || ticks >= fallback_ticks)
+    if (self.name < info.name || ticks >= fallback_ticks)
       connect(info.host, info.port, info.name);
     ++i;
   }
@@ -220,16 +213,15 @@ void agent_state::try_seeds() {
 
 caf::result<node_info, std::vector<node_info>, std::vector<name_entry>>
 agent_state::on_hello(node_info& from, std::vector<name_entry>& names) {
-  auto& st = *this;
   auto agent = caf::actor_cast<node_agent>(self_->current_sender());
-  if (from.name == st.self.name && from.incarnation != st.self.incarnation) {
+  if (from.name == self.name && from.incarnation != self.incarnation) {
     spdlog::warn("cluster: refused node '{}' from {}: this node has that name", from.name,
                  endpoint(from.host, from.port));
     return make_error(errc::name_taken, "the node name '" + from.name + "' is taken");
   }
-  if (from.name != st.self.name) {
-    auto i = st.members.find(from.name);
-    if (i != st.members.end() && i->second.info.incarnation != from.incarnation
+  if (from.name != self.name) {
+    auto i = members.find(from.name);
+    if (i != members.end() && i->second.info.incarnation != from.incarnation
         && i->second.agent != agent) {
       // The old one may be gone without anyone having noticed yet; it is
       // removed when its link drops or its heartbeats stop, and the new one
@@ -243,16 +235,15 @@ agent_state::on_hello(node_info& from, std::vector<name_entry>& names) {
       learn(std::move(e));
   }
   std::vector<node_info> others;
-  for (auto& kv : st.members)
+  for (auto& kv : members)
     if (kv.first != from.name)
       others.push_back(kv.second.info);
   return caf::result<node_info, std::vector<node_info>, std::vector<name_entry>>{
-    st.self, std::move(others), all_names()};
+    self, std::move(others), all_names()};
 }
 
 void agent_state::on_down(const caf::down_msg& msg) {
-  auto& st = *this;
-  for (auto i = st.members.begin(); i != st.members.end(); ++i)
+  for (auto i = members.begin(); i != members.end(); ++i)
     if (i->second.agent.address() == msg.source) {
       std::string why;
       if (msg.reason == caf::exit_reason::remote_link_unreachable)
@@ -266,7 +257,7 @@ void agent_state::on_down(const caf::down_msg& msg) {
     }
   if (forget_actor(msg.source))
     return;
-  auto& subs = st.subscribers;
+  auto& subs = subscribers;
   subs.erase(std::remove_if(subs.begin(), subs.end(),
                             [&](const caf::actor& s) { return s.address() == msg.source; }),
              subs.end());

@@ -21,26 +21,24 @@ namespace internal {
 // (Its BASP gives a new outgoing connection a last-seen time of zero, so a
 // heartbeat tick that comes before the peer's handshake closes it.)
 bool agent_state::reachable(const name_entry& entry) {
-  auto& st = *this;
-  return entry.node == st.self.name || st.members.count(entry.node) > 0;
+  return entry.node == self.name || members.count(entry.node) > 0;
 }
 
 caf::result<bool> agent_state::on_register(const std::string& name,
                               caf::strong_actor_ptr& actor) {
-  auto& st = *this;
   if (name.empty() || name.size() > 255)
     return make_error(errc::invalid_argument, std::string{"a name has 1 to 255 bytes"});
   if (!actor || actor->node() != self_->node())
     return make_error(errc::invalid_argument,
                       "'" + name + "': only an actor of this node can be registered here");
-  if (auto i = st.names.find(name); i != st.names.end()) {
+  if (auto i = names.find(name); i != names.end()) {
     if (i->second.actor == actor)
       return true;
     return make_error(errc::name_taken, "the name '" + name + "' is held by an actor on '"
                                           + i->second.node + "'");
   }
-  name_entry entry{name, actor, actor->get()->message_types(), st.self.name};
-  for (auto& kv : st.members)
+  name_entry entry{name, actor, actor->get()->message_types(), self.name};
+  for (auto& kv : members)
     self_->send(kv.second.agent, announce_atom::value, entry);
   learn(std::move(entry));
   return true;
@@ -106,15 +104,14 @@ caf::result<bool> agent_state::on_register_logged(const std::string& name,
 
 caf::result<name_entry> agent_state::on_whereis(const std::string& name,
                                    caf::timespan wait) {
-  auto& st = *this;
-  if (auto i = st.names.find(name); i != st.names.end() && (reachable(i->second)
+  if (auto i = names.find(name); i != names.end() && (reachable(i->second)
                                                             || wait.count() <= 0))
     return i->second;
   if (wait.count() <= 0)
     return make_error(errc::not_found, "nothing is registered as '" + name + "'");
   auto rp = self_->make_response_promise<name_entry>();
-  auto id = ++st.next_waiter;
-  st.waiting[name].push_back(waiter{id, rp});
+  auto id = ++next_waiter;
+  waiting[name].push_back(waiter{id, rp});
   self_->delayed_send(self_, wait, timeout_atom::value, name, id);
   return rp;
 }
@@ -146,10 +143,9 @@ void agent_state::retract(const std::string& name, const std::string& node) {
 }
 
 bool agent_state::forget_actor(const caf::actor_addr& source) {
-  auto& st = *this;
-  for (auto i = st.names.begin(); i != st.names.end(); ++i)
+  for (auto i = names.begin(); i != names.end(); ++i)
     if (i->second.actor && i->second.actor->address() == source) {
-      st.names.erase(i);
+      names.erase(i);
       update_gauges();
       return true;
     }
