@@ -183,3 +183,32 @@ TEST_F(RelayTest, WhenTheRoomGoesTheRelayHandsOverWhatItSawAndEnds) {
   sys.registry().erase(rooms_directory_name);
   self->send_exit(dir, caf::exit_reason::user_shutdown);
 }
+
+TEST_F(RelayTest, AKeptMessageThatDoesNotParseIsLeftOutOfTheSeed) {
+  auto seeds = std::make_shared<std::vector<room_seed>>();
+  auto dir = sys.spawn(seed_recorder, seeds);
+  sys.registry().put(rooms_directory_name, caf::actor_cast<caf::strong_actor_ptr>(dir));
+  start();
+  auto& ann = add_member("ann");
+  auto& bob = add_member("bob", encoding::binary);
+  ASSERT_TRUE(join(ann, false));
+  ASSERT_TRUE(join(bob));
+  ASSERT_TRUE(publish(ann, "one")); // seq 1, kept as the relay got it
+  // Bytes that are no ServerFrame, for seq 2 (the relay parses nothing on
+  // the way; only the seed reads what it kept).
+  auto garbage = std::make_shared<const std::string>("\xff\xff\xff not protobuf");
+  self->send(relay, relay_atom::value, relay_frame{garbage, nullptr, 2, 0});
+  run();
+  self->send_exit(room, caf::exit_reason::kill);
+  room = nullptr;
+  auto reason = down_reason(relay.address());
+  ASSERT_TRUE(reason);
+  relay = nullptr;
+  ASSERT_EQ(seeds->size(), 1u);
+  auto& seed = seeds->front();
+  EXPECT_EQ(seed.last_seq, 2u) << "the seq goes on past what could not be read";
+  ASSERT_EQ(seed.backlog.size(), 1u);
+  EXPECT_EQ(seed.backlog.front().text, "one");
+  sys.registry().erase(rooms_directory_name);
+  self->send_exit(dir, caf::exit_reason::user_shutdown);
+}
