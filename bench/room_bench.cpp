@@ -22,7 +22,6 @@ using namespace parley::actors;
 
 namespace {
 
-
 // A member's sink that counts what the room writes to it (the room writes
 // its members' frames itself, so a publish's reply comes after every write).
 class counting_sink final : public frame_sink {
@@ -38,7 +37,11 @@ public:
     return sink_status::queued;
   }
 
-  void close(close_code, std::string) override {
+  sink_status reply(const server_reply&, encoding) override {
+    return sink_status::queued; // rooms send no replies: only their members do
+  }
+
+  void close(close_cause) override {
     // nop
   }
 

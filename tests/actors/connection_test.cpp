@@ -13,6 +13,7 @@
 using namespace parley::actors;
 using namespace parley::runtime;
 using parley::test::actor_test;
+using parley::gateway::outbound_queue;
 using parley::test::test_sink;
 
 namespace {
@@ -282,7 +283,7 @@ TEST_F(ConnectionTest, FloodsGetRateLimitedThenDisconnected) {
   for (int i = 0; i < 4; ++i)
     send(a, ping("f"));
   EXPECT_TRUE(a.sink->closed());
-  EXPECT_EQ(a.sink->close_code, close_code::policy);
+  EXPECT_EQ(a.sink->closed_for, close_cause::flooding);
   EXPECT_EQ(ccfg.stats->rate_limit_disconnects, 1u);
   EXPECT_TRUE(down_reason(a.handle.address()));
 }
@@ -300,8 +301,7 @@ TEST_F(ConnectionTest, SlowConsumerIsClosedAndResumesWithoutLoss) {
   // The room's write overflowed sid's sink, which closed him (1008) as a
   // gateway session does; his connection actor ends with the session.
   EXPECT_TRUE(slow.sink->closed());
-  EXPECT_EQ(slow.sink->close_code, close_code::policy);
-  EXPECT_NE(slow.sink->close_reason.find("slow consumer"), std::string::npos);
+  EXPECT_EQ(slow.sink->closed_for, close_cause::slow_consumer);
   EXPECT_EQ(slow.sink->overflows(), 1u);
   self->send_exit(slow.handle, caf::exit_reason::user_shutdown);
   run();

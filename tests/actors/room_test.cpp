@@ -14,6 +14,7 @@ using namespace parley::actors;
 using parley::test::actor_test;
 using parley::test::make_probe;
 using parley::test::member_probe;
+using parley::gateway::outbound_queue;
 using parley::test::test_sink;
 namespace errc_ns = parley::runtime;
 
@@ -604,7 +605,7 @@ TEST_F(RoomTest, AMemberWhoseSinkOverflowsIsClosedAndTheOthersGoOn) {
   // The third message overflowed bob's sink: the sink closed him (1008),
   // once, and refuses everything after; the room went on for ann.
   EXPECT_TRUE(bob.sink->closed());
-  EXPECT_EQ(bob.sink->close_code, close_code::policy);
+  EXPECT_EQ(bob.sink->closed_for, close_cause::slow_consumer);
   EXPECT_EQ(bob.sink->overflows(), 1u);
   EXPECT_EQ(bob.seqs(), (seqs{1, 2}));
   EXPECT_EQ(ann.seqs(), (seqs{1, 2, 3, 4, 5}));

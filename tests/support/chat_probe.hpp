@@ -85,7 +85,7 @@ struct member_probe {
 /// A member called `user` that reads in `enc`; `lim` bounds its sink.
 inline member_probe make_probe(caf::actor_system& sys, std::string user,
                                proto::encoding enc = proto::encoding::json,
-                               actors::outbound_queue::limits lim = {}) {
+                               gateway::outbound_queue::limits lim = {}) {
   member_probe p;
   p.handle = sys.spawn(standing_member, user);
   p.sink = std::make_shared<test_sink>(enc, lim);

@@ -4,9 +4,13 @@
 /// A frame sink for tests: a bounded `outbound_queue` that the test drains
 /// (or does not, to play a slow consumer), plus the close it received.
 /// Thread-safe, and it keeps the frame_sink contract: a frame past the
-/// bound closes it as a slow consumer (1008), as a gateway session does.
+/// bound closes it as a slow consumer, as a gateway session does. Replies
+/// are encoded by the gateway's own edge (gateway/replies.hpp): tests that
+/// use this sink link parley::gateway.
 
 #include "parley/actors/outbound.hpp"
+#include "parley/gateway/outbound_queue.hpp"
+#include "parley/gateway/replies.hpp"
 #include "parley/proto/codec.hpp"
 
 #include <mutex>
@@ -18,7 +22,7 @@ namespace parley::test {
 
 class test_sink : public actors::frame_sink {
 public:
-  explicit test_sink(proto::encoding enc, actors::outbound_queue::limits lim = {})
+  explicit test_sink(proto::encoding enc, gateway::outbound_queue::limits lim = {})
     : enc_(enc), queue_(lim) {
     // nop
   }
@@ -31,18 +35,22 @@ public:
     auto status = queue_.push(std::move(bytes));
     if (status == actors::sink_status::overflow) {
       closed_ = true;
-      close_code = actors::close_code::policy;
-      close_reason = "slow consumer";
+      closed_for = actors::close_cause::slow_consumer;
       ++overflows_;
     }
     return status;
   }
 
-  void close(actors::close_code code, std::string reason) override {
+  actors::sink_status reply(const actors::server_reply& r, proto::encoding enc) override {
+    return send(gateway::encode_reply(r, enc).bytes);
+  }
+
+  void close(actors::close_cause cause) override {
     std::lock_guard<std::mutex> guard{mtx_};
+    if (closed_)
+      return; // the first close wins, as in a session
     closed_ = true;
-    close_code = code;
-    close_reason = std::move(reason);
+    closed_for = cause;
   }
 
   /// Takes every queued frame, decoded.
@@ -83,14 +91,14 @@ public:
     return written_;
   }
 
-  std::optional<actors::close_code> close_code;
-  std::string close_reason;
+  /// Why the sink was closed (by whom it was asked to, or by its overflow).
+  std::optional<actors::close_cause> closed_for;
 
 private:
   // Rooms and the connection actor may write from different threads.
   mutable std::mutex mtx_;
   proto::encoding enc_;
-  actors::outbound_queue queue_;
+  gateway::outbound_queue queue_;
   bool closed_ = false;
   size_t overflows_ = 0;
   std::vector<std::shared_ptr<const std::string>> written_;

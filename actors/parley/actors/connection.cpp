@@ -1,6 +1,5 @@
 #include "parley/actors/connection.hpp"
 
-#include "parley/actors/error_table.hpp"
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/runtime/errc.hpp"
 
@@ -15,14 +14,14 @@ namespace parley::actors {
 
 using runtime::errc;
 
-v1::ErrorCode to_error_code(const caf::error& err) {
+errc to_errc(const caf::error& err) {
   if (err.category() == runtime::errc_category)
-    return wire_code(static_cast<errc>(err.code()));
+    return static_cast<errc>(err.code());
   // CAF's own: a room that did not answer in time, or is gone, is worth a
   // retry; anything else is the server's fault.
   return err == caf::sec::request_timeout || err == caf::sec::request_receiver_down
-           ? v1::ERROR_CODE_UNAVAILABLE
-           : v1::ERROR_CODE_INTERNAL;
+           ? errc::unavailable
+           : errc::internal;
 }
 
 bool valid_user_name(const std::string& name) {
@@ -80,14 +79,10 @@ void connection_state::init(std::string session_id, connection_config cfg, rooms
   // shuts down), the client gets 1001; crashed, 1011. After a close of the
   // actor's own, or when the socket went first, this changes nothing.
   self_->attach_functor([sink = sink_](const caf::error& reason) {
-    auto close = [&](close_cause c) {
-      auto& m = close_of(c);
-      sink->close(m.code, std::string{m.reason});
-    };
     if (reason == caf::exit_reason::user_shutdown)
-      close(close_cause::shutting_down);
+      sink->close(close_cause::shutting_down);
     else if (reason && reason != caf::exit_reason::normal)
-      close(close_cause::crashed);
+      sink->close(close_cause::crashed);
   });
   bucket_.emplace(cfg_.rate, cfg_.burst, self_->clock().now());
   self_->set_down_handler([this](caf::down_msg& msg) {
@@ -95,16 +90,12 @@ void connection_state::init(std::string session_id, connection_config cfg, rooms
       if (i->second.address() != msg.source)
         continue;
       // The room ended under us: tell the client, who rejoins with since_seq.
-      v1::ServerFrame frame;
-      auto* left = frame.mutable_left();
-      left->set_room(i->first);
       bool crashed = static_cast<bool>(msg.reason)
                      && msg.reason != caf::exit_reason::user_shutdown;
-      left->set_reason(crashed ? v1::LEFT_REASON_ROOM_RESTARTED : v1::LEFT_REASON_ROOM_STOPPED);
-      left->set_detail(crashed ? "the room restarted: join again with sinceSeq"
-                               : "the room stopped");
+      reply::left news{i->first, crashed ? reply::left_reason::room_restarted
+                                         : reply::left_reason::room_stopped};
       joined_.erase(i);
-      send(frame, delivery_enc_);
+      send({"", std::move(news)}, delivery_enc_);
       return;
     }
   });
@@ -125,7 +116,7 @@ void connection_state::on_request(client_request& req, encoding enc) {
       close(close_cause::flooding);
       return;
     }
-    error(ref, v1::ERROR_CODE_RATE_LIMITED, "too many requests: slow down", enc);
+    error(ref, errc::capacity_exceeded, "too many requests: slow down", enc);
     return;
   }
   strikes_ = 0;
@@ -133,46 +124,33 @@ void connection_state::on_request(client_request& req, encoding enc) {
 }
 
 void connection_state::on(const std::string& ref, request::ping& req, encoding enc) {
-  v1::Ack ack;
-  ack.mutable_pong()->set_client_time_ms(req.client_time_ms);
-  ack.mutable_pong()->set_server_time_ms(now_ms());
-  reply(ref, std::move(ack), enc);
+  send({ref, reply::pong{req.client_time_ms, now_ms()}}, enc);
 }
 
 void connection_state::on_bad_frame(const proto::decode_error& err, encoding enc) {
   if (closed_)
     return;
   cfg_.stats->bad_frames.fetch_add(1, std::memory_order_relaxed);
-  error(err.ref, err.code, err.reason, enc);
+  cfg_.stats->errors.fetch_add(1, std::memory_order_relaxed);
+  send({err.ref, err}, enc);
 }
 
 void connection_state::on(const std::string& ref, request::hello& req, encoding enc) {
   if (!req.user.empty()) {
     if (!valid_user_name(req.user)) {
-      error(ref, v1::ERROR_CODE_INVALID_ARGUMENT,
-            "hello.user: 1 to 32 letters, digits, spaces or - _ .", enc);
+      error(ref, errc::invalid_argument, "hello.user: 1 to 32 letters, digits, spaces or - _ .",
+            enc);
       return;
     }
     if (!joined_.empty()) {
-      error(ref, v1::ERROR_CODE_INVALID_ARGUMENT, "hello.user: say hello before joining rooms",
-            enc);
+      error(ref, errc::invalid_argument, "hello.user: say hello before joining rooms", enc);
       return;
     }
     user_ = std::move(req.user);
   }
-  v1::Ack ack;
-  auto* w = ack.mutable_welcome();
-  w->set_session_id(session_id_);
-  w->set_node(cfg_.node);
-  auto* l = w->mutable_limits();
-  l->set_max_frame_bytes(static_cast<uint32_t>(cfg_.limits.max_frame_bytes));
-  l->set_max_text_bytes(static_cast<uint32_t>(cfg_.limits.max_text_bytes));
-  l->set_max_body_bytes(static_cast<uint32_t>(cfg_.limits.max_body_bytes));
-  l->set_max_room_name_bytes(static_cast<uint32_t>(cfg_.limits.max_room_name_bytes));
-  l->set_backlog(cfg_.backlog);
-  l->set_publish_per_second(static_cast<uint32_t>(cfg_.rate));
-  l->set_publish_burst(static_cast<uint32_t>(cfg_.burst));
-  reply(ref, std::move(ack), enc);
+  send({ref, reply::welcome{session_id_, cfg_.node, cfg_.limits, cfg_.backlog, cfg_.rate,
+                            cfg_.burst}},
+       enc);
 }
 
 void connection_state::on(const std::string& ref, request::join& req, encoding enc) {
@@ -182,7 +160,7 @@ void connection_state::on(const std::string& ref, request::join& req, encoding e
     return;
   }
   if (joined_.count(name) > 0) {
-    error(ref, v1::ERROR_CODE_ALREADY_MEMBER, "already in room " + name, enc);
+    error(ref, errc::already_member, "already in room " + name, enc);
     return;
   }
   std::optional<seq_t> since = req.since;
@@ -191,7 +169,7 @@ void connection_state::on(const std::string& ref, request::join& req, encoding e
   auto me = self_->address();
   auto dir = directory();
   if (!dir) {
-    error(ref, v1::ERROR_CODE_UNAVAILABLE, "the rooms are starting: try again", enc);
+    error(ref, errc::unavailable, "the rooms are starting: try again", enc);
     return;
   }
   ask(dir, lookup_atom::value, name)
@@ -229,10 +207,7 @@ void connection_state::on(const std::string& ref, request::leave& req, encoding 
     .await(
       [this, ref, enc, name = req.room](bool) {
         done();
-        v1::Ack ack;
-        ack.mutable_left()->set_room(name);
-        ack.mutable_left()->set_reason(v1::LEFT_REASON_REQUESTED);
-        reply(ref, std::move(ack), enc);
+        send({ref, reply::left{name, reply::left_reason::requested}}, enc);
       },
       [this, ref, enc](caf::error& err) {
         done();
@@ -245,7 +220,7 @@ void connection_state::on(const std::string& ref, request::publish& req, encodin
   if (!room)
     return;
   if (req.text.empty() && req.body.empty()) {
-    error(ref, v1::ERROR_CODE_INVALID_ARGUMENT, "publish: text or body required", enc);
+    error(ref, errc::invalid_argument, "publish: text or body required", enc);
     return;
   }
   ask(room, publish_atom::value,
@@ -253,10 +228,7 @@ void connection_state::on(const std::string& ref, request::publish& req, encodin
     .then(
       [this, ref, enc, name = req.room](seq_t seq) {
         done();
-        v1::Ack ack;
-        ack.mutable_published()->set_room(name);
-        ack.mutable_published()->set_seq(seq);
-        reply(ref, std::move(ack), enc);
+        send({ref, reply::published{name, seq}}, enc);
       },
       [this, ref, enc](caf::error& err) {
         done();
@@ -272,13 +244,7 @@ void connection_state::on(const std::string& ref, request::history& req, encodin
     .then(
       [this, ref, enc](history_reply& r) {
         done();
-        v1::Ack ack;
-        auto* h = ack.mutable_history();
-        h->set_room(r.room);
-        h->set_gap(r.gap);
-        for (auto& m : r.messages)
-          to_proto(m, *h->add_messages());
-        reply(ref, std::move(ack), enc);
+        send({ref, std::move(r)}, enc);
       },
       [this, ref, enc](caf::error& err) {
         done();
@@ -294,12 +260,7 @@ void connection_state::on(const std::string& ref, request::presence& req, encodi
     .then(
       [this, ref, enc, name = req.room](std::vector<std::string>& members) {
         done();
-        v1::Ack ack;
-        auto* p = ack.mutable_presence();
-        p->set_room(name);
-        for (auto& m : members)
-          p->add_members(std::move(m));
-        reply(ref, std::move(ack), enc);
+        send({ref, reply::presence{name, std::move(members)}}, enc);
       },
       [this, ref, enc](caf::error& err) {
         done();
@@ -318,22 +279,14 @@ rooms_actor connection_state::directory() {
 void connection_state::on(const std::string& ref, request::rooms&, encoding enc) {
   auto dir = directory();
   if (!dir) {
-    error(ref, v1::ERROR_CODE_UNAVAILABLE, "the rooms are starting: try again", enc);
+    error(ref, errc::unavailable, "the rooms are starting: try again", enc);
     return;
   }
   ask(dir, rooms_atom::value)
     .then(
       [this, ref, enc](std::vector<room_summary>& rooms) {
         done();
-        v1::Ack ack;
-        auto* list = ack.mutable_rooms();
-        for (auto& r : rooms) {
-          auto* out = list->add_rooms();
-          out->set_name(std::move(r.name));
-          out->set_member_count(r.member_count);
-          out->set_last_seq(r.last_seq);
-        }
-        reply(ref, std::move(ack), enc);
+        send({ref, reply::rooms{std::move(rooms)}}, enc);
       },
       [this, ref, enc](caf::error& err) {
         done();
@@ -345,7 +298,7 @@ room_actor connection_state::member_of(const std::string& ref, const std::string
                                        encoding enc) {
   auto i = joined_.find(room);
   if (i == joined_.end()) {
-    error(ref, v1::ERROR_CODE_NOT_A_MEMBER, "not in room '" + room + "': join it first", enc);
+    error(ref, errc::not_a_member, "not in room '" + room + "': join it first", enc);
     return {};
   }
   return i->second;
@@ -353,50 +306,22 @@ room_actor connection_state::member_of(const std::string& ref, const std::string
 
 // -- outbound ---------------------------------------------------------------------
 
-void connection_state::reply(const std::string& ref, v1::Ack ack, encoding enc) {
-  v1::ServerFrame frame;
-  frame.set_ref(ref);
-  *frame.mutable_ack() = std::move(ack);
-  send(frame, enc);
-}
-
-void connection_state::error(const std::string& ref, v1::ErrorCode code, std::string reason,
+void connection_state::error(const std::string& ref, errc code, std::string reason,
                              encoding enc) {
-  auto& st = *cfg_.stats;
-  st.errors.fetch_add(1, std::memory_order_relaxed);
-  auto slot = std::min(static_cast<size_t>(code), st.errors_by_code.size() - 1);
-  st.errors_by_code[slot].fetch_add(1, std::memory_order_relaxed);
-  // Each error once, with its connection: the server's own failures as
-  // warnings, what a client got wrong at debug level.
-  if (is_server_fault(code))
-    spdlog::warn("connection {}: {} (ref '{}'): {}", session_id_, v1::ErrorCode_Name(code), ref,
-                 reason);
-  else
-    spdlog::debug("connection {}: {} (ref '{}'): {}", session_id_, v1::ErrorCode_Name(code), ref,
-                  reason);
-  v1::ServerFrame frame;
-  frame.set_ref(ref);
-  frame.mutable_error()->set_code(code);
-  frame.mutable_error()->set_reason(std::move(reason));
-  send(frame, enc);
+  cfg_.stats->errors.fetch_add(1, std::memory_order_relaxed);
+  send({ref, reply::failure{code, std::move(reason)}}, enc);
 }
 
 void connection_state::error(const std::string& ref, const caf::error& err, encoding enc) {
-  error(ref, to_error_code(err), reason_of(self_->system(), err), enc);
+  error(ref, to_errc(err), reason_of(self_->system(), err), enc);
 }
 
-void connection_state::send(const v1::ServerFrame& frame, encoding enc) {
-  send_bytes(std::make_shared<const std::string>(proto::encode(frame, enc)));
-}
-
-void connection_state::send_bytes(std::shared_ptr<const std::string> bytes) {
+void connection_state::send(server_reply r, encoding enc) {
   if (closed_)
     return;
-  auto size = bytes->size();
-  switch (sink_->send(std::move(bytes))) {
+  switch (sink_->reply(r, enc)) {
     case sink_status::queued:
       cfg_.stats->frames_out.fetch_add(1, std::memory_order_relaxed);
-      cfg_.stats->bytes_out.fetch_add(size, std::memory_order_relaxed);
       return;
     case sink_status::overflow:
       // The sink closes the client as a slow consumer; our end follows.
@@ -412,8 +337,7 @@ void connection_state::close(close_cause cause) {
   if (closed_)
     return;
   closed_ = true;
-  auto& m = close_of(cause);
-  sink_->close(m.code, std::string{m.reason});
+  sink_->close(cause);
   // Rooms see us go (they monitor members) and tell the others.
   self_->quit();
 }

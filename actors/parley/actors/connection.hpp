@@ -2,8 +2,10 @@
 
 /// @file
 /// One actor per client session: it knows the user and the rooms they
-/// joined, turns decoded requests into room calls, and sends its replies
-/// and errors through one `frame_sink`.
+/// joined, turns requests (decoded at the gateway's edge: requests.hpp) into
+/// room calls, and hands its replies and errors to one `frame_sink` as plain
+/// structs (replies.hpp), which the edge encodes. It never sees a protobuf
+/// frame or a wire code.
 ///
 /// ```
 ///           frame / bad frame (from the gateway's session)
@@ -30,8 +32,8 @@
 /// connection goes on.
 
 #include "parley/actors/chat.hpp"
-#include "parley/actors/error_table.hpp"
 #include "parley/actors/outbound.hpp"
+#include "parley/actors/replies.hpp"
 #include "parley/actors/requests.hpp"
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/actors/token_bucket.hpp"
@@ -39,7 +41,6 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -58,18 +59,15 @@ using connection_actor = caf::typed_actor<
 /// Counters shared by all connections of a node (for /metrics).
 struct connection_stats {
   std::atomic<uint64_t> frames_in{0};
-  /// Frames and bytes the connection actors handed to their sinks: replies
-  /// and errors. Rooms write their frames to the sinks themselves (the
-  /// gateway's own counters see every frame written).
+  /// Replies and errors the connection actors handed to their sinks. Rooms
+  /// write their frames to the sinks themselves (the gateway's own counters
+  /// see every frame written, and count errors by wire code).
   std::atomic<uint64_t> frames_out{0};
-  std::atomic<uint64_t> bytes_out{0};
   std::atomic<uint64_t> bad_frames{0};
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> rate_limit_disconnects{0};
+  /// Requests that failed (bad frames included).
   std::atomic<uint64_t> errors{0};
-  /// Error frames sent, by `v1::ErrorCode` (index; the last slot holds
-  /// codes beyond it).
-  std::array<std::atomic<uint64_t>, 32> errors_by_code{};
   /// Connection actors alive now.
   std::atomic<int64_t> open{0};
   /// Requests connection actors await from rooms and the directory, each
@@ -95,9 +93,11 @@ struct connection_config {
   std::shared_ptr<connection_stats> stats = std::make_shared<connection_stats>();
 };
 
-/// Maps a Parley error to the protocol's error code (through the error
-/// table, actors/error_table.hpp).
-v1::ErrorCode to_error_code(const caf::error& err);
+/// A request's error as a Parley code: its own if it has one; CAF's
+/// request timeout and a receiver that went away are `unavailable` (worth a
+/// retry), anything else `internal`. The edge's error table gives the wire
+/// code (gateway/error_table.hpp).
+runtime::errc to_errc(const caf::error& err);
 
 /// A user name from a hello: 1 to 32 bytes of letters, digits, - _ . and
 /// spaces, not starting or ending with a space.
@@ -153,12 +153,10 @@ private:
   /// The joined room of that name, or an error reply and nothing.
   room_actor member_of(const std::string& ref, const std::string& room, encoding enc);
 
-  void reply(const std::string& ref, v1::Ack ack, encoding enc);
-  void error(const std::string& ref, v1::ErrorCode code, std::string reason, encoding enc);
+  void error(const std::string& ref, runtime::errc code, std::string reason, encoding enc);
   void error(const std::string& ref, const caf::error& err, encoding enc);
-  void send(const v1::ServerFrame& frame, encoding enc);
-  void send_bytes(std::shared_ptr<const std::string> bytes);
-  /// Closes with the code and reason the error table gives `cause`.
+  void send(server_reply r, encoding enc);
+  /// Closes the transport for `cause` and ends the actor.
   void close(close_cause cause);
 
   pointer self_;

@@ -207,20 +207,6 @@ void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> con
     out.push_back(counter_family_of("parley_rate_limit_disconnects_total",
                                     "Clients closed (1008) for flooding past the rate limit",
                                     load(c->rate_limit_disconnects)));
-    prometheus::MetricFamily errors{"parley_errors_total", "Error frames sent to clients, by code",
-                                    prometheus::MetricType::Counter, {}};
-    for (size_t code = 1; code < c->errors_by_code.size(); ++code) {
-      auto name = v1::ErrorCode_IsValid(static_cast<int>(code))
-                    ? v1::ErrorCode_Name(static_cast<v1::ErrorCode>(code))
-                    : std::string{"OTHER"};
-      if (!v1::ErrorCode_IsValid(static_cast<int>(code)) && code + 1 != c->errors_by_code.size())
-        continue;
-      prometheus::ClientMetric sample;
-      sample.label.push_back({"code", name});
-      sample.counter.value = load(c->errors_by_code[code]);
-      errors.metric.push_back(std::move(sample));
-    }
-    out.push_back(std::move(errors));
     out.push_back(gauge_family_of("parley_rooms_open", "Rooms running", load(r->open)));
     out.push_back(gauge_family_of("parley_room_members",
                                   "Members of all rooms on this node (local and behind relays)",

@@ -5,7 +5,7 @@
 /// before any frame reaches an actor. Every limit has a default that suits a
 /// chat and a reason next to it.
 
-#include "parley/actors/outbound.hpp"
+#include "parley/gateway/outbound_queue.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -47,7 +47,7 @@ struct gateway_config {
   std::chrono::seconds drain_timeout{10};
   /// Each session's write queue; a client that does not read is closed as a
   /// slow consumer when it is full (see `slow_consumer_grace`).
-  actors::outbound_queue::limits outbound;
+  outbound_queue::limits outbound;
   /// A slow consumer's queue is emptied but for the frame being written;
   /// once that write finishes the client gets close 1008. A client that
   /// reads nothing at all never lets it finish: after this long its TCP

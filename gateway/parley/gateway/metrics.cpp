@@ -1,7 +1,7 @@
 // Neither Beast nor CAF: prometheus-cpp (and the error table's plain data).
 #include "parley/gateway/metrics.hpp"
 
-#include "parley/actors/error_table.hpp"
+#include "parley/gateway/error_table.hpp"
 #include "parley/runtime/heap.hpp"
 
 #include <prometheus/text_serializer.h>
@@ -48,16 +48,23 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                      "WebSockets that ended without a close from the server, by reason");
   http_ = &family(prometheus::BuildCounter(), r, "parley_gateway_http_responses_total",
                   "HTTP responses (not upgrades), by status");
+  errors_ = &family(prometheus::BuildCounter(), r, "parley_errors_total",
+                    "Error frames sent to clients, by code");
   // Seen from the first scrape on, so rate() works from zero.
   for (auto reason : {"max_connections", "per_address", "draining"})
     labelled(refused_cache_, *refused_, "reason", reason);
   labelled(closes_cache_, *closes_, "code", "1000"); // a normal close
-  for (auto& c : actors::close_table)
+  for (auto& c : close_table)
     labelled(closes_cache_, *closes_, "code", std::to_string(static_cast<uint16_t>(c.code)));
   for (auto reason : {"idle_timeout", "handshake_failed", "slow_consumer", "reset"})
     labelled(dropped_cache_, *dropped_, "reason", reason);
   for (unsigned status : {200, 400, 404, 405, 503})
     labelled(http_cache_, *http_, "code", std::to_string(status));
+  // Every code the protocol has but UNSPECIFIED.
+  auto* codes = v1::ErrorCode_descriptor();
+  for (int i = 0; i < codes->value_count(); ++i)
+    if (codes->value(i)->number() != v1::ERROR_CODE_UNSPECIFIED)
+      labelled(errors_cache_, *errors_, "code", codes->value(i)->name());
 }
 
 prometheus::Counter& metrics::labelled(std::map<std::string, prometheus::Counter*>& cache,
@@ -98,6 +105,12 @@ void metrics::frame_out(bool text, size_t n) {
 
 void metrics::close_sent(uint16_t code) {
   labelled(closes_cache_, *closes_, "code", std::to_string(code)).Increment();
+}
+
+void metrics::error_sent(int code) {
+  auto name = v1::ErrorCode_IsValid(code) ? v1::ErrorCode_Name(static_cast<v1::ErrorCode>(code))
+                                          : std::string{"OTHER"};
+  labelled(errors_cache_, *errors_, "code", name).Increment();
 }
 
 void metrics::slow_consumer() {

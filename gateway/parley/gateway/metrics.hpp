@@ -54,6 +54,8 @@ public:
   void dropped(std::string_view reason);
   /// A client whose write queue overflowed, closed 1008.
   void slow_consumer();
+  /// An error frame sent to a client, by wire code (a `v1::ErrorCode`).
+  void error_sent(int code);
   void http_response(unsigned status);
 
   // -- exposition -----------------------------------------------------------
@@ -82,11 +84,13 @@ private:
   counter_family* closes_;
   counter_family* dropped_;
   counter_family* http_;
+  counter_family* errors_;
   mutable std::mutex mtx_; // guards the caches and collectors_
   std::map<std::string, prometheus::Counter*> refused_cache_;
   std::map<std::string, prometheus::Counter*> closes_cache_;
   std::map<std::string, prometheus::Counter*> dropped_cache_;
   std::map<std::string, prometheus::Counter*> http_cache_;
+  std::map<std::string, prometheus::Counter*> errors_cache_;
   std::vector<collector> collectors_;
 };
 

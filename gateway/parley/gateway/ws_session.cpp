@@ -2,7 +2,8 @@
 // for compile cost, and `net` would clash with caf::net).
 #include "parley/gateway/internal/ws_session.hpp"
 
-#include "parley/actors/error_table.hpp"
+#include "parley/gateway/error_table.hpp"
+#include "parley/gateway/replies.hpp"
 #include "parley/gateway/internal/server_socket.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -46,7 +47,8 @@ public:
   }
 
   actors::sink_status send(std::shared_ptr<const std::string> bytes) override;
-  void close(actors::close_code code, std::string reason) override;
+  actors::sink_status reply(const actors::server_reply& r, proto::encoding enc) override;
+  void close(actors::close_cause cause) override;
 
 private:
   std::weak_ptr<ws_session> session_;
@@ -133,18 +135,20 @@ public:
     net::dispatch(executor_, beast::bind_front_handler(&ws_session::do_write, shared_from_this()));
   }
 
-  /// Any thread.
+  /// Any thread: closes with the code and reason the error table gives
+  /// `cause`.
   void request_close(actors::close_cause cause) {
-    auto& m = actors::close_of(cause);
-    request_close(m.code, std::string{m.reason});
+    net::post(executor_, [self = shared_from_this(), cause] { self->on_close_request(cause); });
   }
 
-  /// Any thread.
-  void request_close(actors::close_code code, std::string reason) {
-    net::post(executor_,
-              [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
-                self->on_close_request(code, std::move(reason));
-              });
+  /// Any thread (the connection actor's): counts and logs an error reply,
+  /// each once, with its session. The server's own failures are warnings;
+  /// what a client got wrong is logged at debug level.
+  void error_sent(const encoded_reply& out) {
+    state_->stats->error_sent(out.error);
+    auto level = is_server_fault(out.error) ? spdlog::level::warn : spdlog::level::debug;
+    spdlog::log(level, "session {}: {} (ref '{}'): {}", id_, v1::ErrorCode_Name(out.error),
+                out.ref, out.reason);
   }
 
 private:
@@ -158,8 +162,7 @@ private:
     state_->websocket_opened();
     conn_ = state_->factory(id_, std::make_shared<session_sink>(weak_from_this()));
     if (stopping_)
-      on_close_request(actors::close_of(actors::close_cause::shutting_down).code,
-                       std::string{actors::close_of(actors::close_cause::shutting_down).reason});
+      on_close_request(actors::close_cause::shutting_down);
     do_read();
   }
 
@@ -213,7 +216,7 @@ private:
       return; // the peer closed, or answered our close
     // Beast sent the close frame itself; the table names its code.
     auto closed = [&](actors::close_cause cause, const std::string& detail) {
-      auto& m = actors::close_of(cause);
+      auto& m = close_of(cause);
       state_->stats->close_sent(static_cast<uint16_t>(m.code));
       spdlog::info("session {}: closed {} ({}): {}", id_, static_cast<uint16_t>(m.code), m.label,
                    detail);
@@ -277,12 +280,11 @@ private:
       do_close();
   }
 
-  void on_close_request(actors::close_code code, std::string reason) {
+  void on_close_request(actors::close_cause cause) {
     if (close_requested_)
       return;
     close_requested_ = true;
-    close_code_ = code;
-    close_reason_ = std::move(reason);
+    close_cause_ = cause;
     bool writing = false;
     bool overflowed = false;
     {
@@ -319,7 +321,7 @@ private:
     close_pending_ = false;
     state_->stats->dropped("slow_consumer");
     spdlog::info("session {}: dropped: {} (the client read nothing for {} ms)", id_,
-                 close_reason_, state_->cfg.slow_consumer_grace.count());
+                 close_of(close_cause_).reason, state_->cfg.slow_consumer_grace.count());
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(ws_).close(ignored);
@@ -334,12 +336,12 @@ private:
       return;
     }
     mark_closed();
-    // Close reasons are at most 123 bytes (RFC 6455).
-    if (close_reason_.size() > 123)
-      close_reason_.resize(123);
-    websocket::close_reason cr{static_cast<websocket::close_code>(close_code_),
-                               close_reason_};
-    state_->stats->close_sent(static_cast<uint16_t>(close_code_));
+    // The table keeps reasons within RFC 6455's 123 bytes.
+    auto& m = close_of(close_cause_);
+    websocket::close_reason cr{static_cast<websocket::close_code>(m.code)};
+    cr.reason.assign(m.reason.data(), m.reason.size());
+    state_->stats->close_sent(static_cast<uint16_t>(m.code));
+    spdlog::debug("session {}: closing {} ({})", id_, static_cast<uint16_t>(m.code), m.label);
     close_started_ = true;
     // The close handshake is bounded by the websocket's handshake_timeout.
     ws_.async_close(cr, [self = shared_from_this()](beast::error_code ec) {
@@ -388,11 +390,11 @@ private:
   /// Bounds a slow consumer's last write; made only for one (a timer in
   /// every idle session would cost memory for nothing).
   std::unique_ptr<net::steady_timer> grace_;
-  actors::close_code close_code_ = actors::close_code::normal;
-  std::string close_reason_;
+  /// Why the server closes (once `close_requested_`).
+  actors::close_cause close_cause_ = actors::close_cause::shutting_down;
   // Guarded by mtx_ (the connection actor enqueues from its thread).
   mutable std::mutex mtx_;
-  actors::outbound_queue queue_;
+  outbound_queue queue_;
   bool writing_ = false;
   bool closed_ = false;
   /// The queue refused a frame: the client is a slow consumer.
@@ -405,9 +407,19 @@ actors::sink_status session_sink::send(std::shared_ptr<const std::string> bytes)
   return actors::sink_status::closed;
 }
 
-void session_sink::close(actors::close_code code, std::string reason) {
+actors::sink_status session_sink::reply(const actors::server_reply& r, proto::encoding enc) {
+  auto s = session_.lock();
+  if (!s)
+    return actors::sink_status::closed;
+  auto out = encode_reply(r, enc);
+  if (out.error != v1::ERROR_CODE_UNSPECIFIED)
+    s->error_sent(out);
+  return s->enqueue(std::move(out.bytes));
+}
+
+void session_sink::close(actors::close_cause cause) {
   if (auto s = session_.lock())
-    s->request_close(code, std::move(reason));
+    s->request_close(cause);
 }
 
 } // namespace

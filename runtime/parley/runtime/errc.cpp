@@ -38,6 +38,8 @@ std::string to_string(errc x) {
       return "not_found";
     case errc::wrong_interface:
       return "wrong_interface";
+    case errc::internal:
+      return "internal";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -2,7 +2,7 @@
 
 /// @file
 /// Parley's error codes as a plain enum, without CAF: for code that maps
-/// them (actors/error_table.hpp) and must not pull CAF in. `errc.hpp` makes
+/// them (gateway/error_table.hpp) and must not pull CAF in. `errc.hpp` makes
 /// them CAF errors in the "parley" category.
 
 #include <cstdint>
@@ -46,10 +46,13 @@ enum class errc : uint8_t {
   not_found,
   /// The actor found has another interface than the handle asked for.
   wrong_interface,
+  // -- other -----------------------------------------------------------------------
+  /// An error the server did not expect (one of CAF's own, say).
+  internal,
 };
 
 /// How many codes there are (they run from 1 to this). Update it with the
-/// enum: actors/error_table.hpp checks at compile time that it maps each.
-constexpr uint8_t errc_count = static_cast<uint8_t>(errc::wrong_interface);
+/// enum: gateway/error_table.hpp checks at compile time that it maps each.
+constexpr uint8_t errc_count = static_cast<uint8_t>(errc::internal);
 
 } // namespace parley::runtime

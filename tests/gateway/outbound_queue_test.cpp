@@ -1,13 +1,13 @@
 // The bounded write queue every connection keeps: order, bounds, and the
 // memory an idle queue holds.
 
-#include "parley/actors/outbound.hpp"
+#include "parley/gateway/outbound_queue.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-using parley::actors::outbound_queue;
+using parley::gateway::outbound_queue;
 using parley::actors::sink_status;
 
 namespace {

@@ -11,9 +11,11 @@
 ///
 /// The codec's own failures (BAD_FRAME, UNKNOWN_FIELD, EMPTY_FRAME,
 /// TOO_LARGE) are wire codes already: it reports what it could not read.
-/// `/metrics` reads these tables (`parley_errors_total{code}` by wire code,
-/// `parley_gateway_closes_total{code}`), and tests/actors/error_table_test.cpp
-/// walks them. Neither CAF nor Beast is included here.
+/// The actors deal in `runtime::errc` and `close_cause` only; the edge
+/// (replies.cpp, ws_session.cpp) reads these tables, and so does `/metrics`
+/// (`parley_errors_total{code}` by wire code, `parley_gateway_closes_total
+/// {code}`). tests/gateway/error_table_test.cpp walks them. Neither CAF nor
+/// Beast is included here.
 
 #include "parley/actors/outbound.hpp"
 #include "parley/runtime/errc_enum.hpp"
@@ -23,7 +25,7 @@
 #include <iterator>
 #include <string_view>
 
-namespace parley::actors {
+namespace parley::gateway {
 
 // -- errors that answer a request ---------------------------------------------------
 
@@ -54,6 +56,8 @@ inline constexpr errc_mapping errc_table[] = {
   {runtime::errc::already_member, v1::ERROR_CODE_ALREADY_MEMBER},
   {runtime::errc::refused, v1::ERROR_CODE_REFUSED},
   {runtime::errc::invalid_room_name, v1::ERROR_CODE_INVALID_ROOM_NAME},
+  // Anything else that went wrong (an error of CAF's own, say).
+  {runtime::errc::internal, v1::ERROR_CODE_INTERNAL},
 };
 
 /// The wire code for `e`; INTERNAL for a value the table lacks (the table
@@ -72,23 +76,19 @@ constexpr bool is_server_fault(v1::ErrorCode code) {
 
 // -- errors that end the connection -------------------------------------------------
 
-/// Every way the server ends a WebSocket.
-enum class close_cause : uint8_t {
-  /// The gateway drains (SIGTERM) or the node stops the connection.
-  shutting_down,
-  /// The connection's actor failed: the client reconnects and resumes.
-  crashed,
-  /// More refused requests in a row than `--rate-strikes`.
-  flooding,
-  /// The client did not read: its write queue filled up.
-  slow_consumer,
-  /// A message over `--max-frame-bytes` (Beast closes it).
-  too_big,
-  /// Invalid UTF-8 in a text message (Beast closes it).
-  bad_utf8,
-  /// A WebSocket protocol violation, such as an unmasked frame (Beast).
-  protocol_violation,
+/// WebSocket close codes (RFC 6455), the values of Beast's `close_code`.
+enum class close_code : uint16_t {
+  normal = 1000,
+  going_away = 1001,  ///< the server drains
+  protocol_error = 1002,
+  unsupported = 1003,
+  bad_payload = 1007, ///< invalid UTF-8 in a text frame
+  policy = 1008,      ///< flood, slow consumer
+  too_big = 1009,
+  internal = 1011,
 };
+
+using actors::close_cause;
 
 struct close_mapping {
   close_cause cause;
@@ -117,9 +117,9 @@ constexpr const close_mapping& close_of(close_cause c) {
   return close_table[static_cast<size_t>(c)];
 }
 
-} // namespace parley::actors
+} // namespace parley::gateway
 
-namespace parley::actors::detail {
+namespace parley::gateway::detail {
 
 constexpr bool maps_every_errc_once() {
   if (std::size(errc_table) != runtime::errc_count)
@@ -146,4 +146,4 @@ static_assert(closes_in_enum_order(),
               "close_table must list every close_cause once, in enum order, with reasons of at "
               "most 123 bytes");
 
-} // namespace parley::actors::detail
+} // namespace parley::gateway::detail

@@ -1,12 +1,13 @@
-// The error table (actors/error_table.hpp) is the one place where errors
+// The error table (gateway/error_table.hpp) is the one place where errors
 // become wire codes and close codes. These tests walk it: every entry is a
 // code the protocol has and a server may send, every wire code has a
-// producer, the connection's mapping reads the table, and /metrics shows
-// every close code before the first close.
+// producer, error replies are encoded through the table, and /metrics shows
+// every close code and every error code before the first one is sent.
 
 #include "parley/actors/connection.hpp"
-#include "parley/actors/error_table.hpp"
+#include "parley/gateway/error_table.hpp"
 #include "parley/gateway/metrics.hpp"
+#include "parley/gateway/replies.hpp"
 #include "parley/runtime/errc.hpp"
 
 #include <caf/sec.hpp>
@@ -15,7 +16,8 @@
 #include <set>
 #include <string>
 
-using namespace parley::actors;
+using namespace parley::gateway;
+using parley::actors::server_reply;
 using parley::runtime::errc;
 namespace v1 = parley::v1;
 
@@ -30,16 +32,29 @@ TEST(ErrorTable, EveryErrcMapsToAWireCodeTheProtocolHas) {
   EXPECT_EQ(seen.size(), parley::runtime::errc_count);
 }
 
-TEST(ErrorTable, TheConnectionMapsErrorsThroughTheTable) {
-  for (auto& m : errc_table)
-    EXPECT_EQ(to_error_code(parley::runtime::make_error(m.error, std::string{"why"})), m.wire)
-      << to_string(m.error);
+TEST(ErrorTable, ErrorRepliesAreEncodedThroughTheTable) {
+  for (auto& m : errc_table) {
+    // The connection's error, as the actors name it ...
+    auto code = parley::actors::to_errc(parley::runtime::make_error(m.error, std::string{"why"}));
+    EXPECT_EQ(code, m.error);
+    // ... and as the client reads it.
+    server_reply r{"r1", parley::actors::reply::failure{code, "why"}};
+    auto frame = to_frame(r);
+    EXPECT_EQ(frame.ref(), "r1");
+    EXPECT_EQ(frame.error().code(), m.wire) << to_string(m.error);
+    EXPECT_EQ(frame.error().reason(), "why");
+    auto out = encode_reply(r, parley::proto::encoding::json);
+    EXPECT_EQ(out.error, m.wire);
+    EXPECT_EQ(out.ref, "r1");
+  }
   // CAF's own errors: a room that did not answer in time or went away is
   // worth a retry; anything else is ours.
-  EXPECT_EQ(to_error_code(caf::make_error(caf::sec::request_timeout)), v1::ERROR_CODE_UNAVAILABLE);
-  EXPECT_EQ(to_error_code(caf::make_error(caf::sec::request_receiver_down)),
+  using parley::actors::to_errc;
+  EXPECT_EQ(wire_code(to_errc(caf::make_error(caf::sec::request_timeout))),
             v1::ERROR_CODE_UNAVAILABLE);
-  EXPECT_EQ(to_error_code(caf::make_error(caf::sec::unexpected_message)),
+  EXPECT_EQ(wire_code(to_errc(caf::make_error(caf::sec::request_receiver_down))),
+            v1::ERROR_CODE_UNAVAILABLE);
+  EXPECT_EQ(wire_code(to_errc(caf::make_error(caf::sec::unexpected_message))),
             v1::ERROR_CODE_INTERNAL);
 }
 
@@ -88,4 +103,21 @@ TEST(ErrorTable, MetricsShowEveryCloseCodeFromTheStart) {
                   + "\"} 0";
     EXPECT_NE(page.find(sample), std::string::npos) << sample << " missing:\n" << page;
   }
+}
+
+TEST(ErrorTable, MetricsCountErrorsByTheirWireCode) {
+  parley::gateway::metrics m;
+  auto page = m.render();
+  for (auto& e : errc_table) {
+    auto sample = "parley_errors_total{code=\"" + v1::ErrorCode_Name(e.wire) + "\"} 0";
+    EXPECT_NE(page.find(sample), std::string::npos) << sample << " missing";
+  }
+  m.error_sent(wire_code(errc::not_a_member));
+  m.error_sent(wire_code(errc::not_a_member));
+  m.error_sent(v1::ERROR_CODE_BAD_FRAME);
+  page = m.render();
+  EXPECT_NE(page.find("parley_errors_total{code=\"ERROR_CODE_NOT_A_MEMBER\"} 2"), std::string::npos)
+    << page;
+  EXPECT_NE(page.find("parley_errors_total{code=\"ERROR_CODE_BAD_FRAME\"} 1"), std::string::npos);
+  EXPECT_NE(page.find("parley_errors_total{code=\"ERROR_CODE_INTERNAL\"} 0"), std::string::npos);
 }
