@@ -1,12 +1,14 @@
 // Every limit of the gateway crossed with a real socket against the real
-// binary: invalid UTF-8 (1007), protocol violations (1002), half a
-// handshake, garbage, a client that vanishes mid-frame, idle peers (ping,
-// then drop), connections per address, the rate limit (1008) and the
-// slow-consumer bound. Each test also checks that the others go on, and
-// reads the outcome back from /metrics. Every wait is bounded.
+// binary: messages in pieces, invalid UTF-8 (1007), protocol violations
+// (1002), half a handshake, garbage, a client that vanishes mid-frame, idle
+// peers (ping, then drop), connections per address, the rate limit (1008)
+// and draining. Each test also checks that the others go on, and reads the
+// outcome back from /metrics. The slow-consumer bound has its own file
+// (slow_consumer_test.cpp). Every wait is bounded.
 
 #include "parley/proto/codec.hpp"
 #include "support/gateway_process.hpp"
+#include "support/raw_chat.hpp"
 #include "support/raw_ws.hpp"
 
 #include <gtest/gtest.h>
@@ -14,99 +16,16 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
-#include <functional>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
 using namespace std::chrono_literals;
+using namespace parley::test;
 using parley::proto::encoding;
-using parley::test::gateway_process;
-using parley::test::raw_frame;
-using parley::test::raw_ws;
 namespace v1 = parley::v1;
 
-namespace {
-
-/// Reads text frames, answering pings, until one satisfies `pred`.
-std::optional<v1::ServerFrame> read_until(raw_ws& c,
-                                          const std::function<bool(const v1::ServerFrame&)>& pred,
-                                          std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto f = c.read_frame(std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now()));
-    if (!f)
-      return std::nullopt;
-    if (f->opcode == 0x9) {
-      c.send_raw(raw_ws::frame(0xA, f->payload));
-      continue;
-    }
-    if (f->opcode != 0x1)
-      continue;
-    auto res = parley::proto::decode_server(f->payload, encoding::json);
-    if (auto* frame = std::get_if<v1::ServerFrame>(&res); frame && pred(*frame))
-      return *frame;
-  }
-  return std::nullopt;
-}
-
-std::optional<v1::ServerFrame> ask(raw_ws& c, const std::string& ref, const std::string& json) {
-  if (!c.send_text(json))
-    return std::nullopt;
-  return read_until(c, [&](const v1::ServerFrame& f) { return f.ref() == ref; });
-}
-
-/// A WebSocket that said hello as `user`.
-bool open_chat(raw_ws& c, uint16_t port, const std::string& user,
-               const std::string& source = "127.0.0.1", int rcvbuf = 0) {
-  if (!c.connect(port, source, rcvbuf) || c.handshake() != 101)
-    return false;
-  auto welcome = ask(c, "h", R"({"ref":"h","hello":{"user":")" + user + R"("}})");
-  return welcome && welcome->ack().has_welcome();
-}
-
-/// Proves the gateway still serves: a fresh client gets a pong.
-void expect_alive(uint16_t port) {
-  raw_ws c;
-  ASSERT_TRUE(open_chat(c, port, "witness"));
-  auto pong = ask(c, "p", R"({"ref":"p","ping":{"clientTimeMs":"7"}})");
-  ASSERT_TRUE(pong);
-  EXPECT_EQ(pong->ack().pong().client_time_ms(), 7u);
-}
-
-/// A sample from /metrics, scraped from 127.0.0.9 (so per-address limits on
-/// 127.0.0.1 do not refuse the scrape).
-double metric(uint16_t port, const std::string& name) {
-  auto page = raw_ws::http_get(port, "/metrics", "127.0.0.9");
-  auto value = raw_ws::metric(page, name);
-  EXPECT_TRUE(value) << name << " missing from /metrics:\n" << page;
-  return value.value_or(-1);
-}
-
-/// Waits (at most 10 s) until the gateway has logged `text` `count` times.
-/// The gateway counts each close and drop before it logs it, so a metric
-/// read after its log line already includes it: no scraping in a loop.
-void await_log(gateway_process& gw, const std::string& text, size_t count = 1) {
-  EXPECT_TRUE(gw.proc().wait_for_count(text, count, 10s))
-    << "'" << text << "' not logged " << count << " time(s):\n"
-    << gw.log();
-}
-
-raw_frame expect_close(raw_ws& c) {
-  for (;;) {
-    auto f = c.read_frame();
-    if (!f) {
-      ADD_FAILURE() << "no close frame (eof: " << c.eof() << ")";
-      return {};
-    }
-    if (f->opcode == 0x8)
-      return *f;
-  }
-}
-
-} // namespace
 
 // The gateway reads a message in pieces (a one-byte first piece, so idle
 // connections hold no read buffer). Messages that arrive together in one
@@ -362,120 +281,6 @@ TEST(GatewayLimits, ACloseDuringABurstEndsTheConnectionCleanly) {
   EXPECT_EQ(gw.stop(), 0) << gw.log();
 }
 
-namespace {
-
-/// A reader that does not read, in a room a publisher floods until the
-/// gateway gives up on the reader; returns the last seq published.
-uint64_t flood_until_slow(uint16_t port, raw_ws& slow, raw_ws& pub) {
-  if (!open_chat(slow, port, "slow", "127.0.0.1", 4096))
-    return 0;
-  auto joined = ask(slow, "j", R"({"ref":"j","join":{"room":"firehose"}})");
-  if (!joined || !joined->ack().has_joined() || !open_chat(pub, port, "pub")
-      || !ask(pub, "j", R"({"ref":"j","join":{"room":"firehose"}})"))
-    return 0;
-  // Kernel buffers first absorb a few MB.
-  const std::string text(3000, 'x');
-  uint64_t last = 0;
-  for (int i = 1; i <= 5000; ++i) {
-    auto ref = "p" + std::to_string(i);
-    auto ack = ask(pub, ref,
-                   R"({"ref":")" + ref + R"(","publish":{"room":"firehose","text":")" + text
-                     + R"("}})");
-    if (!ack || !ack->ack().has_published())
-      return 0;
-    last = ack->ack().published().seq();
-    if (i % 10 == 0 && metric(port, "parley_slow_consumer_disconnects_total") >= 1)
-      return last;
-  }
-  ADD_FAILURE() << "5000 messages did not overflow a reader that never reads";
-  return 0;
-}
-
-/// Reads to the end of the stream: the highest seq seen (in order, without
-/// gaps) and the close frame, if one came.
-std::pair<uint64_t, std::optional<raw_frame>> read_to_end(raw_ws& c) {
-  uint64_t seen = 0;
-  std::optional<raw_frame> close;
-  for (;;) {
-    auto f = c.read_frame(20s);
-    if (!f)
-      break;
-    if (f->opcode == 0x8)
-      close = *f;
-    if (f->opcode != 0x1)
-      continue;
-    auto res = parley::proto::decode_server(f->payload, encoding::json);
-    auto* frame = std::get_if<v1::ServerFrame>(&res);
-    if (frame && frame->has_message()) {
-      EXPECT_EQ(frame->message().seq(), seen + 1) << "messages arrive in order, without gaps";
-      seen = frame->message().seq();
-    }
-  }
-  return {seen, close};
-}
-
-/// The slow reader comes back and resumes after the last seq it saw:
-/// nothing is lost.
-void expect_resume(uint16_t port, uint64_t seen, uint64_t last) {
-  raw_ws back;
-  ASSERT_TRUE(open_chat(back, port, "slow"));
-  auto resumed = ask(back, "r",
-                     R"({"ref":"r","join":{"room":"firehose","sinceSeq":")" + std::to_string(seen)
-                       + R"("}})");
-  ASSERT_TRUE(resumed && resumed->ack().has_joined());
-  auto& got = resumed->ack().joined();
-  EXPECT_FALSE(got.gap());
-  ASSERT_EQ(static_cast<uint64_t>(got.messages_size()), last - seen);
-  for (int i = 0; i < got.messages_size(); ++i)
-    EXPECT_EQ(got.messages(i).seq(), seen + 1 + static_cast<uint64_t>(i));
-}
-
-} // namespace
-
-// 16 frames bind first; the byte bound leaves room for the resume reply.
-const std::vector<std::string> slow_consumer_flags = {
-  "--outbound-frames=16", "--outbound-bytes=4194304", "--rate-limit=100000",
-  "--rate-burst=100000", "--backlog=20000"};
-
-// A client that reads, but too slowly: what waited behind the frame in
-// flight is dropped, and once that frame is through it gets close 1008.
-TEST(GatewayLimits, ASlowConsumerIsClosedWith1008AndResumesWithoutLoss) {
-  gateway_process gw{slow_consumer_flags};
-  ASSERT_NE(gw.port(), 0);
-  raw_ws slow, pub;
-  auto last = flood_until_slow(gw.port(), slow, pub);
-  ASSERT_GT(last, 0u);
-  // It reads again at once, well within the gateway's 2 s grace.
-  auto [seen, close] = read_to_end(slow);
-  ASSERT_TRUE(close) << "a close frame after the frame in flight";
-  EXPECT_EQ(close->close_code(), 1008);
-  EXPECT_NE(close->payload.find("slow consumer"), std::string::npos) << close->payload;
-  EXPECT_LT(seen, last);
-  EXPECT_EQ(metric(gw.port(), "parley_gateway_closes_total{code=\"1008\"}"), 1);
-  expect_resume(gw.port(), seen, last);
-  expect_alive(gw.port());
-}
-
-// A client that reads nothing never lets the frame in flight finish, so no
-// close frame can follow it: after the grace its TCP connection is dropped.
-TEST(GatewayLimits, AConsumerThatReadsNothingIsDroppedAfterTheGrace) {
-  gateway_process gw{slow_consumer_flags};
-  ASSERT_NE(gw.port(), 0);
-  raw_ws slow, pub;
-  auto last = flood_until_slow(gw.port(), slow, pub);
-  ASSERT_GT(last, 0u);
-  // The gateway says when it drops the reader (after its 2 s grace).
-  ASSERT_TRUE(gw.proc().wait_for_line("dropped: slow consumer", 20s))
-    << "no drop logged\n" << gw.log();
-  EXPECT_EQ(metric(gw.port(), "parley_gateway_dropped_total{reason=\"slow_consumer\"}"), 1);
-  auto [seen, close] = read_to_end(slow);
-  EXPECT_FALSE(close) << "dropped: no close frame could get past the write in flight";
-  EXPECT_TRUE(slow.eof()) << "dropped, not left hanging";
-  EXPECT_LT(seen, last);
-  expect_resume(gw.port(), seen, last);
-  expect_alive(gw.port());
-}
-
 TEST(GatewayLimits, DrainingTurnsHealthzTo503AndExitsWhenClientsAreGone) {
   gateway_process gw{{"--drain-timeout=20"}};
   ASSERT_NE(gw.port(), 0);
@@ -499,79 +304,4 @@ TEST(GatewayLimits, DrainingTurnsHealthzTo503AndExitsWhenClientsAreGone) {
   auto status = gw.proc().wait(std::chrono::seconds(15));
   ASSERT_TRUE(status) << "the gateway did not exit after its last client left";
   EXPECT_EQ(*status, 0);
-}
-
-// -- configuration: file, environment, flags --------------------------------------
-
-namespace {
-
-std::string write_file(const std::string& name, const std::string& text) {
-  auto path = ::testing::TempDir() + name;
-  std::ofstream{path} << text;
-  return path;
-}
-
-/// One line on stderr and status 2, without starting to listen.
-void expect_refused(std::vector<std::string> argv, const std::string& mentions) {
-  auto res = parley::test::run_program(std::move(argv), std::chrono::seconds(30));
-  ASSERT_TRUE(res.status) << "did not exit";
-  EXPECT_EQ(*res.status, 2) << res.err;
-  EXPECT_NE(res.err.find(mentions), std::string::npos) << res.err;
-  EXPECT_EQ(std::count(res.err.begin(), res.err.end(), '\n'), 1) << res.err;
-  EXPECT_EQ(res.err.find("listening"), std::string::npos);
-}
-
-} // namespace
-
-TEST(GatewayConfig, AConfigFileSetsTheLimits) {
-  auto path = write_file("gw-ok.toml", "# a gateway\nmax-connections-per-address = 1\n"
-                                       "idle-timeout = 120\n");
-  gateway_process gw{{"--config=" + path}};
-  ASSERT_NE(gw.port(), 0);
-  raw_ws a, b;
-  ASSERT_TRUE(a.connect(gw.port()));
-  ASSERT_EQ(a.handshake(), 101);
-  ASSERT_TRUE(b.connect(gw.port()));
-  EXPECT_EQ(b.handshake(), 503) << "the file's per-address limit of 1 applies";
-}
-
-TEST(GatewayConfig, BadValuesFromAnySourceAreRefusedInOneLine) {
-  const std::string bin = PARLEY_GATEWAY_BIN;
-  expect_refused({bin, "--idle-timeout=0"}, "--idle-timeout");
-  expect_refused({bin, "--rate-limit=fast"}, "--rate-limit");
-  expect_refused({bin, "--max-connections-per-address=-1"}, "--max-connections-per-address");
-  expect_refused({bin, "--outbound-bytes=12"}, "--outbound-bytes");
-  expect_refused({bin, "--drain-timeout"}, "--drain-timeout");
-  expect_refused({"/usr/bin/env", "PARLEY_IDLE_TIMEOUT=soon", bin}, "--idle-timeout");
-  expect_refused({"/usr/bin/env", "PARLEY_MAX_CONNECTIONS=0", bin}, "--max-connections");
-  expect_refused({bin, "--config=" + write_file("gw-bad.toml", "handshake-timeout = \"x\"\n")},
-                 "--handshake-timeout");
-  expect_refused({bin, "--config=" + write_file("gw-unknown.toml", "max-conections = 5\n")},
-                 "max-conections");
-  expect_refused({bin, "--config=" + write_file("gw-garbage.toml", "[[[\n\x01\x02=\n")}, "");
-  expect_refused({bin, "--config=/nonexistent/parley.toml"}, "/nonexistent/parley.toml");
-}
-
-TEST(GatewayTree, EachWebSocketHasOneConnectionActorUntilItCloses) {
-  gateway_process gw;
-  ASSERT_NE(gw.port(), 0);
-  const std::string actors = "parley_connection_actors";
-  EXPECT_EQ(metric(gw.port(), actors), 0);
-  {
-    raw_ws a, b;
-    ASSERT_TRUE(open_chat(a, gw.port(), "ann"));
-    ASSERT_TRUE(open_chat(b, gw.port(), "bob"));
-    EXPECT_EQ(metric(gw.port(), actors), 2);
-    EXPECT_EQ(metric(gw.port(), "parley_gateway_websockets"), 2);
-  }
-  // Gone with their sockets (the server notices asynchronously).
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  double left = -1;
-  do {
-    left = metric(gw.port(), actors);
-  } while (left != 0 && std::chrono::steady_clock::now() < deadline);
-  EXPECT_EQ(left, 0) << "connection actors outlived their sockets";
-  EXPECT_EQ(metric(gw.port(), "parley_gateway_websockets"), 0);
-  EXPECT_EQ(metric(gw.port(), "parley_gateway_outbound_queued_frames"), 0);
-  EXPECT_EQ(metric(gw.port(), "parley_gateway_outbound_queued_bytes"), 0);
 }

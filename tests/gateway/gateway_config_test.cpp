@@ -1,0 +1,95 @@
+// The gateway's configuration from a file, the environment and flags, and
+// its supervision tree, against the real binary.
+
+#include "parley/proto/codec.hpp"
+#include "support/gateway_process.hpp"
+#include "support/raw_chat.hpp"
+#include "support/raw_ws.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+using namespace std::chrono_literals;
+using namespace parley::test;
+using parley::proto::encoding;
+namespace v1 = parley::v1;
+
+// -- configuration: file, environment, flags --------------------------------------
+
+namespace {
+
+std::string write_file(const std::string& name, const std::string& text) {
+  auto path = ::testing::TempDir() + name;
+  std::ofstream{path} << text;
+  return path;
+}
+
+/// One line on stderr and status 2, without starting to listen.
+void expect_refused(std::vector<std::string> argv, const std::string& mentions) {
+  auto res = parley::test::run_program(std::move(argv), std::chrono::seconds(30));
+  ASSERT_TRUE(res.status) << "did not exit";
+  EXPECT_EQ(*res.status, 2) << res.err;
+  EXPECT_NE(res.err.find(mentions), std::string::npos) << res.err;
+  EXPECT_EQ(std::count(res.err.begin(), res.err.end(), '\n'), 1) << res.err;
+  EXPECT_EQ(res.err.find("listening"), std::string::npos);
+}
+
+} // namespace
+
+TEST(GatewayConfig, AConfigFileSetsTheLimits) {
+  auto path = write_file("gw-ok.toml", "# a gateway\nmax-connections-per-address = 1\n"
+                                       "idle-timeout = 120\n");
+  gateway_process gw{{"--config=" + path}};
+  ASSERT_NE(gw.port(), 0);
+  raw_ws a, b;
+  ASSERT_TRUE(a.connect(gw.port()));
+  ASSERT_EQ(a.handshake(), 101);
+  ASSERT_TRUE(b.connect(gw.port()));
+  EXPECT_EQ(b.handshake(), 503) << "the file's per-address limit of 1 applies";
+}
+
+TEST(GatewayConfig, BadValuesFromAnySourceAreRefusedInOneLine) {
+  const std::string bin = PARLEY_GATEWAY_BIN;
+  expect_refused({bin, "--idle-timeout=0"}, "--idle-timeout");
+  expect_refused({bin, "--rate-limit=fast"}, "--rate-limit");
+  expect_refused({bin, "--max-connections-per-address=-1"}, "--max-connections-per-address");
+  expect_refused({bin, "--outbound-bytes=12"}, "--outbound-bytes");
+  expect_refused({bin, "--drain-timeout"}, "--drain-timeout");
+  expect_refused({"/usr/bin/env", "PARLEY_IDLE_TIMEOUT=soon", bin}, "--idle-timeout");
+  expect_refused({"/usr/bin/env", "PARLEY_MAX_CONNECTIONS=0", bin}, "--max-connections");
+  expect_refused({bin, "--config=" + write_file("gw-bad.toml", "handshake-timeout = \"x\"\n")},
+                 "--handshake-timeout");
+  expect_refused({bin, "--config=" + write_file("gw-unknown.toml", "max-conections = 5\n")},
+                 "max-conections");
+  expect_refused({bin, "--config=" + write_file("gw-garbage.toml", "[[[\n\x01\x02=\n")}, "");
+  expect_refused({bin, "--config=/nonexistent/parley.toml"}, "/nonexistent/parley.toml");
+}
+
+TEST(GatewayTree, EachWebSocketHasOneConnectionActorUntilItCloses) {
+  // At debug level the connections' supervisor logs each child that ends.
+  gateway_process gw{{"--log-level=debug"}};
+  ASSERT_NE(gw.port(), 0);
+  const std::string actors = "parley_connection_actors";
+  EXPECT_EQ(metric(gw.port(), actors), 0);
+  {
+    raw_ws a, b;
+    ASSERT_TRUE(open_chat(a, gw.port(), "ann"));
+    ASSERT_TRUE(open_chat(b, gw.port(), "bob"));
+    EXPECT_EQ(metric(gw.port(), actors), 2);
+    EXPECT_EQ(metric(gw.port(), "parley_gateway_websockets"), 2);
+  }
+  // Gone with their sockets: a connection actor's supervisor sees it end
+  // after its state (which the gauge counts) is destroyed.
+  await_log(gw, ", not restarted", 2);
+  EXPECT_EQ(metric(gw.port(), actors), 0) << "connection actors outlived their sockets";
+  EXPECT_EQ(metric(gw.port(), "parley_gateway_websockets"), 0);
+  EXPECT_EQ(metric(gw.port(), "parley_gateway_outbound_queued_frames"), 0);
+  EXPECT_EQ(metric(gw.port(), "parley_gateway_outbound_queued_bytes"), 0);
+}
