@@ -1,5 +1,8 @@
 // Parley's chat page: one WebSocket to the gateway that served it, speaking the
 // JSON mapping of parley.v1 (docs/protocol.md). Plain DOM, no framework.
+// Long (about 1,000 lines) because the page carries its own protocol client
+// (refs, reconnect with backoff, resume by seq); that part moves into the
+// shared JavaScript client library of the transports issue (issue 14).
 //
 // Connection states (shown in #status, data-state):
 //

@@ -1,3 +1,7 @@
+// The connection actor with a real rooms directory and rooms under CAF's
+// test coordinator: each request kind, its errors, the rate limit, slow
+// consumers and room restarts. About 500 lines around one fixture; each
+// test is short and reads alone.
 #include "parley/actors/connection.hpp"
 
 #include "parley/actors/rooms_directory.hpp"

@@ -1,5 +1,7 @@
 // The chat page (web/) in a real browser: Debian's Chromium, driven by
 // playwright-core, against the real parley-gateway binary that serves the page.
+// About 660 lines: one browser and one gateway are started once for all the
+// scenarios (starting Chromium costs seconds), and they share the proxies.
 //
 //   PARLEY_GATEWAY_BIN=build/release/gateway/parley-gateway \
 //     node --test tests/js/chat_page.test.mjs

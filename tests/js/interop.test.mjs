@@ -9,6 +9,9 @@
 //     node --test tests/js/interop.test.mjs
 //
 // Every wait is bounded and ends on an event (a frame, a close, an exit).
+// One file (about 560 lines) so a user can run one command to see a
+// third-party client work; its protocol helpers go to the shared JavaScript
+// client of issue 14.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

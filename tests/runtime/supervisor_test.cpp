@@ -1,3 +1,5 @@
+// The supervisor's strategies, restart intensity, shutdown order and
+// dynamic children under CAF's test coordinator: one fixture, ~400 lines.
 #include "parley/runtime/supervisor.hpp"
 
 #include "parley/runtime/errc.hpp"

@@ -1,3 +1,7 @@
+// The room: membership, seq and backlog, presence batching, fan-out to
+// sinks and relays, history. About 420 lines in one file on purpose: every
+// handler reads and writes the same state (members, memory, pending diffs),
+// and splitting the state machine would spread its invariants over files.
 #include "parley/actors/room.hpp"
 
 #include "parley/runtime/errc.hpp"

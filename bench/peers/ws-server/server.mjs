@@ -2,7 +2,8 @@
 // A reference chat server on Node's `ws`, speaking Parley's JSON room
 // protocol (docs/protocol.md), so that parley-bench can measure what a user
 // would otherwise pick beside parley-gateway, with the same client and the
-// same load.
+// same load. One file on purpose (about 570 lines): it is what a Node
+// developer would deploy, and a peer that is easy to read is easy to trust.
 //
 //   node bench/peers/ws-server/server.mjs --port=0
 //   # stderr: ws-server listening on 127.0.0.1:PORT   (WebSocket at /ws)

@@ -1,5 +1,9 @@
 // The WebSocket session (Beast only: no CAF header may be included here,
-// for compile cost, and `net` would clash with caf::net).
+// for compile cost, and `net` would clash with caf::net). One class of about
+// 430 lines: its read loop, write queue and close handshake share flags that
+// only its strand touches, and their order is the point (the close waits for
+// the write in flight, reads stop once the close is out). The HTTP side and
+// the socket's teardown are in their own files.
 #include "parley/gateway/internal/ws_session.hpp"
 
 #include "parley/gateway/error_table.hpp"

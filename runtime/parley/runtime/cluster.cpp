@@ -1,6 +1,8 @@
 // The cluster's membership: the node agent, its links to the other nodes
 // (seeds, hellos, a full mesh, retries) and who is up. The name registry the
-// agents keep in step is in cluster_names.cpp.
+// agents keep in step is in cluster_names.cpp. Over 400 lines because the
+// link protocol (hello, retry, mesh, down) is one state machine over one
+// agent state; the registry, which is separable, already went.
 #include "parley/runtime/cluster.hpp"
 
 #include "parley/runtime/internal/agent.hpp"
