@@ -122,6 +122,20 @@ std::map<std::string, double> await_baseline(uint16_t port,
   }
 }
 
+/// Every sample that differs between two scrapes, for a failure message.
+std::string changed(const std::map<std::string, double>& before,
+                    const std::map<std::string, double>& after) {
+  std::ostringstream out;
+  out << "samples that changed since before the first client:\n";
+  for (auto& [name, value] : after) {
+    auto i = before.find(name);
+    if (i == before.end() || i->second != value)
+      out << "  " << name << ": " << (i == before.end() ? std::string{"-"} : std::to_string(i->second))
+          << " -> " << std::to_string(value) << "\n";
+  }
+  return out.str();
+}
+
 } // namespace
 
 TEST(GatewayChurn, EveryPerConnectionRecordReturnsAndTheHeapStaysFlat) {
@@ -153,7 +167,8 @@ TEST(GatewayChurn, EveryPerConnectionRecordReturnsAndTheHeapStaysFlat) {
   baseline["parley_supervisor_children"] = idle.at("parley_supervisor_children") + rooms;
   auto first = await_baseline(gw.port(), baseline);
   for (auto& name : per_connection_gauges)
-    ASSERT_EQ(first.at(name), baseline.at(name)) << name << " after the first cycle";
+    ASSERT_EQ(first.at(name), baseline.at(name)) << name << " after the first cycle\n"
+                                                 << changed(idle, first);
   const double heap_first = first.at(heap_gauge);
 
   for (size_t cycle = 2; cycle <= cycles; ++cycle) {

@@ -73,6 +73,7 @@ node::~node() {
     std::lock_guard<std::mutex> guard{mtx_};
     root_ = nullptr;
   }
+  waiter_.reset(); // a scoped actor ends before its system
   system_.reset(); // waits for every actor to finish
   if (masked_) {
     auto set = watched_signals();
@@ -101,19 +102,19 @@ supervisor_actor node::start(std::vector<child_spec> children, supervisor_flags 
     std::lock_guard<std::mutex> guard{mtx_};
     root_ = root;
   }
+  waiter_ = std::make_unique<caf::scoped_actor>(*system_, true);
+  (*waiter_)->monitor(root);
   if (signalled_) // a signal came before there was a root to stop
     stop();
   return root;
 }
 
 caf::error node::wait() {
-  auto root = this->root();
-  if (!root)
+  if (!waiter_)
     return caf::none;
   caf::error reason;
-  caf::scoped_actor self{*system_};
-  self->monitor(root);
-  self->receive([&](caf::down_msg& msg) { reason = std::move(msg.reason); });
+  (*waiter_)->receive([&](caf::down_msg& msg) { reason = std::move(msg.reason); });
+  waiter_.reset();
   return reason;
 }
 

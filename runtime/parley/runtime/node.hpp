@@ -15,6 +15,10 @@
 #include <mutex>
 #include <thread>
 
+namespace caf {
+class scoped_actor;
+} // namespace caf
+
 namespace parley::runtime {
 
 /// Announces the runtime's message types and error category to `cfg`.
@@ -79,6 +83,11 @@ private:
   mutable std::mutex mtx_; // guards root_ against the watcher thread
   supervisor_actor root_;
   std::thread watcher_;
+  /// Watches the root for `wait`, made in `start`: CAF 0.17 counts even a
+  /// hidden scoped actor as running, so one made later (when the program
+  /// waits, after it said it is ready) would change the running-actors
+  /// gauge under a client that already read it.
+  std::unique_ptr<caf::scoped_actor> waiter_;
   std::atomic<bool> signalled_{false};
   bool masked_ = false;
 };
