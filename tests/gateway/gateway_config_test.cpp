@@ -55,6 +55,35 @@ TEST(GatewayConfig, AConfigFileSetsTheLimits) {
   EXPECT_EQ(b.handshake(), 503) << "the file's per-address limit of 1 applies";
 }
 
+// The example of the docs: the environment beats the file, a flag both.
+TEST(GatewayConfig, TheEnvironmentBeatsTheFileAndAFlagBeatsBoth) {
+  auto path = write_file("gw-backlog.toml", "backlog = 5\n");
+  auto backlog_of = [](gateway_process& gw) -> int64_t {
+    raw_ws c;
+    if (!c.connect(gw.port()) || c.handshake() != 101)
+      return -1;
+    auto welcome = ask(c, "h", R"({"ref":"h","hello":{"user":"ann"}})");
+    return welcome ? static_cast<int64_t>(welcome->ack().welcome().limits().backlog()) : -1;
+  };
+  {
+    gateway_process gw{{"--config=" + path}};
+    ASSERT_NE(gw.port(), 0);
+    EXPECT_EQ(backlog_of(gw), 5) << "the file beats the default";
+  }
+  ::setenv("PARLEY_BACKLOG", "7", 1); // the gateway process inherits it
+  {
+    gateway_process gw{{"--config=" + path}};
+    ASSERT_NE(gw.port(), 0);
+    EXPECT_EQ(backlog_of(gw), 7) << "the environment beats the file";
+  }
+  {
+    gateway_process gw{{"--config=" + path, "--backlog=9"}};
+    ASSERT_NE(gw.port(), 0);
+    EXPECT_EQ(backlog_of(gw), 9) << "a flag beats both";
+  }
+  ::unsetenv("PARLEY_BACKLOG");
+}
+
 TEST(GatewayConfig, BadValuesFromAnySourceAreRefusedInOneLine) {
   const std::string bin = PARLEY_GATEWAY_BIN;
   expect_refused({bin, "--idle-timeout=0"}, "--idle-timeout");
@@ -62,12 +91,19 @@ TEST(GatewayConfig, BadValuesFromAnySourceAreRefusedInOneLine) {
   expect_refused({bin, "--max-connections-per-address=-1"}, "--max-connections-per-address");
   expect_refused({bin, "--outbound-bytes=12"}, "--outbound-bytes");
   expect_refused({bin, "--drain-timeout"}, "--drain-timeout");
-  expect_refused({"/usr/bin/env", "PARLEY_IDLE_TIMEOUT=soon", bin}, "--idle-timeout");
-  expect_refused({"/usr/bin/env", "PARLEY_MAX_CONNECTIONS=0", bin}, "--max-connections");
-  expect_refused({bin, "--config=" + write_file("gw-bad.toml", "handshake-timeout = \"x\"\n")},
-                 "--handshake-timeout");
+  // Each error names its source: the variable or the file and line, not a
+  // flag that was never given.
+  expect_refused({"/usr/bin/env", "PARLEY_IDLE_TIMEOUT=soon", bin},
+                 "environment PARLEY_IDLE_TIMEOUT=soon: expected a number from 1 to 86400");
+  expect_refused({"/usr/bin/env", "PARLEY_MAX_CONNECTIONS=0", bin},
+                 "environment PARLEY_MAX_CONNECTIONS=0: expected a number from 1");
+  auto bad = write_file("gw-bad.toml", "port = 8080\nhandshake-timeout = \"x\"\n");
+  expect_refused({bin, "--config=" + bad},
+                 bad + ":2: handshake-timeout = \"x\": expected a number from 1 to 3600");
   expect_refused({bin, "--config=" + write_file("gw-unknown.toml", "max-conections = 5\n")},
-                 "max-conections");
+                 "unknown key 'max-conections' (did you mean 'max-connections'?)");
+  expect_refused({bin, "--config=" + write_file("gw-syntax.toml", "port = = 3\n")},
+                 "gw-syntax.toml:1:");
   expect_refused({bin, "--config=" + write_file("gw-garbage.toml", "[[[\n\x01\x02=\n")}, "");
   expect_refused({bin, "--config=/nonexistent/parley.toml"}, "/nonexistent/parley.toml");
 }

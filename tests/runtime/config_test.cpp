@@ -32,6 +32,7 @@ protected:
     if (!file_path.empty())
       std::remove(file_path.c_str());
     ::unsetenv("PARLEY_THREADS");
+    ::unsetenv("PARLEY_LOG_LEVEL");
   }
 
   std::optional<int> parse(std::vector<std::string> args) {
@@ -175,4 +176,109 @@ TEST_F(ConfigTest, MalformedConfigFileIsAUsageError) {
 TEST_F(ConfigTest, MissingConfigFileIsAUsageError) {
   EXPECT_EQ(parse({"--config", "/nonexistent/parley.toml"}), usage_error_status);
   expect_one_line(last_stderr);
+  EXPECT_NE(last_stderr.find("--config=/nonexistent/parley.toml: cannot read the file"),
+            std::string::npos)
+    << last_stderr;
+}
+
+// -- precedence: flag > environment > file > default, every pair ------------------
+
+TEST_F(ConfigTest, TheEnvironmentBeatsTheFile) {
+  auto path = write_file("env-vs-file.toml", "threads = 2\nlog-level = \"warn\"\n");
+  ::setenv("PARLEY_THREADS", "5", 1);
+  EXPECT_FALSE(parse({"--config", path}));
+  EXPECT_EQ(cfg.threads, 5u) << "the variable wins";
+  EXPECT_EQ(cfg.log_level, "warn") << "the file still sets what no variable does";
+}
+
+TEST_F(ConfigTest, AFlagBeatsTheEnvironment) {
+  ::setenv("PARLEY_THREADS", "5", 1);
+  EXPECT_FALSE(parse({"--threads=3"}));
+  EXPECT_EQ(cfg.threads, 3u);
+}
+
+TEST_F(ConfigTest, AFlagBeatsTheEnvironmentAndTheFile) {
+  auto path = write_file("all-three.toml", "threads = 2\n");
+  ::setenv("PARLEY_THREADS", "5", 1);
+  EXPECT_FALSE(parse({"--threads=3", "--config", path}));
+  EXPECT_EQ(cfg.threads, 3u);
+}
+
+TEST_F(ConfigTest, AnyOneSourceBeatsTheDefault) {
+  EXPECT_FALSE(parse({}));
+  EXPECT_EQ(cfg.log_level, "info");
+  ::setenv("PARLEY_LOG_LEVEL", "error", 1);
+  EXPECT_FALSE(parse({}));
+  EXPECT_EQ(cfg.log_level, "error");
+}
+
+// A bad value from the environment is not blamed on the flag, nor does the
+// environment hide a bad file: each error names its source.
+TEST_F(ConfigTest, AnErrorNamesItsSourceKeyValueAndWhatWasExpected) {
+  EXPECT_EQ(parse({"--threads=many"}), usage_error_status);
+  EXPECT_NE(last_stderr.find("--threads=many: expected a number from 0 to 1024"),
+            std::string::npos)
+    << last_stderr;
+
+  ::setenv("PARLEY_THREADS", "lots", 1);
+  EXPECT_EQ(parse({}), usage_error_status);
+  expect_one_line(last_stderr);
+  EXPECT_NE(last_stderr.find("environment PARLEY_THREADS=lots: expected a number from 0 to 1024"),
+            std::string::npos)
+    << last_stderr;
+  ::unsetenv("PARLEY_THREADS");
+
+  auto path = write_file("bad-value.toml", "# a comment\nthreads = \"two\"\n");
+  EXPECT_EQ(parse({"--config", path}), usage_error_status);
+  expect_one_line(last_stderr);
+  EXPECT_NE(last_stderr.find(path + ":2: threads = \"two\": expected a number from 0 to 1024"),
+            std::string::npos)
+    << last_stderr;
+}
+
+TEST_F(ConfigTest, AnUnknownKeyNamesTheNearestKnownOne) {
+  auto path = write_file("typo.toml", "threads = 2\nlog-levle = \"warn\"\n");
+  EXPECT_EQ(parse({"--config", path}), usage_error_status);
+  expect_one_line(last_stderr);
+  EXPECT_NE(last_stderr.find(path + ":2: unknown key 'log-levle' (did you mean 'log-level'?)"),
+            std::string::npos)
+    << last_stderr;
+  auto far = write_file("far.toml", "colour = \"red\"\n");
+  EXPECT_EQ(parse({"--config", far}), usage_error_status);
+  EXPECT_NE(last_stderr.find(far + ":1: unknown key 'colour'"), std::string::npos) << last_stderr;
+  EXPECT_EQ(last_stderr.find("did you mean"), std::string::npos) << "nothing is near";
+}
+
+TEST_F(ConfigTest, ATomlSyntaxErrorNamesItsLineNotAFlag) {
+  auto path = write_file("syntax.toml", "threads = 2\nlog-level = = \"warn\"\n");
+  EXPECT_EQ(parse({"--config", path}), usage_error_status);
+  expect_one_line(last_stderr);
+  EXPECT_NE(last_stderr.find(path + ":2:"), std::string::npos) << last_stderr;
+  EXPECT_NE(last_stderr.find("not TOML"), std::string::npos) << last_stderr;
+  EXPECT_EQ(last_stderr.find("--log-level"), std::string::npos) << last_stderr;
+}
+
+TEST_F(ConfigTest, ATableInTheFileIsRefused) {
+  auto path = write_file("table.toml", "[node]\nthreads = 2\n");
+  EXPECT_EQ(parse({"--config", path}), usage_error_status);
+  expect_one_line(last_stderr);
+  EXPECT_NE(last_stderr.find("unknown key 'node'"), std::string::npos) << last_stderr;
+}
+
+TEST_F(ConfigTest, HelpNamesTheVariables) {
+  ::testing::internal::CaptureStdout();
+  auto status = parse({"--help"});
+  auto out = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(status, 0);
+  EXPECT_NE(out.find("PARLEY_THREADS"), std::string::npos) << out;
+}
+
+TEST_F(ConfigTest, HelpShowsRangesAndChoicesInWords) {
+  ::testing::internal::CaptureStdout();
+  parse({"--help"});
+  auto out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("N (0 to 1024)"), std::string::npos) << out;
+  EXPECT_NE(out.find("sharing|stealing"), std::string::npos) << out;
+  EXPECT_EQ(out.find("UINT"), std::string::npos) << out;
+  EXPECT_EQ(out.find(" in ["), std::string::npos) << out;
 }

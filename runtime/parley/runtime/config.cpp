@@ -19,8 +19,11 @@ size_t node_config::scheduler_threads() const {
 }
 
 void add_node_options(CLI::App& app, node_config& cfg) {
-  app.set_config("--config", "", "Read options from this TOML/INI file");
-  app.allow_config_extras(false);
+  // Read by parse_command_line (command_line.cpp), after the flags and the
+  // environment, which win over it.
+  app.add_option("--config", "Read settings from this TOML file (flags and the environment win "
+                             "over it)")
+    ->type_name("FILE");
   app.add_option("--name", cfg.name, "Node name, used in logs")
     ->envname("PARLEY_NAME")
     ->check([](const std::string& s) -> std::string {
