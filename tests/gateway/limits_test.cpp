@@ -305,3 +305,36 @@ TEST(GatewayLimits, DrainingTurnsHealthzTo503AndExitsWhenClientsAreGone) {
   ASSERT_TRUE(status) << "the gateway did not exit after its last client left";
   EXPECT_EQ(*status, 0);
 }
+
+// GNU timeout and systemd signal the process and then its group: a second
+// SIGTERM right after the first is the same request, and the drain goes on.
+TEST(GatewayLimits, ASecondSigtermAtOnceDoesNotCutTheDrain) {
+  gateway_process gw{{"--drain-timeout=20"}};
+  ASSERT_NE(gw.port(), 0);
+  raw_ws lingering;
+  ASSERT_TRUE(open_chat(lingering, gw.port(), "ann"));
+  gw.proc().signal(SIGTERM);
+  await_log(gw, "SIGTERM received");
+  gw.proc().signal(SIGTERM);
+  // Logged in place of the exit it would otherwise be.
+  await_log(gw, "SIGTERM again within");
+  EXPECT_EQ(expect_close(lingering).close_code(), 1001);
+  lingering.close();
+  auto status = gw.proc().wait(std::chrono::seconds(15));
+  ASSERT_TRUE(status) << "the gateway did not exit after its last client left";
+  EXPECT_EQ(*status, 0) << "it drained";
+}
+
+// Ctrl-C twice at a terminal means now.
+TEST(GatewayLimits, CtrlCTwiceExitsAtOnce) {
+  gateway_process gw{{"--drain-timeout=20"}};
+  ASSERT_NE(gw.port(), 0);
+  raw_ws lingering;
+  ASSERT_TRUE(open_chat(lingering, gw.port(), "ann"));
+  gw.proc().signal(SIGINT);
+  await_log(gw, "SIGINT received");
+  gw.proc().signal(SIGINT);
+  auto status = gw.proc().wait(std::chrono::seconds(10));
+  ASSERT_TRUE(status) << "a second Ctrl-C did not stop the gateway";
+  EXPECT_EQ(*status, 128 + SIGINT);
+}

@@ -83,16 +83,31 @@ node::~node() {
 
 void node::watch_signals() {
   auto set = watched_signals();
+  int first = 0;
+  std::chrono::steady_clock::time_point first_at;
+  auto name = [](int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; };
   for (;;) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0 || sig == SIGUSR2)
       return;
-    if (signalled_.exchange(true)) {
-      spdlog::error("second {}, exiting now", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (!signalled_.exchange(true)) {
+      first = sig;
+      first_at = std::chrono::steady_clock::now();
+      spdlog::info("{} received, shutting down", name(sig));
+      stop();
+      continue;
+    }
+    // Ctrl-C twice at a terminal means "now". A second SIGTERM soon after
+    // the first is the same request twice: GNU timeout and systemd signal
+    // the process and then its group, so the process gets both at once.
+    bool twice_from_terminal = sig == SIGINT && first == SIGINT;
+    if (twice_from_terminal || std::chrono::steady_clock::now() - first_at >= repeat_grace) {
+      spdlog::error("second {}, exiting now", name(sig));
       std::_Exit(128 + sig);
     }
-    spdlog::info("{} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    stop();
+    spdlog::info("{} again within {} s of the first: still draining (send it again later to "
+                 "exit at once)",
+                 name(sig), repeat_grace.count());
   }
 }
 

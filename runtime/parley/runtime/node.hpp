@@ -10,6 +10,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -30,8 +31,9 @@ void announce_runtime(caf::actor_system_config& cfg);
 ///
 /// The constructor blocks SIGINT and SIGTERM before any thread starts, so a
 /// dedicated watcher thread receives them with `sigwait`: the first one asks
-/// the root supervisor to stop (children stop in reverse order), a second one
-/// exits at once.
+/// the root supervisor to stop (children stop in reverse order). A second
+/// one exits at once if it is SIGINT after SIGINT (Ctrl-C twice) or comes
+/// `repeat_grace` or more after the first; sooner, it is logged and ignored.
 class node {
 public:
   /// Hook to load modules or announce types before the system starts.
@@ -65,6 +67,10 @@ public:
 
   /// Asks the root supervisor to stop, as SIGTERM does.
   void stop();
+
+  /// A second SIGTERM (or a SIGTERM after a SIGINT) this soon after the
+  /// first does not cut the drain short: it is the same request twice.
+  static constexpr std::chrono::seconds repeat_grace{2};
 
   /// True once a signal asked the node to stop.
   bool signalled() const {
