@@ -86,6 +86,11 @@ int main(int argc, char** argv) {
     ->envname("PARLEY_MAX_FRAME_BYTES")
     ->check(CLI::Range(size_t{256}, size_t{16 * 1024 * 1024}))
     ->capture_default_str();
+  app.add_option("--web-root", gcfg.web_root,
+                 "Development: serve the chat page from this folder (e.g. web/), read on "
+                 "every request, instead of the copy compiled in")
+    ->envname("PARLEY_WEB_ROOT")
+    ->check(CLI::ExistingDirectory);
   add_seconds(app, "--handshake-timeout", gcfg.handshake_timeout, "PARLEY_HANDSHAKE_TIMEOUT",
               "Seconds for the HTTP request and the WebSocket handshake", 3600);
   add_seconds(app, "--idle-timeout", gcfg.idle_timeout, "PARLEY_IDLE_TIMEOUT",

@@ -321,6 +321,18 @@ TEST_F(CliTest, UnknownPathIsRefusedWithTheHttpStatus) {
   EXPECT_EQ(lines_of(res.err), 1u) << res.err;
 }
 
+// The page's own path, "/", answers a browser with the page; a WebSocket
+// client there gets a 404 that says where the endpoint is, not "200 OK".
+TEST_F(CliTest, AUrlWithoutWsSaysWhichPathItExpected) {
+  auto res = cli({"--url=ws://127.0.0.1:" + std::to_string(gateway->port()) + "/", "connect"});
+  EXPECT_EQ(res.status, 1) << res.err;
+  EXPECT_NE(res.err.find("HTTP 404"), std::string::npos) << res.err;
+  EXPECT_NE(res.err.find("no WebSocket endpoint at /: use /ws"), std::string::npos) << res.err;
+  EXPECT_NE(res.err.find("/ws\n"), std::string::npos) << "it suggests the URL: " << res.err;
+  EXPECT_EQ(res.err.find("200"), std::string::npos) << res.err;
+  EXPECT_EQ(lines_of(res.err), 1u) << res.err;
+}
+
 // -- bad input: no gateway needed --------------------------------------------------
 
 TEST(CliUsageTest, UnreachablePortExits1WithOneLine) {

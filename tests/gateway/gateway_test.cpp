@@ -6,9 +6,15 @@
 #include "support/gateway_process.hpp"
 #include "support/ws_client.hpp"
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -215,8 +221,9 @@ void GatewayTest::burst_reaches_every_member_in_order(const std::string& io_thre
       if (!f.has_message())
         continue;
       EXPECT_EQ(f.message().text(), std::to_string(next_text)) << "member " << i;
-      if (last_seq != 0)
+      if (last_seq != 0) {
         EXPECT_EQ(f.message().seq(), last_seq + 1) << "member " << i;
+      }
       last_seq = f.message().seq();
       ++next_text;
     }
@@ -267,6 +274,80 @@ TEST_F(GatewayTest, HttpRoutes) {
   EXPECT_EQ(http_get(port, "/nope").status, 404);
   EXPECT_EQ(http_get(port, "/ws").status, 400); // no upgrade
   EXPECT_EQ(http_exchange(port, "NOT HTTP AT ALL\r\n\r\n").status, 400);
+}
+
+// A browser fetches the page and its assets, a scraper /metrics, over one
+// connection: HTTP/1.1 keeps it unless the client says close.
+TEST_F(GatewayTest, HttpConnectionsAreKeptForTheNextRequest) {
+  start();
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket s{io};
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  beast::flat_buffer buf;
+  auto get = [&](const std::string& target, bool close) {
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.keep_alive(!close);
+    http::write(s, req);
+    http::response<http::string_body> res;
+    http::read(s, buf, res);
+    return res;
+  };
+  for (auto target : {"/", "/healthz", "/metrics"}) {
+    auto res = get(target, false);
+    EXPECT_EQ(res.result_int(), 200) << target;
+    EXPECT_TRUE(res.keep_alive()) << target << " closed the connection";
+  }
+  // A WebSocket client at the page's path is told where the endpoint is.
+  http::request<http::empty_body> upgrade{http::verb::get, "/", 11};
+  upgrade.set(http::field::host, "127.0.0.1");
+  upgrade.set(http::field::connection, "Upgrade");
+  upgrade.set(http::field::upgrade, "websocket");
+  upgrade.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+  upgrade.set(http::field::sec_websocket_version, "13");
+  http::write(s, upgrade);
+  http::response<http::string_body> wrong;
+  http::read(s, buf, wrong);
+  EXPECT_EQ(wrong.result_int(), 404);
+  EXPECT_EQ(wrong.body(), "no WebSocket endpoint at /: use /ws\n");
+  // Connection: close is honoured, and the server closes.
+  auto last = get("/healthz", true);
+  EXPECT_EQ(last.result_int(), 200);
+  EXPECT_FALSE(last.keep_alive());
+  char byte;
+  boost::system::error_code ec;
+  s.read_some(boost::asio::buffer(&byte, 1), ec);
+  EXPECT_EQ(ec, boost::asio::error::eof);
+}
+
+// --web-root: the page from disk, read per request, so an edit shows on
+// reload; nothing outside the folder.
+TEST_F(GatewayTest, WebRootServesThePageFromDiskAsItIsNow) {
+  auto root = ::testing::TempDir() + "parley-web-root";
+  std::filesystem::create_directories(root);
+  std::ofstream{root + "/index.html"} << "<p>from disk</p>";
+  std::ofstream{root + "/style.css"} << "p { color: red }";
+  std::ofstream{::testing::TempDir() + "secret.txt"} << "not yours";
+  start({"--web-root=" + root});
+  auto page = http_get(port, "/");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_EQ(page.body, "<p>from disk</p>");
+  std::ofstream{root + "/style.css", std::ios::trunc} << "p { color: blue }";
+  EXPECT_EQ(http_get(port, "/style.css").body, "p { color: blue }") << "read per request";
+  EXPECT_EQ(http_get(port, "/app.js").status, 404) << "only what the folder has";
+  EXPECT_EQ(http_get(port, "/../secret.txt").status, 404);
+  EXPECT_EQ(http_get(port, "/%2e%2e/secret.txt").status, 404);
+  EXPECT_EQ(http_get(port, "/healthz").status, 200) << "the other routes stay";
+}
+
+TEST(GatewayWebRoot, AFolderThatDoesNotExistIsRefused) {
+  auto res = parley::test::run_program({PARLEY_GATEWAY_BIN, "--web-root=/nonexistent/web"},
+                                       std::chrono::seconds(30));
+  ASSERT_TRUE(res.status);
+  EXPECT_EQ(*res.status, 2) << res.err;
+  EXPECT_NE(res.err.find("--web-root=/nonexistent/web"), std::string::npos) << res.err;
 }
 
 TEST_F(GatewayTest, OverMaxConnectionsIsRefusedWith503) {

@@ -252,9 +252,17 @@ bool ws_client::connect(const ws_url& url) {
   if (!d.run([&](auto handler) { ws.async_handshake(res, url.authority(), url.target, handler); },
              true, "upgrade at " + url.str())) {
     // Say why the server refused, when it answered at all.
-    if (d.upgrade_declined)
+    if (d.upgrade_declined) {
       d.error = "upgrade at " + url.str() + ": the server answered HTTP "
                 + std::to_string(res.result_int()) + " " + std::string{res.reason()};
+      // Its first line says why (the gateway's do); a short one is kept.
+      auto body = res.body().substr(0, res.body().find('\n'));
+      if (!body.empty() && body.size() <= 200)
+        d.error += " (" + body + ")";
+      if (url.target != "/ws" && url.target.rfind("/ws?", 0) != 0)
+        d.error += "; a Parley gateway's WebSocket endpoint is /ws, as in ws://" + url.authority()
+                   + "/ws";
+    }
     return false;
   }
   d.open = true;

@@ -36,6 +36,10 @@ struct gateway_config {
   size_t max_frame_bytes = 64 * 1024;
   /// Largest HTTP request (headers and body) before the upgrade.
   size_t max_request_bytes = 8 * 1024;
+  /// Development: serve the chat page's files from this folder (read on
+  /// every request, so an edit shows on reload) instead of the copies
+  /// compiled in. Empty: the compiled-in page.
+  std::string web_root;
   /// Time for the HTTP request, the WebSocket handshake and the close
   /// handshake: a client that stalls there holds a socket for nothing.
   std::chrono::seconds handshake_timeout{10};

@@ -12,7 +12,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 
 namespace parley::gateway {
@@ -31,9 +35,58 @@ beast::string_view path_of(beast::string_view target) {
   return q == beast::string_view::npos ? target : target.substr(0, q);
 }
 
+/// A file of the page read from `root` (--web-root), or nothing if `path`
+/// names no regular file inside it. Paths that leave the folder ("..",
+/// symbolic links out of it) name nothing.
+std::optional<std::string> read_web_file(const std::string& root, beast::string_view path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto base = fs::canonical(root, ec);
+  if (ec)
+    return std::nullopt;
+  std::string rel{path};
+  if (rel.empty() || rel == "/")
+    rel = "/index.html";
+  auto file = fs::weakly_canonical(base / fs::path{rel}.relative_path(), ec);
+  if (ec || !fs::is_regular_file(file, ec))
+    return std::nullopt;
+  auto [end, _] = std::mismatch(base.begin(), base.end(), file.begin(), file.end());
+  if (end != base.end())
+    return std::nullopt; // outside the folder
+  std::ifstream in{file, std::ios::binary};
+  std::ostringstream body;
+  body << in.rdbuf();
+  if (!in)
+    return std::nullopt;
+  return body.str();
+}
+
+/// The content type of a page file by its extension.
+const char* content_type_of(beast::string_view path) {
+  auto dot = path.rfind('.');
+  auto ext = dot == beast::string_view::npos ? beast::string_view{} : path.substr(dot + 1);
+  if (path == "/" || ext == "html")
+    return "text/html; charset=utf-8";
+  if (ext == "js" || ext == "mjs")
+    return "text/javascript; charset=utf-8";
+  if (ext == "css")
+    return "text/css; charset=utf-8";
+  if (ext == "svg")
+    return "image/svg+xml";
+  if (ext == "png")
+    return "image/png";
+  if (ext == "ico")
+    return "image/x-icon";
+  if (ext == "json")
+    return "application/json";
+  return "text/plain; charset=utf-8";
+}
+
 // -- HTTP session ---------------------------------------------------------------------
 
-/// Reads one request and answers it, or hands the socket to a ws_session.
+/// Reads requests and answers them (keeping the connection for the next one
+/// when the client asks to, HTTP/1.1's default), or hands the socket to a
+/// ws_session.
 class http_session final : public internal::session_base,
                            public std::enable_shared_from_this<http_session> {
 public:
@@ -53,12 +106,7 @@ public:
   void run() {
     // Served while draining too: /healthz then answers 503.
     state_->add(shared_from_this());
-    parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(state_->cfg.max_request_bytes));
-    parser_->body_limit(state_->cfg.max_request_bytes);
-    stream_.expires_after(state_->cfg.handshake_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+    do_read();
   }
 
   void shutdown() override {
@@ -71,14 +119,28 @@ public:
   }
 
 private:
+  /// Reads the next request; a kept connection that stays silent for the
+  /// handshake timeout is closed.
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(state_->cfg.max_request_bytes));
+    parser_->body_limit(state_->cfg.max_request_bytes);
+    stream_.expires_after(state_->cfg.handshake_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  }
+
   void on_read(beast::error_code ec, size_t) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout
         || ec == net::error::operation_aborted || ec == net::error::eof
         || ec == net::error::connection_reset)
       return close();
+    keep_alive_ = false;
     if (ec)
       return respond(http::status::bad_request, "bad request: " + ec.message() + "\n", 11);
     auto req = parser_->release();
+    // Kept for the page's assets and for scrapers, never while draining.
+    keep_alive_ = req.keep_alive() && slot_ && !state_->stopping();
     if (!slot_)
       return respond(http::status::service_unavailable,
                      slot_.refusal == "per_address" ? "too many connections from your address\n"
@@ -101,6 +163,13 @@ private:
                                 std::move(req));
       return;
     }
+    if (websocket::is_upgrade(req)) {
+      // A WebSocket client at the wrong path (the page's own "/", say)
+      // gets a 404 that says where the endpoint is, not the page.
+      return respond(http::status::not_found,
+                     "no WebSocket endpoint at " + std::string{path} + ": use /ws\n",
+                     req.version());
+    }
     if (path == "/healthz") {
       if (req.method() != http::verb::get)
         return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
@@ -113,6 +182,15 @@ private:
         return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
       return respond(http::status::ok, state_->stats->render(), req.version(),
                      "text/plain; version=0.0.4; charset=utf-8");
+    }
+    if (!state_->cfg.web_root.empty()) {
+      if (auto body = read_web_file(state_->cfg.web_root, path)) {
+        if (req.method() != http::verb::get && req.method() != http::verb::head)
+          return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
+        web_asset disk{path, content_type_of(path), *body};
+        return respond_asset(disk, req.version(), req.method() == http::verb::head);
+      }
+      return respond(http::status::not_found, "not found\n", req.version());
     }
     if (auto* asset = find_web_asset(path)) {
       if (req.method() != http::verb::get && req.method() != http::verb::head)
@@ -133,17 +211,23 @@ private:
     return res;
   }
 
-  // Counts, writes and closes: one request per connection.
+  // Counts and writes; then reads the next request on a kept connection,
+  // or closes.
   void send(std::shared_ptr<response> res, bool head_only = false) {
     state_->stats->http_response(res->result_int());
-    res->keep_alive(false);
+    bool keep = keep_alive_ && res->result_int() < 500;
+    res->keep_alive(keep);
     res->prepare_payload();
     if (head_only)
       res->body().clear(); // Content-Length stays that of the body
     stream_.expires_after(state_->cfg.handshake_timeout);
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
-      self->close();
-    });
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, keep](beast::error_code ec, size_t) {
+                        if (!ec && keep && !self->state_->stopping())
+                          self->do_read();
+                        else
+                          self->close();
+                      });
   }
 
   // The chat page's files, compiled in. The page talks only to this origin.
@@ -174,6 +258,8 @@ private:
   internal::connection_slot slot_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool handed_off_ = false;
+  /// The request being answered asked to keep the connection.
+  bool keep_alive_ = false;
 };
 
 } // namespace
