@@ -2,9 +2,12 @@
 
 #include "parley/client/ws_client.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <unistd.h>
 
@@ -22,6 +25,74 @@ double rss_kib(int pid) {
     if (line.rfind("VmRSS:", 0) == 0)
       return std::strtod(line.c_str() + 6, nullptr);
   return 0;
+}
+
+int listening_pid(uint16_t port) {
+  // Sockets in LISTEN (state 0A) on `port`, by inode.
+  std::vector<std::string> inodes;
+  for (auto* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line); // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retr, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout
+        >> inode;
+      auto colon = local.rfind(':');
+      if (state != "0A" || colon == std::string::npos)
+        continue;
+      if (std::strtoul(local.c_str() + colon + 1, nullptr, 16) == port)
+        inodes.push_back("socket:[" + inode + "]");
+    }
+  }
+  if (inodes.empty())
+    return 0;
+  std::error_code ec;
+  for (auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
+    auto name = proc.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    std::error_code fd_ec;
+    for (auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", fd_ec)) {
+      std::error_code link_ec;
+      auto target = std::filesystem::read_symlink(fd.path(), link_ec).string();
+      if (!link_ec && std::find(inodes.begin(), inodes.end(), target) != inodes.end())
+        return std::stoi(name);
+    }
+  }
+  return 0;
+}
+
+int resolve_server_pid(const std::string& text, uint16_t port, std::string& why) {
+  int pid = 0;
+  if (text == "listening") {
+    pid = listening_pid(port);
+    if (pid == 0)
+      why = "no process of this user listens on port " + std::to_string(port);
+    return pid;
+  }
+  std::string digits = text;
+  if (!text.empty() && text[0] == '@') {
+    std::ifstream in(text.substr(1));
+    if (!(in >> digits)) {
+      why = "cannot read a PID from " + text.substr(1);
+      return 0;
+    }
+  }
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) {
+    why = "'" + text + "' is not a PID, @PIDFILE or 'listening'"
+          + std::string{text.find(' ') != std::string::npos
+                          ? " (several processes? --server-pid=listening finds the one on --url's port)"
+                          : ""};
+    return 0;
+  }
+  pid = std::stoi(digits);
+  if (!std::filesystem::exists("/proc/" + digits)) {
+    why = "no process " + digits;
+    return 0;
+  }
+  return pid;
 }
 
 /// CPU time (user + system) of `pid` in seconds, 0 if unreadable.

@@ -20,6 +20,14 @@ double rss_kib(int pid);
 /// CPU time (user + system) of `pid` in seconds, 0 if unreadable.
 double cpu_seconds(int pid);
 
+/// The process that listens on TCP `port` on this machine (from
+/// /proc/net/tcp and tcp6, then the processes' open sockets), or 0.
+int listening_pid(uint16_t port);
+
+/// --server-pid's value: a PID, "@FILE" (a pid file), or "listening" (the
+/// process listening on `port`). 0 and `why` when it names no process.
+int resolve_server_pid(const std::string& text, uint16_t port, std::string& why);
+
 /// A gauge from the server's /metrics (Parley's; a loopback server only),
 /// or nothing when it has no such page or no such gauge.
 std::optional<double> server_gauge(const target& tgt, const std::string& name);

@@ -91,8 +91,9 @@ int main(int argc, char** argv) {
     ->capture_default_str()->check(CLI::Range(1, 1'000'000));
   app.add_option("--concurrency", o.concurrency, "connects in flight at once")
     ->capture_default_str()->check(CLI::Range(1, 100'000));
-  app.add_option("--server-pid", o.server_pid, "the gateway's PID: report its RSS and CPU time")
-    ->check(CLI::Range(1, 1 << 30));
+  app.add_option("--server-pid", o.server_pid_text,
+                 "the gateway to report RSS and CPU time of: a PID, @PIDFILE, or 'listening' "
+                 "(the process listening on --url's port)");
   app.add_flag("--worker", o.worker, "internal: run as a worker (READY, wait for go, one JSON line)")
     ->group("");
   app.add_option("--offset", o.offset, "internal")->group("");
@@ -116,6 +117,11 @@ int main(int argc, char** argv) {
   auto url = parley::client::parse_ws_url(o.url, why);
   if (!url)
     return usage_error("--url: " + why);
+  if (!o.server_pid_text.empty()) {
+    o.server_pid = parley::bench::resolve_server_pid(o.server_pid_text, url->port, why);
+    if (o.server_pid == 0)
+      return usage_error("--server-pid=" + o.server_pid_text + ": " + why);
+  }
   if (o.run_id.empty())
     o.run_id = std::to_string(getpid());
   auto nofile = raise_nofile();

@@ -32,6 +32,9 @@ struct options {
   size_t per_process = parley::bench::default_per_process;
   size_t concurrency = 256; ///< connects in flight at once
   int server_pid = 0;
+  /// --server-pid as given: a PID, @PIDFILE, or "listening" (the process
+  /// that listens on --url's port); resolved into `server_pid`.
+  std::string server_pid_text;
   // Internal, set by the parent for its workers.
   bool worker = false;
   size_t offset = 0;      ///< global index of the first connection (source spreading)

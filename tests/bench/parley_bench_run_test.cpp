@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -99,6 +101,18 @@ TEST_F(ParleyBenchRun, ConnsJoinsEveryConnectionAndReadsServerMemory) {
   EXPECT_GT(number(json, "server_rss_start_kib").value_or(0), 0) << json;
   EXPECT_GT(number(json, "server_rss_loaded_kib").value_or(0), 0) << json;
   EXPECT_TRUE(number(json, "server_bytes_per_conn")) << json;
+}
+
+// Several gateways may run: the one to measure is found by its port, or
+// named in a pid file.
+TEST_F(ParleyBenchRun, TheServerIsFoundByItsPortOrAPidFile) {
+  ASSERT_NE(gateway_->port(), 0);
+  auto json = bench_ok({"conns", "5", "--rooms=1", "--server-pid=listening"});
+  EXPECT_GT(number(json, "server_rss_start_kib").value_or(0), 0) << json;
+  auto pid_file = ::testing::TempDir() + "parley-gateway.pid";
+  std::ofstream{pid_file} << gateway_->proc().pid() << "\n";
+  json = bench_ok({"conns", "5", "--rooms=1", "--server-pid=@" + pid_file});
+  EXPECT_GT(number(json, "server_rss_start_kib").value_or(0), 0) << json;
 }
 
 TEST_F(ParleyBenchRun, FanoutJsonDeliversEveryMessageToEveryMemberOnce) {
@@ -220,6 +234,18 @@ TEST(ParleyBenchInput, BadFlagsAreRefusedInOneLine) {
   bench_refused({"conns", "--no-such-flag"}, 2);
   bench_refused({"churn", "--leave", "--no-leave"}, 2);
   bench_refused({"churn", "--no-leave=maybe"}, 2);
+}
+
+// `--server-pid=$(pidof parley-gateway)` with two gateways running.
+TEST(ParleyBenchInput, ABadServerPidSaysWhatItTakes) {
+  auto line = bench_refused({"echo", "--server-pid=784 804"}, 2);
+  EXPECT_NE(line.find("not a PID, @PIDFILE or 'listening'"), std::string::npos) << line;
+  EXPECT_NE(line.find("--server-pid=listening"), std::string::npos) << line;
+  line = bench_refused({"echo", "--server-pid=@/nonexistent/gateway.pid"}, 2);
+  EXPECT_NE(line.find("cannot read a PID from /nonexistent/gateway.pid"), std::string::npos)
+    << line;
+  line = bench_refused({"echo", "--url=ws://127.0.0.1:9/ws", "--server-pid=listening"}, 2);
+  EXPECT_NE(line.find("listens on port 9"), std::string::npos) << line;
 }
 
 TEST(ParleyBenchInput, BadUrlIsRefusedInOneLine) {
