@@ -212,8 +212,9 @@ TEST_F(ConfigTest, AnyOneSourceBeatsTheDefault) {
   EXPECT_EQ(cfg.log_level, "error");
 }
 
-// A bad value from the environment is not blamed on the flag, nor does the
-// environment hide a bad file: each error names its source.
+// A bad value from the environment or the file is not blamed on the flag:
+// each error names its source, the value and what was expected. (A file's
+// value that a flag or variable overrides is not read, as for any setting.)
 TEST_F(ConfigTest, AnErrorNamesItsSourceKeyValueAndWhatWasExpected) {
   EXPECT_EQ(parse({"--threads=many"}), usage_error_status);
   EXPECT_NE(last_stderr.find("--threads=many: expected a number from 0 to 1024"),
