@@ -7,8 +7,8 @@
 #include "parley/gevent/async_result.hpp"
 #include "parley/gevent/event.hpp"
 #include "parley/runtime/node.hpp"
+#include "../say.hpp"
 
-#include <caf/actor_ostream.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
@@ -23,9 +23,9 @@ using namespace std::chrono_literals;
 
 // Waits for the event, then tells `main` it woke.
 caf::behavior waiter(caf::event_based_actor* self, int id, event_actor evt, caf::actor main) {
-  caf::aout(self) << "waiter " << id << ": I'll wait for you" << std::endl;
+  parley::examples::say("waiter ", id, ": I'll wait for you");
   self->request(evt, caf::infinite, wait_atom::value).then([=](bool) {
-    caf::aout(self) << "waiter " << id << ": it's about time" << std::endl;
+    parley::examples::say("waiter ", id, ": it's about time");
     self->send(main, id);
     self->quit();
   });
@@ -58,7 +58,9 @@ int main() {
   // the flag at once if they came later, so the output is the same.
   std::this_thread::sleep_for(50ms);
   self->request(evt, caf::infinite, set_atom::value).receive(
-    [&](uint64_t woken) { std::cout << "setter: I'm done, set woke " << woken << " waiters\n"; },
+    [&](uint64_t woken) {
+      parley::examples::say("setter: I'm done, set woke ", woken, " waiters");
+    },
     [&](caf::error&) { ok = false; });
   int woke = 0;
   self->receive_for(woke, 3)([](int) {});
@@ -69,16 +71,16 @@ int main() {
   sys.spawn(getter, 1, result, me); // asks before the value is set
   self->request(result, caf::infinite, get_atom::value, caf::timespan{50ms})
     .receive([&](int64_t) { ok = false; },
-             [&](caf::error& err) { std::cout << "impatient get: " << sys.render(err) << "\n"; });
+             [&](caf::error& err) { parley::examples::say("impatient get: ", sys.render(err)); });
   self->request(result, caf::infinite, set_atom::value, int64_t{2024}).receive(
     [](uint64_t) {}, [&](caf::error&) { ok = false; });
   sys.spawn(getter, 2, result, me); // asks after: answered at once
   int got = 0;
   self->receive_for(got, 2)([&](int id, int64_t x) {
-    std::cout << "getter " << id << ": got " << x << "\n";
+    parley::examples::say("getter ", id, ": got ", x);
     ok = ok && x == 2024;
   });
   if (!ok)
     return 1;
-  std::cout << "async_result example: OK\n";
+  parley::examples::say("async_result example: OK");
 }

@@ -10,8 +10,8 @@
 #include "parley/gevent/bounded_queue.hpp"
 #include "parley/gevent/timeout.hpp"
 #include "parley/runtime/node.hpp"
+#include "../say.hpp"
 
-#include <caf/actor_ostream.hpp>
 #include <caf/send.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -36,13 +36,12 @@ caf::behavior worker(caf::event_based_actor* self, std::string name, bounded_que
       self->request(tasks, caf::infinite, get_atom::value, caf::timespan{200ms})
         .then(
           [=](std::string& task) {
-            caf::aout(self) << "worker " << name << " got task " << task << std::endl;
+            parley::examples::say("worker ", name, " got task ", task);
             ++*done;
             self->delayed_send(self, 20ms, parley::runtime::run_atom::value);
           },
           [=](caf::error& err) {
-            caf::aout(self) << "worker " << name << " quits: " << self->system().render(err)
-                            << std::endl;
+            parley::examples::say("worker ", name, " quits: ", self->system().render(err));
             self->send(main, *done);
             self->quit();
           });
@@ -58,7 +57,7 @@ int main() {
   auto me = caf::actor_cast<caf::actor>(self);
 
   auto zero = spawn_bounded_queue(sys, 0);
-  std::cout << "capacity 0: " << sys.render(zero.error()) << "\n";
+  parley::examples::say("capacity 0: ", sys.render(zero.error()));
 
   auto tasks = *spawn_bounded_queue(sys, 3);
   for (auto name : {"steve", "john", "nancy"})
@@ -70,21 +69,21 @@ int main() {
     self->request(tasks, caf::infinite, put_atom::value, std::to_string(i))
       .receive(
         [&](uint64_t queued) {
-          caf::aout(self) << "boss: put task " << i << ", queue holds " << queued << std::endl;
+          parley::examples::say("boss: put task ", i, ", queue holds ", queued);
           ok = ok && queued <= 3;
         },
                [&](caf::error& err) {
-                 std::cout << "put failed: " << sys.render(err) << "\n";
+                 parley::examples::say("put failed: ", sys.render(err));
                  ok = false;
                });
   }
-  std::cout << "boss: all ten tasks put, never more than 3 queued\n";
+  parley::examples::say("boss: all ten tasks put, never more than 3 queued");
 
   int64_t total = 0;
   int reports = 0;
   self->receive_for(reports, 3)([&](int64_t n) { total += n; });
-  std::cout << "workers did " << total << " tasks\n";
+  parley::examples::say("workers did ", total, " tasks");
   if (!ok || total != 10)
     return 1;
-  std::cout << "bounded_queue example: OK\n";
+  parley::examples::say("bounded_queue example: OK");
 }
