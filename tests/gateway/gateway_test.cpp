@@ -312,6 +312,13 @@ TEST_F(GatewayTest, HttpConnectionsAreKeptForTheNextRequest) {
   http::read(s, buf, wrong);
   EXPECT_EQ(wrong.result_int(), 404);
   EXPECT_EQ(wrong.body(), "no WebSocket endpoint at /: use /ws\n");
+  // A path that is long or not plain text is not echoed.
+  upgrade.target("/" + std::string(100, 'a'));
+  http::write(s, upgrade);
+  http::response<http::string_body> long_path;
+  http::read(s, buf, long_path);
+  EXPECT_EQ(long_path.result_int(), 404);
+  EXPECT_EQ(long_path.body(), "no WebSocket endpoint at this path: use /ws\n");
   // Connection: close is honoured, and the server closes.
   auto last = get("/healthz", true);
   EXPECT_EQ(last.result_int(), 200);

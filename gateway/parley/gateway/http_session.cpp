@@ -165,9 +165,14 @@ private:
     }
     if (websocket::is_upgrade(req)) {
       // A WebSocket client at the wrong path (the page's own "/", say)
-      // gets a 404 that says where the endpoint is, not the page.
+      // gets a 404 that says where the endpoint is, not the page. The path
+      // is echoed only when it is short and plain.
+      bool plain = path.size() <= 64 && std::all_of(path.begin(), path.end(), [](char c) {
+                     return c > ' ' && c < 0x7f;
+                   });
       return respond(http::status::not_found,
-                     "no WebSocket endpoint at " + std::string{path} + ": use /ws\n",
+                     "no WebSocket endpoint at " + (plain ? std::string{path} : "this path")
+                       + ": use /ws\n",
                      req.version());
     }
     if (path == "/healthz") {
