@@ -128,7 +128,10 @@ if ip netns exec "$(ns_of c)" "$bin" --role=pinger --name=d --cluster-port=7102 
   echo "$prog: PASS: $(grep 'played' "$work/d.log")" >&2
 else
   echo "$prog: FAIL: the game across namespaces:" >&2
-  tail -3 "$work/d.log" >&2
+  # The game's own lines, and a sanitizer's report whole (its stacks are
+  # what tells a leak from a crash).
+  grep -v '^    #' "$work/d.log" | grep -v '^$' | head -20 >&2
+  sed -n '/ERROR: \(Leak\|Address\|Undefined\)/,/^SUMMARY/p' "$work/d.log" | head -150 >&2
   failures=$((failures + 1))
 fi
 
