@@ -266,6 +266,21 @@ TEST_F(ConfigTest, ATableInTheFileIsRefused) {
   EXPECT_NE(last_stderr.find("unknown key 'node'"), std::string::npos) << last_stderr;
 }
 
+TEST_F(ConfigTest, AValueOfTheWrongShapeNamesItsLine) {
+  auto table = write_file("shape-table.toml", "threads = { n = 2 }\n");
+  EXPECT_EQ(parse({"--config", table}), usage_error_status);
+  expect_one_line(last_stderr);
+  EXPECT_NE(last_stderr.find(table + ":1: threads: expected a string, number or true/false"),
+            std::string::npos)
+    << last_stderr;
+  auto list = write_file("shape-list.toml", "\nlog-level = [\"info\", { a = 1 }]\n");
+  EXPECT_EQ(parse({"--config", list}), usage_error_status);
+  expect_one_line(last_stderr);
+  EXPECT_NE(last_stderr.find(list + ":2: log-level: expected a list of plain values"),
+            std::string::npos)
+    << last_stderr;
+}
+
 TEST_F(ConfigTest, HelpNamesTheVariables) {
   ::testing::internal::CaptureStdout();
   auto status = parse({"--help"});
