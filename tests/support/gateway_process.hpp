@@ -19,8 +19,12 @@ namespace parley::test {
 class gateway_process {
 public:
   /// Starts the gateway with `extra` flags; check `port()` != 0 after.
-  explicit gateway_process(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{PARLEY_GATEWAY_BIN, "--port=0", "--threads=2"};
+  /// `wrapper` runs it (say, {"/usr/bin/prlimit", "--nofile=64:64", "--"}).
+  explicit gateway_process(std::vector<std::string> extra = {},
+                           std::vector<std::string> wrapper = {}) {
+    std::vector<std::string> argv = std::move(wrapper);
+    for (const char* arg : {PARLEY_GATEWAY_BIN, "--port=0", "--threads=2"})
+      argv.emplace_back(arg);
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<process>(argv);
     const std::string prefix = "parley-gateway listening on 127.0.0.1:";

@@ -107,20 +107,25 @@ void connection_state::on_request(client_request& req, encoding enc) {
   if (closed_)
     return;
   cfg_.stats->frames_in.fetch_add(1, std::memory_order_relaxed);
-  const auto& ref = req.ref;
-  if (!bucket_->take(self_->clock().now())) {
-    cfg_.stats->rate_limited.fetch_add(1, std::memory_order_relaxed);
-    if (++strikes_ > cfg_.max_strikes) {
-      cfg_.stats->rate_limit_disconnects.fetch_add(1, std::memory_order_relaxed);
-      spdlog::info("connection {}: closed for flooding", session_id_);
-      close(close_cause::flooding);
-      return;
-    }
-    error(ref, errc::capacity_exceeded, "too many requests: slow down", enc);
+  if (!admit(req.ref, enc))
     return;
+  std::visit([&](auto& what) { on(req.ref, what, enc); }, req.what);
+}
+
+bool connection_state::admit(const std::string& ref, encoding enc) {
+  if (bucket_->take(self_->clock().now())) {
+    strikes_ = 0;
+    return true;
   }
-  strikes_ = 0;
-  std::visit([&](auto& what) { on(ref, what, enc); }, req.what);
+  cfg_.stats->rate_limited.fetch_add(1, std::memory_order_relaxed);
+  if (++strikes_ > cfg_.max_strikes) {
+    cfg_.stats->rate_limit_disconnects.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("connection {}: closed for flooding", session_id_);
+    close(close_cause::flooding);
+    return false;
+  }
+  error(ref, errc::capacity_exceeded, "too many requests: slow down", enc);
+  return false;
 }
 
 void connection_state::on(const std::string& ref, request::ping& req, encoding enc) {
@@ -130,7 +135,12 @@ void connection_state::on(const std::string& ref, request::ping& req, encoding e
 void connection_state::on_bad_frame(const proto::decode_error& err, encoding enc) {
   if (closed_)
     return;
+  cfg_.stats->frames_in.fetch_add(1, std::memory_order_relaxed);
   cfg_.stats->bad_frames.fetch_add(1, std::memory_order_relaxed);
+  // A frame that does not decode costs a token like any request: a flood of
+  // them meets the rate limit and its strikes, and ends in 1008.
+  if (!admit(err.ref, enc))
+    return;
   cfg_.stats->errors.fetch_add(1, std::memory_order_relaxed);
   send({err.ref, err}, enc);
 }
@@ -296,6 +306,11 @@ void connection_state::on(const std::string& ref, request::rooms&, encoding enc)
 
 room_actor connection_state::member_of(const std::string& ref, const std::string& room,
                                        encoding enc) {
+  // Checked before it is quoted in a reply (or, through the reply, a log).
+  if (auto err = validate_room_name(room, cfg_.limits.max_room_name_bytes)) {
+    error(ref, err, enc);
+    return {};
+  }
   auto i = joined_.find(room);
   if (i == joined_.end()) {
     error(ref, errc::not_a_member, "not in room '" + room + "': join it first", enc);

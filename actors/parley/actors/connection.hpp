@@ -24,12 +24,12 @@
 ///
 /// Floods meet a token bucket: past it a request gets RATE_LIMITED, and
 /// after `max_strikes` refused requests in a row the connection is closed
-/// (1008). A sink that overflows (the connection's own write or a room's)
-/// means the client does not read: the sink closes it as a slow consumer
-/// (1008) and it loses nothing it cannot get back by joining with
-/// `since_seq`. A bad
-/// frame gets an error (with its ref when it could be read) and the
-/// connection goes on.
+/// (1008). A frame that does not decode takes a token like a request and
+/// gets an error (with its ref when it could be read); a flood of them ends
+/// the same way. A sink that overflows (the connection's own write or a
+/// room's) means the client does not read: the sink closes it as a slow
+/// consumer (1008) and it loses nothing it cannot get back by joining with
+/// `since_seq`.
 
 #include "parley/actors/chat.hpp"
 #include "parley/actors/outbound.hpp"
@@ -133,6 +133,10 @@ private:
   void on(const std::string& ref, request::presence& req, encoding enc);
   void on(const std::string& ref, request::rooms& req, encoding enc);
   void on(const std::string& ref, request::ping& req, encoding enc);
+  /// Takes a token for a request or a bad frame. Without one the client
+  /// gets RATE_LIMITED, or after `max_strikes` refusals in a row is closed
+  /// (1008); false then.
+  bool admit(const std::string& ref, encoding enc);
   /// The rooms directory to ask (null while none runs).
   rooms_actor directory();
 

@@ -2,14 +2,23 @@
 #include "parley/gateway/listener.hpp"
 
 #include "parley/gateway/session.hpp"
+#include "parley/runtime/log.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <array>
+#include <filesystem>
 #include <future>
 #include <thread>
 #include <vector>
@@ -19,11 +28,68 @@ namespace parley::gateway {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+namespace {
+
+/// Descriptors open in this process now.
+rlim_t open_descriptors() {
+  std::error_code ec;
+  rlim_t n = 0;
+  for (std::filesystem::directory_iterator i{"/proc/self/fd", ec}, end; !ec && i != end;
+       i.increment(ec))
+    ++n;
+  return n;
+}
+
+/// The connection cap this process can keep: `wanted`, or fewer when the
+/// descriptor limit (ulimit -n) cannot hold that many sockets besides what
+/// is open already and a reserve for what opens later (cluster sockets,
+/// files, a database). Past the cap a socket is answered 503 and closed at
+/// once; past the descriptor limit it could not be accepted at all, and
+/// the process would have no descriptor left for anything else. Raises the
+/// soft limit to the hard one first (as Go's runtime and many servers do:
+/// the soft default of 1024 is a relic of select()).
+size_t connection_cap(size_t wanted) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return wanted;
+  if (lim.rlim_cur < lim.rlim_max) {
+    auto raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+      lim = raised;
+  }
+  if (lim.rlim_cur == RLIM_INFINITY)
+    return wanted;
+  auto reserve = open_descriptors() + std::clamp<rlim_t>(lim.rlim_cur / 16, 16, 64);
+  auto room = lim.rlim_cur > reserve ? lim.rlim_cur - reserve : 1;
+  if (wanted <= room)
+    return wanted;
+  spdlog::warn("gateway: this process may open {} files (ulimit -n): at most {} connections, "
+               "not {}; raise the limit for more",
+               lim.rlim_cur, room, wanted);
+  return static_cast<size_t>(room);
+}
+
+/// The answer a socket past a connection cap gets, whole, without a read.
+std::string canned_503(const char* body) {
+  return std::string{"HTTP/1.1 503 Service Unavailable\r\nServer: parley-gateway\r\n"
+                     "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "}
+         + std::to_string(std::char_traits<char>::length(body))
+         + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+gateway_config with_cap(gateway_config cfg) {
+  cfg.max_connections = connection_cap(cfg.max_connections);
+  return cfg;
+}
+
+} // namespace
+
 struct listener::impl {
   impl(gateway_config cfg, connection_factory factory, std::shared_ptr<metrics> m)
     : ioc(static_cast<int>(std::max<size_t>(1, cfg.io_threads))),
       acceptor(net::make_strand(ioc)),
-      state(std::make_shared<internal::shared_state>(std::move(cfg), std::move(factory),
+      state(std::make_shared<internal::shared_state>(with_cap(std::move(cfg)), std::move(factory),
                                                      std::move(m))) {
     // Queue depths are summed at scrape time (nothing to count per frame).
     state->stats->add_collector([weak = std::weak_ptr<internal::shared_state>{state}] {
@@ -69,30 +135,110 @@ struct listener::impl {
                                                     tcp::socket socket) {
       if (ec == net::error::operation_aborted || !acceptor.is_open())
         return;
+      if (ec == net::error::no_descriptors
+          || ec == boost::system::errc::too_many_files_open_in_system
+          || ec == net::error::no_buffer_space || ec == net::error::no_memory) {
+        out_of_descriptors(ec);
+        return;
+      }
       if (ec) {
-        // EMFILE and friends: keep accepting; the socket in question is gone.
-        spdlog::warn("gateway: accept failed: {}", ec.message());
+        // The connection in question is gone (reset before it was
+        // accepted, say); the next one is not.
+        if (auto held = accept_failed_log.admit())
+          spdlog::warn("gateway: accept failed: {}{}", ec.message(), runtime::log_limiter::more(*held));
       } else {
-        state->stats->accepted();
-        boost::system::error_code ignored;
-        // Frames are small and each is one write: without TCP_NODELAY, Nagle
-        // holds a reply until the client ACKs the previous one (up to 40 ms
-        // of delayed ACK per round trip, measured in the limits test).
-        socket.set_option(tcp::no_delay(true), ignored);
-        auto peer = socket.remote_endpoint(ignored).address().to_string();
-        internal::connection_slot slot{state, peer};
-        if (!slot) {
-          state->stats->refused(slot.refusal);
-          if (slot.refusal == "per_address")
-            spdlog::warn("gateway: {} already has {} connections, refusing one (503)", peer,
-                         state->cfg.max_connections_per_address);
-          else
-            spdlog::warn("gateway: {} connections open, refusing one from {} (503)",
-                         state->cfg.max_connections, peer);
-        }
-        start_session(std::move(socket), state, std::move(slot));
+        on_accepted(std::move(socket));
       }
       do_accept();
+    });
+  }
+
+  void on_accepted(tcp::socket socket) {
+    state->stats->accepted();
+    boost::system::error_code ignored;
+    // Frames are small and each is one write: without TCP_NODELAY, Nagle
+    // holds a reply until the client ACKs the previous one (up to 40 ms
+    // of delayed ACK per round trip, measured in the limits test).
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto peer = socket.remote_endpoint(ignored).address().to_string();
+    internal::connection_slot slot{state, peer};
+    if (slot) {
+      start_session(std::move(socket), state, std::move(slot));
+      return;
+    }
+    state->stats->refused(slot.refusal);
+    bool per_address = slot.refusal == "per_address";
+    if (auto held = refusal_log.admit()) {
+      auto more = runtime::log_limiter::more(*held);
+      if (per_address)
+        spdlog::warn("gateway: {} already has {} connections, refusing one (503){}", peer,
+                     state->cfg.max_connections_per_address, more);
+      else
+        spdlog::warn("gateway: {} connections open, refusing one from {} (503){}",
+                     state->cfg.max_connections, peer, more);
+    }
+    refuse_at_once(socket, per_address);
+  }
+
+  /// A socket past a cap is answered and closed here, never read into a
+  /// session: one that waited for its request would hold a descriptor for
+  /// the handshake timeout, and a client sending nothing could fill every
+  /// descriptor the process has. What the client already sent is read
+  /// without waiting and dropped (closing over unread bytes would send a
+  /// reset, which can destroy the answer before the client reads it); the
+  /// answer goes into the new socket's empty send buffer without waiting.
+  void refuse_at_once(tcp::socket& socket, bool per_address) {
+    static const std::string address_full = canned_503("too many connections from your address\n");
+    static const std::string full = canned_503("too many connections\n");
+    const auto& answer = per_address ? address_full : full;
+    boost::system::error_code ec;
+    socket.non_blocking(true, ec);
+    std::array<char, 4096> discard;
+    for (size_t read = 0; read < state->cfg.max_request_bytes;) {
+      auto n = socket.read_some(net::buffer(discard), ec);
+      if (ec)
+        break;
+      read += n;
+    }
+    socket.write_some(net::buffer(answer), ec);
+    if (!ec)
+      state->stats->http_response(503);
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    socket.close(ec);
+  }
+
+  /// Accept failed for want of a descriptor (or of kernel memory). The
+  /// connection stays in the backlog and the next accept would fail at once
+  /// again: a loop that spins a core and logs a line each time. Instead the
+  /// spare descriptor kept for this is given up for a moment to accept that
+  /// connection and close it (what libuv and nginx do), so the backlog
+  /// drains; when that is not possible either, the loop waits a little.
+  void out_of_descriptors(boost::system::error_code ec) {
+    state->stats->refused("descriptors");
+    if (auto held = descriptors_log.admit())
+      spdlog::warn("gateway: accept failed: {}; closing new connections at once until "
+                   "descriptors are free{}",
+                   ec.message(), runtime::log_limiter::more(*held));
+    bool shed = false;
+    if (spare_fd >= 0) {
+      ::close(spare_fd);
+      spare_fd = -1;
+      boost::system::error_code aec;
+      auto s = acceptor.accept(aec); // the acceptor does not block (start)
+      if (!aec) {
+        shed = true;
+        s.close(aec);
+      }
+      spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (shed) {
+      do_accept();
+      return;
+    }
+    backoff.expires_after(std::chrono::milliseconds(100));
+    backoff.async_wait([this](boost::system::error_code wec) {
+      if (!wec && acceptor.is_open())
+        do_accept();
     });
   }
 
@@ -100,6 +246,15 @@ struct listener::impl {
   // sessions they hold) go before the acceptor and the state.
   net::io_context ioc;
   tcp::acceptor acceptor;
+  /// Waits before the next accept when no descriptor is free.
+  net::steady_timer backoff{acceptor.get_executor()};
+  /// Held so that one can be given up to shed a connection when the process
+  /// is out of descriptors (`out_of_descriptors`).
+  int spare_fd = -1;
+  /// Lines a client can trigger at will go out once a second at most.
+  runtime::log_limiter refusal_log;
+  runtime::log_limiter descriptors_log;
+  runtime::log_limiter accept_failed_log;
   std::shared_ptr<internal::shared_state> state;
   std::vector<std::thread> threads;
   tcp::endpoint bound;
@@ -114,6 +269,8 @@ listener::listener(gateway_config cfg, connection_factory factory, std::shared_p
 
 listener::~listener() {
   stop();
+  if (impl_->spare_fd >= 0)
+    ::close(impl_->spare_fd);
 }
 
 std::optional<std::string> listener::start() {
@@ -138,7 +295,12 @@ std::optional<std::string> listener::start() {
     return fail("cannot bind");
   if (acc.listen(net::socket_base::max_listen_connections, ec); ec)
     return fail("cannot listen on");
+  // Sheds connections synchronously when out of descriptors; the
+  // asynchronous accept is unaffected.
+  if (acc.non_blocking(true, ec); ec)
+    return fail("cannot set options on");
   impl_->bound = acc.local_endpoint(ec);
+  impl_->spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   spdlog::info("gateway: listening on {}:{} ({} I/O thread(s), at most {} connections, {} per "
                "address)",
                address(), port(), cfg.io_threads, cfg.max_connections,

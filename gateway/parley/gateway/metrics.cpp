@@ -30,7 +30,8 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                             "Clients closed (1008) because their write queue was full")
                        .Add({});
   refused_ = &family(prometheus::BuildCounter(), r, "parley_gateway_refused_total",
-                     "Connections refused with HTTP 503, by reason");
+                     "Connections refused (HTTP 503; \"descriptors\": closed at once, the process had "
+                     "no descriptor free), by reason");
   auto& frames = family(prometheus::BuildCounter(), r, "parley_gateway_frames_total",
                         "WebSocket messages, by direction and kind (text: JSON, binary: protobuf)");
   auto& bytes = family(prometheus::BuildCounter(), r, "parley_gateway_bytes_total",
@@ -51,7 +52,7 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   errors_ = &family(prometheus::BuildCounter(), r, "parley_errors_total",
                     "Error frames sent to clients, by code");
   // Seen from the first scrape on, so rate() works from zero.
-  for (auto reason : {"max_connections", "per_address", "draining"})
+  for (auto reason : {"max_connections", "per_address", "draining", "descriptors"})
     labelled(refused_cache_, *refused_, "reason", reason);
   labelled(closes_cache_, *closes_, "code", "1000"); // a normal close
   for (auto& c : close_table)

@@ -9,6 +9,7 @@
 #include "parley/gateway/error_table.hpp"
 #include "parley/gateway/replies.hpp"
 #include "parley/gateway/internal/server_socket.hpp"
+#include "parley/runtime/log.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -151,8 +152,10 @@ public:
   void error_sent(const encoded_reply& out) {
     state_->stats->error_sent(out.error);
     auto level = is_server_fault(out.error) ? spdlog::level::warn : spdlog::level::debug;
+    // The ref and the reason (which may quote a room name) come from the
+    // client: escaped, so they cannot forge a line.
     spdlog::log(level, "session {}: {} (ref '{}'): {}", id_, v1::ErrorCode_Name(out.error),
-                out.ref, out.reason);
+                runtime::printable(out.ref, 64), runtime::printable(out.reason));
   }
 
 private:
