@@ -7,6 +7,7 @@
 
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/gateway/actor_bridge.hpp"
+#include "parley/gateway/origin.hpp"
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/config.hpp"
 #include "parley/runtime/node.hpp"
@@ -86,6 +87,15 @@ int main(int argc, char** argv) {
     ->envname("PARLEY_MAX_FRAME_BYTES")
     ->check(CLI::Range(size_t{256}, size_t{16 * 1024 * 1024}))
     ->capture_default_str();
+  app.add_option("--allowed-origins", gcfg.allowed_origins,
+                 "Web pages that may open a WebSocket, comma-separated: origins "
+                 "(https://chat.example.com), https://*.example.com for subdomains, or * for "
+                 "any. Default: the gateway's own origin. Clients that send no Origin (not "
+                 "browsers) are not affected")
+    ->envname("PARLEY_ALLOWED_ORIGINS")
+    ->delimiter(',')
+    ->check(CLI::Validator(
+      [](std::string& v) { return gateway::origin_policy::check(v).value_or(""); }, "ORIGIN"));
   app.add_option("--web-root", gcfg.web_root,
                  "Development: serve the chat page from this folder (e.g. web/), read on "
                  "every request, instead of the copy compiled in")

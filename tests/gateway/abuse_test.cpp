@@ -210,3 +210,46 @@ TEST(GatewayAbuse, RoomNamesAreCheckedInEveryRequestAndNeverEchoedRaw) {
   EXPECT_EQ(gw.log().find("\x1b[2J"), std::string::npos) << "a raw escape sequence in the log";
   EXPECT_EQ(gw.log().find("\n2026-12-03T00:00:00.000"), std::string::npos);
 }
+
+TEST(GatewayAbuse, PagesFromOtherOriginsGet403BeforeTheUpgrade) {
+  gateway_process gw;
+  ASSERT_NE(gw.port(), 0);
+  auto upgrade = [&](const std::string& origin) {
+    raw_ws c;
+    EXPECT_TRUE(c.connect(gw.port()));
+    return c.handshake("/ws", origin.empty() ? "" : "Origin: " + origin + "\r\n");
+  };
+  auto own = "http://127.0.0.1:" + std::to_string(gw.port());
+  EXPECT_EQ(upgrade(own), 101) << "the gateway's own page";
+  EXPECT_EQ(upgrade(""), 101) << "no Origin: not a browser";
+  EXPECT_EQ(upgrade("https://evil.example"), 403);
+  EXPECT_EQ(upgrade("null"), 403) << "a sandboxed frame or a file:// page";
+  EXPECT_EQ(upgrade("http://127.0.0.1:1"), 403) << "another port is another origin";
+  // U+009B, a one-character CSI (Beast refuses a raw ESC in a header).
+  EXPECT_EQ(upgrade("http://evil.example\xc2\x9b" "2J"), 403);
+  await_log(gw, "refused a WebSocket from a page at 'https://evil.example' (403)");
+  EXPECT_EQ(gw.log().find("\xc2\x9b"), std::string::npos) << "the Origin is escaped in the log";
+  EXPECT_EQ(metric(gw.port(), R"(parley_gateway_http_responses_total{code="403"})"), 4);
+}
+
+TEST(GatewayAbuse, AllowedOriginsReplaceTheDefault) {
+  gateway_process gw{{"--allowed-origins=https://chat.example.com,https://*.example.org"}};
+  ASSERT_NE(gw.port(), 0);
+  auto upgrade = [&](const std::string& origin) {
+    raw_ws c;
+    EXPECT_TRUE(c.connect(gw.port()));
+    return c.handshake("/ws", "Origin: " + origin + "\r\n");
+  };
+  EXPECT_EQ(upgrade("https://chat.example.com"), 101);
+  EXPECT_EQ(upgrade("https://team.example.org"), 101);
+  EXPECT_EQ(upgrade("http://chat.example.com"), 403) << "another scheme";
+  EXPECT_EQ(upgrade("http://127.0.0.1:" + std::to_string(gw.port())), 403);
+}
+
+TEST(GatewayAbuse, AMalformedAllowedOriginIsAUsageError) {
+  auto res = run_program({PARLEY_GATEWAY_BIN, "--allowed-origins=chat.example.com"}, 30s);
+  ASSERT_TRUE(res.status);
+  EXPECT_EQ(*res.status, 2) << res.err;
+  EXPECT_NE(res.err.find("--allowed-origins=chat.example.com"), std::string::npos) << res.err;
+  EXPECT_NE(res.err.find("scheme://host[:port]"), std::string::npos) << res.err;
+}

@@ -52,6 +52,7 @@ bool raw_ws::connect(uint16_t port, const std::string& source, int rcvbuf) {
   sockaddr_in dst{};
   dst.sin_family = AF_INET;
   dst.sin_port = htons(port);
+  port_ = port;
   ::inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
   return ::connect(fd_, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) == 0;
 }
@@ -93,10 +94,10 @@ bool raw_ws::fill(clock_type::time_point deadline) {
   }
 }
 
-int raw_ws::handshake(const std::string& target) {
+int raw_ws::handshake(const std::string& target, const std::string& headers) {
   std::ostringstream req;
   req << "GET " << target << " HTTP/1.1\r\n"
-      << "Host: 127.0.0.1\r\n"
+      << "Host: 127.0.0.1:" << port_ << "\r\n" << headers
       << "Upgrade: websocket\r\n"
       << "Connection: Upgrade\r\n"
       << "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"

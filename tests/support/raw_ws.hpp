@@ -36,9 +36,10 @@ public:
   /// the receive buffer (a client that does not read fills up sooner).
   bool connect(uint16_t port, const std::string& source = "127.0.0.1", int rcvbuf = 0);
 
-  /// Sends the HTTP upgrade for `target` and reads the response head.
+  /// Sends the HTTP upgrade for `target` (Host: 127.0.0.1:port, and
+  /// `headers`, each line ending in \r\n) and reads the response head.
   /// Returns the HTTP status (101 on success, 0 if none came).
-  int handshake(const std::string& target = "/ws");
+  int handshake(const std::string& target = "/ws", const std::string& headers = "");
 
   bool send_raw(const std::string& bytes);
 
@@ -79,6 +80,7 @@ private:
   bool fill(std::chrono::steady_clock::time_point deadline);
 
   int fd_ = -1;
+  uint16_t port_ = 0;
   std::string buf_;
   bool eof_ = false;
 };

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace parley::gateway {
 
@@ -36,6 +37,10 @@ struct gateway_config {
   size_t max_frame_bytes = 64 * 1024;
   /// Largest HTTP request (headers and body) before the upgrade.
   size_t max_request_bytes = 8 * 1024;
+  /// Web pages that may open a WebSocket (origin.hpp): origins, `*.`
+  /// patterns or `*`. Empty: the gateway's own origin only. Clients that
+  /// send no Origin (not browsers) are not affected.
+  std::vector<std::string> allowed_origins;
   /// Development: serve the chat page's files from this folder (read on
   /// every request, so an edit shows on reload) instead of the copies
   /// compiled in. Empty: the compiled-in page.

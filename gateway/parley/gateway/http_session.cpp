@@ -152,6 +152,15 @@ private:
       if (!websocket::is_upgrade(req))
         return respond(http::status::bad_request, "expected a WebSocket upgrade\n",
                        req.version());
+      auto origin = req[http::field::origin];
+      if (!state_->origins.allows(origin, req[http::field::host])) {
+        if (auto held = state_->origin_log.admit())
+          spdlog::info("gateway: refused a WebSocket from a page at '{}' (403){}",
+                       runtime::printable(origin, 128), runtime::log_limiter::more(*held));
+        return respond(http::status::forbidden,
+                       "this page's origin may not open a WebSocket here (--allowed-origins)\n",
+                       req.version());
+      }
       if (draining) {
         state_->stats->refused("draining");
         return respond(http::status::service_unavailable, "draining: try another node\n",

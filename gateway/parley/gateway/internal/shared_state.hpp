@@ -8,6 +8,8 @@
 #include "parley/gateway/config.hpp"
 #include "parley/gateway/connection_factory.hpp"
 #include "parley/gateway/metrics.hpp"
+#include "parley/gateway/origin.hpp"
+#include "parley/runtime/log.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -49,11 +51,14 @@ public:
 /// Shared by the listener and every session; sessions keep it alive.
 struct shared_state {
   shared_state(gateway_config c, connection_factory f, std::shared_ptr<gateway::metrics> m)
-    : cfg(std::move(c)), factory(std::move(f)), stats(std::move(m)) {
+    : cfg(std::move(c)), origins(cfg.allowed_origins), factory(std::move(f)), stats(std::move(m)) {
     // nop
   }
 
   const gateway_config cfg;
+  const origin_policy origins;
+  /// Refused upgrades are logged once a second at most.
+  runtime::log_limiter origin_log;
   const connection_factory factory;
   const std::shared_ptr<gateway::metrics> stats;
   /// Sockets that hold a slot (not the ones being refused with 503).
