@@ -7,6 +7,7 @@
 
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/gateway/actor_bridge.hpp"
+#include "parley/gateway/jwt_verifier.hpp"
 #include "parley/gateway/origin.hpp"
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/config.hpp"
@@ -131,6 +132,34 @@ int main(int argc, char** argv) {
     ->envname("PARLEY_RATE_STRIKES")
     ->check(CLI::Range(uint32_t{1}, uint32_t{1'000'000}))
     ->capture_default_str();
+  // Who may connect (docs/security.md).
+  std::string auth = "guests";
+  app.add_option("--auth", auth,
+                 "none: anyone names themselves; guests: a token's holder is its sub, "
+                 "others are ~guests in --guest-rooms; required: a valid token or nothing")
+    ->envname("PARLEY_AUTH")
+    ->check(CLI::IsMember({"none", "guests", "required"}))
+    ->capture_default_str();
+  gateway::jwt_settings jwt;
+  app.add_option("--jwt-secret-file", jwt.secret_file,
+                 "File holding the HS256 secret that signs user tokens (32 bytes or more)")
+    ->envname("PARLEY_JWT_SECRET_FILE");
+  app.add_option("--jwt-public-key-file", jwt.public_key_file,
+                 "PEM public key that verifies user tokens: RSA for RS256, P-256 for ES256")
+    ->envname("PARLEY_JWT_PUBLIC_KEY_FILE");
+  app.add_option("--jwt-audience", jwt.audience, "Tokens must be for this audience (aud)")
+    ->envname("PARLEY_JWT_AUDIENCE");
+  app.add_option("--jwt-issuer", jwt.issuer, "Tokens must come from this issuer (iss)")
+    ->envname("PARLEY_JWT_ISSUER");
+  std::vector<std::string> guest_rooms{"*"};
+  app.add_option("--guest-rooms", guest_rooms,
+                 "Rooms guests may use, comma-separated: NAME, PREFIX* or *, each optionally "
+                 "=RIGHTS (join+publish+history+presence, or all); e.g. lobby,help=join+history")
+    ->envname("PARLEY_GUEST_ROOMS")
+    ->delimiter(',')
+    ->check(CLI::Validator(
+      [](std::string& v) { return actors::check_grant(v).value_or(""); }, "GRANT"))
+    ->capture_default_str();
   app.add_option("--backlog", rcfg.room.backlog, "Messages a room keeps and sends on join")
     ->envname("PARLEY_BACKLOG")
     ->check(CLI::Range(size_t{0}, size_t{100'000}))
@@ -149,6 +178,25 @@ int main(int argc, char** argv) {
     return runtime::usage_error_status;
   }
 
+  ccfg.auth = *actors::parse_auth_mode(auth);
+  if (!jwt.secret_file.empty() || !jwt.public_key_file.empty()) {
+    auto made = gateway::make_jwt_verifier(jwt);
+    if (auto* why = std::get_if<std::string>(&made)) {
+      std::fprintf(stderr, "parley-gateway: error: %s\n", why->c_str());
+      return runtime::usage_error_status;
+    }
+    ccfg.verifier = std::get<0>(std::move(made));
+  } else if (ccfg.auth == actors::auth_mode::required) {
+    std::fprintf(stderr, "parley-gateway: error: --auth=required needs --jwt-secret-file or "
+                         "--jwt-public-key-file to check tokens with\n");
+    return runtime::usage_error_status;
+  }
+  {
+    std::vector<actors::room_grant> grants;
+    for (auto& g : guest_rooms)
+      grants.push_back(actors::parse_grant(g));
+    ccfg.guest_rooms = actors::room_access{std::move(grants)};
+  }
   ccfg.node = cfg.name;
   ccfg.limits.max_frame_bytes = gcfg.max_frame_bytes;
   // Keep the announced content limits below the frame limit (the frame

@@ -57,6 +57,8 @@ const state = {
   user: null,
   /// A name waiting for its welcome (typed into the login form).
   pendingUser: null,
+  /// The name the server gave in its welcome ("~ann" for a guest), or null.
+  me: null,
   /// The room the page is in, or wants to be back in after a reconnect.
   room: null,
   /// True while this connection is a member of `room`.
@@ -331,6 +333,8 @@ async function onOpen(sock) {
     state.pendingUser = null;
     store.set(key_user, state.user);
   }
+  // The name rooms know us by: a guest's carries a "~", a token's is its sub.
+  state.me = ack.welcome?.user || state.user;
   clearTimeout(stableTimer);
   stableTimer = setTimeout(() => { state.attempt = 0; }, stable_after_ms);
   setConnection('connected');
@@ -721,7 +725,7 @@ function addMessage(m) {
 
 function renderMessage(msg) {
   const li = document.createElement('li');
-  li.className = msg.sender === state.user ? 'message mine' : 'message';
+  li.className = msg.sender === (state.me ?? state.user) ? 'message mine' : 'message';
   li.dataset.testid = 'message';
   li.dataset.seq = msg.seq;
   li.dataset.sender = msg.sender;
@@ -884,7 +888,7 @@ function renderMembers() {
     li.dataset.testid = 'member';
     li.dataset.user = name;
     li.textContent = name;
-    if (name === state.user) {
+    if (name === (state.me ?? state.user)) {
       const you = document.createElement('span');
       you.className = 'you';
       you.textContent = ' (you)';
@@ -905,7 +909,7 @@ function showApp() {
   ui.login.hidden = true;
   ui.app.hidden = false;
   ui.whoami.hidden = false;
-  ui.userName.textContent = state.user ?? '';
+  ui.userName.textContent = state.me ?? state.user ?? '';
   renderRoom();
 }
 
@@ -970,6 +974,7 @@ function signIn(name) {
 
 function signOut() {
   state.user = null;
+  state.me = null;
   state.pendingUser = null;
   clearTimeout(reconnectTimer);
   lost('signed out'); // no user: stays offline

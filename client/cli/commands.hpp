@@ -46,6 +46,8 @@ struct options {
   bool binary = false;
   bool pretty = false;
   std::string user;
+  /// A JSON Web Token for hello (docs/security.md).
+  std::string token;
   double timeout_s = 10;
   std::string room;
   uint64_t since = 0;
@@ -120,6 +122,7 @@ private:
     so.enc = opt.binary ? proto::encoding::binary : proto::encoding::json;
     so.timeout = std::chrono::milliseconds{static_cast<int64_t>(opt.timeout_s * 1000)};
     so.client_name = program;
+    so.token = opt.token;
     so.client_version = "0.1";
     if (!keep_unsolicited)
       so.max_pending = 0;

@@ -120,8 +120,13 @@ int main(int argc, char** argv) {
                "Send protobuf in binary frames (default: JSON in text frames); the output "
                "is the same");
   app.add_flag("--pretty", opt.pretty, "Short lines for people instead of JSON");
-  app.add_option("--user", opt.user, "Display name to say hello with (default: guest-N)")
+  app.add_option("--user", opt.user,
+                 "Name to say hello with, without a token (a guest's shows as ~NAME)")
     ->envname("PARLEY_USER");
+  app.add_option("--token", opt.token,
+                 "JSON Web Token to say hello with; its sub is your name. Prefer the "
+                 "variable: a flag shows in the process list")
+    ->envname("PARLEY_TOKEN");
   app.add_option("--timeout", opt.timeout_s, "Seconds to wait for each reply")
     ->check(CLI::Range(0.001, 3600.0))
     ->capture_default_str();

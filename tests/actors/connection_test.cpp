@@ -56,7 +56,7 @@ protected:
     c.enc = enc;
     c.sink = std::make_shared<test_sink>(enc, lim);
     c.handle = sys.spawn(connection_impl, "s" + std::to_string(++sessions), ccfg, rooms,
-                         frame_sink_ptr{c.sink});
+                         frame_sink_ptr{c.sink}, std::string{});
     self->monitor(c.handle);
     run();
     return c;
@@ -68,7 +68,7 @@ protected:
   }
 
   static client_request hello(std::string ref, std::string user) {
-    return {std::move(ref), request::hello{std::move(user)}};
+    return {std::move(ref), request::hello{std::move(user), {}}};
   }
 
   static client_request join(std::string ref, std::string room,

@@ -155,7 +155,7 @@ protected:
     EXPECT_EQ(joined.room(), "lobby");
     EXPECT_EQ(joined.seq(), 1u);
     ASSERT_EQ(joined.messages_size(), 1) << join.out;
-    EXPECT_EQ(joined.messages(0).sender(), "ann");
+    EXPECT_EQ(joined.messages(0).sender(), "~ann") << "a guest (the default --auth)";
     EXPECT_EQ(joined.messages(0).text(), "hello, lobby");
     EXPECT_TRUE(join.err.empty()) << join.err;
 
@@ -207,9 +207,9 @@ TEST_F(CliTest, PrettyPrintsLinesForPeople) {
   auto res = run({"--pretty", "--user=cid", "join", "lobby"});
   ASSERT_EQ(res.status, 0) << res.err;
   EXPECT_NE(res.out.find("joined lobby at #2"), std::string::npos) << res.out;
-  EXPECT_NE(res.out.find("lobby #1 <ann> hi there\n"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("lobby #1 <~ann> hi there\n"), std::string::npos) << res.out;
   // Control characters are shown, not sent to the terminal.
-  EXPECT_NE(res.out.find("lobby #2 <bob> tab\\there\\x1b[31m\n"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("lobby #2 <~bob> tab\\there\\x1b[31m\n"), std::string::npos) << res.out;
 }
 
 TEST_F(CliTest, PublishesEachStdinLine) {
@@ -230,7 +230,7 @@ TEST_F(CliTest, PublishesEachStdinLine) {
   EXPECT_EQ(messages[0].text(), "first");
   EXPECT_EQ(messages[1].text(), "second");
   EXPECT_EQ(messages[2].text(), "third");
-  EXPECT_EQ(messages[2].sender(), "ops");
+  EXPECT_EQ(messages[2].sender(), "~ops");
 }
 
 TEST_F(CliTest, TailReceivesAnotherProcessesMessageAndExitsAfterCount) {
@@ -252,7 +252,7 @@ TEST_F(CliTest, TailReceivesAnotherProcessesMessageAndExitsAfterCount) {
   for (auto& f : frames)
     if (f.has_message())
       live.push_back(f.message().sender() + ": " + f.message().text());
-  EXPECT_EQ(live, (std::vector<std::string>{"ann: live one", "bob: live two"}));
+  EXPECT_EQ(live, (std::vector<std::string>{"~ann: live one", "~bob: live two"}));
 }
 
 TEST_F(CliTest, TailStopsCleanlyOnSigint) {

@@ -78,7 +78,7 @@ class WsSession : public testing::Test {
 protected:
   void open(gateway::gateway_config cfg = {}) {
     cfg.io_threads = 1;
-    auto factory = [side = side_](std::string, actors::frame_sink_ptr sink) {
+    auto factory = [side = side_](std::string, actors::frame_sink_ptr sink, std::string) {
       {
         std::lock_guard<std::mutex> guard{side->mtx};
         side->sink = std::move(sink);

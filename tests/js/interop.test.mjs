@@ -287,7 +287,7 @@ describe('a third-party ws client', { timeout: 4 * test_ms }, () => {
       const joined = await ann.ack({ ref: 'j1', join: { room } }, 'joined');
       assert.equal(joined.room, room);
       assert.equal(joined.memberCount, 1);
-      assert.deepEqual(joined.members, [`ann-${mode}`]);
+      assert.deepEqual(joined.members, [`~ann-${mode}`]);
       assert.equal(joined.messages, undefined, 'a new room has no backlog');
 
       // The ack carries the seq; the message itself comes back to the sender too.
@@ -295,7 +295,7 @@ describe('a third-party ws client', { timeout: 4 * test_ms }, () => {
                                       'published');
       assert.deepEqual(published, { room, seq: '1' });
       const echo = await ann.next(isMessage(room, '1'), 'the own message');
-      assert.equal(echo.message.sender, `ann-${mode}`);
+      assert.equal(echo.message.sender, `~ann-${mode}`, 'a guest: the default --auth');
       assert.equal(echo.message.text, 'first');
       assert.equal(echo.message.body, 'AAEC'); // bytes 00 01 02, base64 in both modes
       assert.match(echo.message.serverTimeMs, /^\d+$/);
@@ -314,9 +314,9 @@ describe('a third-party ws client', { timeout: 4 * test_ms }, () => {
       const later = await bob.ack({ ref: 'j1', join: { room } }, 'joined');
       assert.equal(later.seq, '2');
       assert.equal(later.memberCount, 2);
-      assert.deepEqual([...later.members].sort(), [`ann-${mode}`, `bob-${mode}`]);
+      assert.deepEqual([...later.members].sort(), [`~ann-${mode}`, `~bob-${mode}`]);
       assert.deepEqual(later.messages.map((m) => [m.seq, m.sender, m.text]),
-                       [['1', `ann-${mode}`, 'first'], ['2', `ann-${mode}`, 'second']]);
+                       [['1', `~ann-${mode}`, 'first'], ['2', `~ann-${mode}`, 'second']]);
       assert.deepEqual(later.messages[0], echo.message, 'the backlog holds the message as sent');
     });
   }
@@ -335,9 +335,9 @@ describe('a third-party ws client', { timeout: 4 * test_ms }, () => {
     const { c: bea } = await hello(t, gw, 'binary', 'bea');
     await jay.ack({ ref: 'j', join: { room } }, 'joined');
     const joined = await bea.ack({ ref: 'j', join: { room } }, 'joined');
-    assert.deepEqual([...joined.members].sort(), ['bea', 'jay']);
+    assert.deepEqual([...joined.members].sort(), ['~bea', '~jay']);
     // The first member hears of the second as a presence diff.
-    const diff = await jay.next((f) => f.presence?.joined?.includes('bea'), 'presence: bea joined');
+    const diff = await jay.next((f) => f.presence?.joined?.includes('~bea'), 'presence: bea joined');
     assert.equal(diff.presence.room, room);
 
     // JSON to binary: the same frame, decoded by either side.
@@ -345,7 +345,7 @@ describe('a third-party ws client', { timeout: 4 * test_ms }, () => {
                              'published');
     const atJay = await jay.next(isMessage(room, p1.seq), 'jay\'s own message');
     const atBea = await bea.next(isMessage(room, p1.seq), 'jay\'s message at bea');
-    assert.equal(atBea.message.sender, 'jay');
+    assert.equal(atBea.message.sender, '~jay');
     assert.equal(atBea.message.text, 'hi bea');
     assert.deepEqual(atBea, atJay);
 
@@ -355,7 +355,7 @@ describe('a third-party ws client', { timeout: 4 * test_ms }, () => {
     assert.equal(BigInt(p2.seq), BigInt(p1.seq) + 1n);
     const atBea2 = await bea.next(isMessage(room, p2.seq), 'bea\'s own message');
     const atJay2 = await jay.next(isMessage(room, p2.seq), 'bea\'s message at jay');
-    assert.equal(atJay2.message.sender, 'bea');
+    assert.equal(atJay2.message.sender, '~bea');
     assert.equal(atJay2.message.text, 'hi jay ✓');
     assert.equal(atJay2.message.body, '/wA=');
     assert.deepEqual(atJay2, atBea2);
@@ -363,7 +363,7 @@ describe('a third-party ws client', { timeout: 4 * test_ms }, () => {
     for (const c of [jay, bea]) {
       const presence = await c.ack({ ref: 'who', presence: { room } }, 'presence');
       assert.equal(presence.room, room);
-      assert.deepEqual([...presence.members].sort(), ['bea', 'jay']);
+      assert.deepEqual([...presence.members].sort(), ['~bea', '~jay']);
     }
   });
 

@@ -10,6 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace parley::actors {
 
 using runtime::errc;
@@ -22,18 +24,6 @@ errc to_errc(const caf::error& err) {
   return err == caf::sec::request_timeout || err == caf::sec::request_receiver_down
            ? errc::unavailable
            : errc::internal;
-}
-
-bool valid_user_name(const std::string& name) {
-  if (name.empty() || name.size() > 32 || name.front() == ' ' || name.back() == ' ')
-    return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-              || c == '-' || c == '_' || c == '.' || c == ' ';
-    if (!ok)
-      return false;
-  }
-  return true;
 }
 
 namespace {
@@ -67,10 +57,23 @@ connection_state::~connection_state() {
 }
 
 void connection_state::init(std::string session_id, connection_config cfg, rooms_actor rooms,
-                            frame_sink_ptr sink) {
+                            frame_sink_ptr sink, const std::string& token) {
   session_id_ = std::move(session_id);
-  user_ = "guest-" + session_id_;
   cfg_ = std::move(cfg);
+  switch (cfg_.auth) {
+    case auth_mode::none:
+      user_ = "guest-" + session_id_;
+      guest_ = false; // nobody is verified, nobody is marked
+      access_ = room_access::everything();
+      break;
+    case auth_mode::guests:
+      user_ = guest_name("guest-" + session_id_);
+      access_ = cfg_.guest_rooms;
+      break;
+    case auth_mode::required:
+      user_ = "guest-" + session_id_; // serves nothing before a token
+      break;
+  }
   rooms_ = std::move(rooms);
   sink_ = std::move(sink);
   cfg_.stats->open.fetch_add(1, std::memory_order_relaxed);
@@ -85,6 +88,8 @@ void connection_state::init(std::string session_id, connection_config cfg, rooms
       sink->close(close_cause::crashed);
   });
   bucket_.emplace(cfg_.rate, cfg_.burst, self_->clock().now());
+  if (!token.empty() && cfg_.auth != auth_mode::none)
+    authenticate("", token, encoding::json);
   self_->set_down_handler([this](caf::down_msg& msg) {
     for (auto i = joined_.begin(); i != joined_.end(); ++i) {
       if (i->second.address() != msg.source)
@@ -109,6 +114,12 @@ void connection_state::on_request(client_request& req, encoding enc) {
   cfg_.stats->frames_in.fetch_add(1, std::memory_order_relaxed);
   if (!admit(req.ref, enc))
     return;
+  if (cfg_.auth == auth_mode::required && !authenticated_
+      && !std::holds_alternative<request::hello>(req.what)
+      && !std::holds_alternative<request::ping>(req.what)) {
+    refuse_unauthenticated(req.ref, "say hello with a token first", enc);
+    return;
+  }
   std::visit([&](auto& what) { on(req.ref, what, enc); }, req.what);
 }
 
@@ -146,21 +157,73 @@ void connection_state::on_bad_frame(const proto::decode_error& err, encoding enc
 }
 
 void connection_state::on(const std::string& ref, request::hello& req, encoding enc) {
-  if (!req.user.empty()) {
-    if (!valid_user_name(req.user)) {
-      error(ref, errc::invalid_argument, "hello.user: 1 to 32 letters, digits, spaces or - _ .",
-            enc);
-      return;
-    }
-    if (!joined_.empty()) {
-      error(ref, errc::invalid_argument, "hello.user: say hello before joining rooms", enc);
-      return;
-    }
-    user_ = std::move(req.user);
+  bool with_token = !req.token.empty() && cfg_.auth != auth_mode::none;
+  if ((with_token || !req.user.empty()) && !joined_.empty()) {
+    error(ref, errc::invalid_argument, "hello: say hello before joining rooms", enc);
+    return;
   }
+  if (with_token) {
+    if (!authenticate(ref, req.token, enc))
+      return;
+  } else if (!authenticated_) {
+    if (cfg_.auth == auth_mode::required) {
+      refuse_unauthenticated(ref, "hello.token: this server requires a token", enc);
+      return;
+    }
+    if (!req.user.empty()) {
+      if (!valid_user_name(req.user)) {
+        error(ref, errc::invalid_argument,
+              "hello.user: 1 to 32 letters, digits, spaces or - _ .", enc);
+        return;
+      }
+      user_ = cfg_.auth == auth_mode::guests ? guest_name(req.user) : std::move(req.user);
+    }
+  }
+  // With a token, its name stands and hello.user is not used.
   send({ref, reply::welcome{session_id_, cfg_.node, cfg_.limits, cfg_.backlog, cfg_.rate,
-                            cfg_.burst}},
+                            cfg_.burst, user_, guest_}},
        enc);
+}
+
+bool connection_state::authenticate(const std::string& ref, const std::string& token,
+                                    encoding enc) {
+  if (!cfg_.verifier) {
+    refuse_unauthenticated(ref, "this server checks no tokens", enc);
+    return false;
+  }
+  auto result = cfg_.verifier->verify(token);
+  if (auto* why = std::get_if<std::string>(&result)) {
+    refuse_unauthenticated(ref, "token: " + *why, enc);
+    return false;
+  }
+  auto& who = std::get<identity>(result);
+  user_ = std::move(who.user);
+  access_ = std::move(who.rooms);
+  guest_ = false;
+  authenticated_ = true;
+  return true;
+}
+
+void connection_state::refuse_unauthenticated(const std::string& ref, const std::string& reason,
+                                              encoding enc) {
+  error(ref, errc::unauthenticated, reason, enc);
+  spdlog::info("connection {}: closed, unauthenticated: {}", session_id_, reason);
+  close(close_cause::unauthenticated);
+}
+
+bool connection_state::may(const std::string& ref, const std::string& room, right r,
+                           encoding enc) {
+  if (access_.allows(room, r))
+    return true;
+  const char* what = r == right_join      ? "join"
+                     : r == right_publish ? "publish in"
+                     : r == right_history ? "read the history of"
+                                          : "list the members of";
+  error(ref, errc::forbidden,
+        std::string{"you may not "} + what + " room '" + room + "'"
+          + (guest_ && cfg_.auth != auth_mode::none ? " as a guest" : ""),
+        enc);
+  return false;
 }
 
 void connection_state::on(const std::string& ref, request::join& req, encoding enc) {
@@ -169,6 +232,8 @@ void connection_state::on(const std::string& ref, request::join& req, encoding e
     error(ref, err, enc);
     return;
   }
+  if (!may(ref, name, right_join, enc))
+    return;
   if (joined_.count(name) > 0) {
     error(ref, errc::already_member, "already in room " + name, enc);
     return;
@@ -227,7 +292,7 @@ void connection_state::on(const std::string& ref, request::leave& req, encoding 
 
 void connection_state::on(const std::string& ref, request::publish& req, encoding enc) {
   auto room = member_of(ref, req.room, enc);
-  if (!room)
+  if (!room || !may(ref, req.room, right_publish, enc))
     return;
   if (req.text.empty() && req.body.empty()) {
     error(ref, errc::invalid_argument, "publish: text or body required", enc);
@@ -248,7 +313,7 @@ void connection_state::on(const std::string& ref, request::publish& req, encodin
 
 void connection_state::on(const std::string& ref, request::history& req, encoding enc) {
   auto room = member_of(ref, req.room, enc);
-  if (!room)
+  if (!room || !may(ref, req.room, right_history, enc))
     return;
   ask(room, history_atom::value, history_request{req.before, req.after, req.limit})
     .then(
@@ -264,7 +329,7 @@ void connection_state::on(const std::string& ref, request::history& req, encodin
 
 void connection_state::on(const std::string& ref, request::presence& req, encoding enc) {
   auto room = member_of(ref, req.room, enc);
-  if (!room)
+  if (!room || !may(ref, req.room, right_presence, enc))
     return;
   ask(room, presence_atom::value)
     .then(
@@ -296,6 +361,12 @@ void connection_state::on(const std::string& ref, request::rooms&, encoding enc)
     .then(
       [this, ref, enc](std::vector<room_summary>& rooms) {
         done();
+        // Only the rooms the user may join are listed.
+        rooms.erase(std::remove_if(rooms.begin(), rooms.end(),
+                                   [this](const room_summary& r) {
+                                     return !access_.allows(r.name, right_join);
+                                   }),
+                    rooms.end());
         send({ref, reply::rooms{std::move(rooms)}}, enc);
       },
       [this, ref, enc](caf::error& err) {
@@ -359,8 +430,10 @@ void connection_state::close(close_cause cause) {
 
 connection_actor::behavior_type connection_impl(connection_state::pointer self,
                                                 std::string session_id, connection_config cfg,
-                                                rooms_actor rooms, frame_sink_ptr sink) {
-  self->state.init(std::move(session_id), std::move(cfg), std::move(rooms), std::move(sink));
+                                                rooms_actor rooms, frame_sink_ptr sink,
+                                                std::string token) {
+  self->state.init(std::move(session_id), std::move(cfg), std::move(rooms), std::move(sink),
+                   token);
   return {
     [self](request_atom, client_request& req, encoding enc) {
       self->state.on_request(req, enc);

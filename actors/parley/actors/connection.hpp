@@ -31,6 +31,7 @@
 /// consumer (1008) and it loses nothing it cannot get back by joining with
 /// `since_seq`.
 
+#include "parley/actors/auth.hpp"
 #include "parley/actors/chat.hpp"
 #include "parley/actors/outbound.hpp"
 #include "parley/actors/replies.hpp"
@@ -88,6 +89,14 @@ struct connection_config {
   double burst = 100;
   /// Refused requests in a row before the connection is closed.
   uint32_t max_strikes = 50;
+  /// Who may connect and as whom (auth.hpp). `none` here, for programs
+  /// that embed connections; the gateway's `--auth` defaults to `guests`.
+  auth_mode auth = auth_mode::none;
+  /// Checks tokens; required unless `auth` is `none` (without one, every
+  /// token is refused).
+  std::shared_ptr<const token_verifier> verifier;
+  /// The rooms guests may use (`guests` mode).
+  room_access guest_rooms = room_access::everything();
   /// Longest wait for the directory or a room (local; bounded anyway).
   caf::timespan request_timeout = std::chrono::seconds(10);
   std::shared_ptr<connection_stats> stats = std::make_shared<connection_stats>();
@@ -99,9 +108,6 @@ struct connection_config {
 /// code (gateway/error_table.hpp).
 runtime::errc to_errc(const caf::error& err);
 
-/// A user name from a hello: 1 to 32 bytes of letters, digits, - _ . and
-/// spaces, not starting or ending with a space.
-bool valid_user_name(const std::string& name);
 
 class connection_state {
 public:
@@ -115,7 +121,10 @@ public:
 
   ~connection_state();
 
-  void init(std::string session_id, connection_config cfg, rooms_actor rooms, frame_sink_ptr sink);
+  /// `token`: one the client gave before the first frame (the `token`
+  /// query parameter of /ws), or empty.
+  void init(std::string session_id, connection_config cfg, rooms_actor rooms, frame_sink_ptr sink,
+            const std::string& token);
 
   void on_request(client_request& req, encoding enc);
   void on_bad_frame(const proto::decode_error& err, encoding enc);
@@ -133,6 +142,13 @@ private:
   void on(const std::string& ref, request::presence& req, encoding enc);
   void on(const std::string& ref, request::rooms& req, encoding enc);
   void on(const std::string& ref, request::ping& req, encoding enc);
+  /// Verifies `token` and takes its holder's name and rooms; on failure the
+  /// client gets UNAUTHENTICATED and close 1008 (false then).
+  bool authenticate(const std::string& ref, const std::string& token, encoding enc);
+  /// UNAUTHENTICATED with `reason`, then close 1008.
+  void refuse_unauthenticated(const std::string& ref, const std::string& reason, encoding enc);
+  /// FORBIDDEN unless the user has right `r` in `room` (false then).
+  bool may(const std::string& ref, const std::string& room, right r, encoding enc);
   /// Takes a token for a request or a bad frame. Without one the client
   /// gets RATE_LIMITED, or after `max_strikes` refusals in a row is closed
   /// (1008); false then.
@@ -168,6 +184,12 @@ private:
   bool counted_ = false;
   std::string session_id_;
   std::string user_;
+  /// No verified token (a guest's name starts with '~').
+  bool guest_ = true;
+  /// A token verified: the name and rooms are the token's.
+  bool authenticated_ = false;
+  /// The rooms the user may use and how.
+  room_access access_;
   connection_config cfg_;
   rooms_actor rooms_;
   frame_sink_ptr sink_;
@@ -183,9 +205,11 @@ private:
   int64_t pending_ = 0;
 };
 
+/// `token`: see `connection_state::init`.
 connection_actor::behavior_type connection_impl(connection_state::pointer self,
                                                 std::string session_id, connection_config cfg,
-                                                rooms_actor rooms, frame_sink_ptr sink);
+                                                rooms_actor rooms, frame_sink_ptr sink,
+                                                std::string token);
 
 } // namespace parley::actors
 

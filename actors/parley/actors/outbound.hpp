@@ -45,6 +45,8 @@ enum class close_cause : uint8_t {
   bad_utf8,
   /// A WebSocket protocol violation, such as an unmasked frame (Beast).
   protocol_violation,
+  /// A token that does not verify, or none where one is required.
+  unauthenticated,
 };
 
 /// Where a connection's outbound frames go. Called by the connection actor

@@ -29,6 +29,8 @@ struct welcome {
   uint32_t backlog = 0;
   double publish_per_second = 0;
   double publish_burst = 0;
+  std::string user;
+  bool guest = false;
 };
 
 /// Why a member is out of a room.

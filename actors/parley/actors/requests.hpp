@@ -19,6 +19,8 @@ namespace request {
 /// Say who you are (an empty user keeps the current name).
 struct hello {
   std::string user;
+  /// A JSON Web Token, or empty (auth.hpp).
+  std::string token;
 };
 
 struct join {

@@ -113,6 +113,7 @@ reply session::hello(const std::string& user) {
   h->set_client_name(opts_.client_name);
   h->set_client_version(opts_.client_version);
   h->set_user(user);
+  h->set_token(opts_.token);
   auto r = request(std::move(f));
   if (r.ok() && r.frame->ack().has_welcome()) {
     welcome_ = r.frame->ack().welcome();

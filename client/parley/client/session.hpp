@@ -30,6 +30,9 @@ struct session_options {
   /// Sent in hello, and as the User-Agent of the upgrade.
   std::string client_name = "parley-client";
   std::string client_version = "0.1";
+  /// A JSON Web Token sent in hello (empty: none; the server may then make
+  /// the client a guest, or refuse it).
+  std::string token;
   /// Frames the server sends on its own that arrive while a request waits
   /// for its reply are kept for `next()`. Beyond this many the oldest are
   /// dropped and counted (`dropped()`): a caller that never calls `next()`

@@ -69,13 +69,13 @@ private:
 connection_factory make_connection_factory(caf::actor_system& sys, actors::connection_config cfg,
                                            std::function<runtime::supervisor_actor()> supervisor) {
   return [&sys, cfg = std::move(cfg), supervisor = std::move(supervisor)](
-           std::string session_id,
-           actors::frame_sink_ptr sink) -> std::unique_ptr<connection_handle> {
+           std::string session_id, actors::frame_sink_ptr sink,
+           std::string token) -> std::unique_ptr<connection_handle> {
     // Spawned here, so the session has its actor at once; then adopted by
     // the supervisor, whose "start" hands over this very actor. Temporary:
     // a connection is never restarted (its socket is gone with it).
     auto handle = sys.spawn(actors::connection_impl, session_id, cfg,
-                            actors::find_rooms_directory(sys), std::move(sink));
+                            actors::find_rooms_directory(sys), std::move(sink), std::move(token));
     if (auto sup = supervisor ? supervisor() : runtime::supervisor_actor{}) {
       runtime::child_spec spec;
       spec.id = "conn-" + session_id;

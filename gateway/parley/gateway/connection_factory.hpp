@@ -29,8 +29,9 @@ public:
 };
 
 /// Spawns a connection actor that writes to `sink`. `session_id` names the
-/// session in logs and in the welcome.
+/// session in logs and in the welcome; `token` is the one the client gave
+/// in the upgrade's URL (`/ws?token=...`), or empty.
 using connection_factory = std::function<std::unique_ptr<connection_handle>(
-  std::string session_id, actors::frame_sink_ptr sink)>;
+  std::string session_id, actors::frame_sink_ptr sink, std::string token)>;
 
 } // namespace parley::gateway

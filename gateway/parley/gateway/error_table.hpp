@@ -56,6 +56,8 @@ inline constexpr errc_mapping errc_table[] = {
   {runtime::errc::already_member, v1::ERROR_CODE_ALREADY_MEMBER},
   {runtime::errc::refused, v1::ERROR_CODE_REFUSED},
   {runtime::errc::invalid_room_name, v1::ERROR_CODE_INVALID_ROOM_NAME},
+  {runtime::errc::unauthenticated, v1::ERROR_CODE_UNAUTHENTICATED},
+  {runtime::errc::forbidden, v1::ERROR_CODE_FORBIDDEN},
   // Anything else that went wrong (an error of CAF's own, say).
   {runtime::errc::internal, v1::ERROR_CODE_INTERNAL},
 };
@@ -111,6 +113,8 @@ inline constexpr close_mapping close_table[] = {
   {close_cause::too_big, close_code::too_big, "too_big", ""},
   {close_cause::bad_utf8, close_code::bad_payload, "bad_utf8", ""},
   {close_cause::protocol_violation, close_code::protocol_error, "protocol_violation", ""},
+  {close_cause::unauthenticated, close_code::policy, "unauthenticated",
+   "unauthenticated: a valid token is required"},
 };
 
 constexpr const close_mapping& close_of(close_cause c) {
@@ -138,7 +142,7 @@ constexpr bool closes_in_enum_order() {
   for (size_t i = 0; i < std::size(close_table); ++i)
     if (static_cast<size_t>(close_table[i].cause) != i || close_table[i].reason.size() > 123)
       return false;
-  return std::size(close_table) == static_cast<size_t>(close_cause::protocol_violation) + 1;
+  return std::size(close_table) == static_cast<size_t>(close_cause::unauthenticated) + 1;
 }
 
 static_assert(maps_every_errc_once(), "errc_table must list every runtime::errc exactly once");

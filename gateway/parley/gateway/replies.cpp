@@ -41,6 +41,8 @@ struct to_wire {
     auto* w = out.mutable_ack()->mutable_welcome();
     w->set_session_id(x.session_id);
     w->set_node(x.node);
+    w->set_user(x.user);
+    w->set_guest(x.guest);
     auto* l = w->mutable_limits();
     l->set_max_frame_bytes(static_cast<uint32_t>(x.limits.max_frame_bytes));
     l->set_max_text_bytes(static_cast<uint32_t>(x.limits.max_text_bytes));

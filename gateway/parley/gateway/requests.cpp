@@ -10,7 +10,8 @@ std::variant<actors::client_request, proto::decode_error> to_request(v1::ClientF
   req.ref = std::move(*frame.mutable_ref());
   switch (frame.kind_case()) {
     case v1::ClientFrame::kHello:
-      req.what = request::hello{std::move(*frame.mutable_hello()->mutable_user())};
+      req.what = request::hello{std::move(*frame.mutable_hello()->mutable_user()),
+                                std::move(*frame.mutable_hello()->mutable_token())};
       break;
     case v1::ClientFrame::kJoin: {
       auto& j = *frame.mutable_join();

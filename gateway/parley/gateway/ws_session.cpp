@@ -20,6 +20,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <mutex>
 #include <string>
 
@@ -37,6 +38,41 @@ namespace {
 /// does (0x7B would be field 15 as a group, which proto3 has not).
 bool is_json(const std::string& bytes) {
   return !bytes.empty() && bytes.front() == '{';
+}
+
+/// The value of `name` in the target's query string, percent-decoded; empty
+/// if it is not there (or not decodable).
+std::string query_parameter(beast::string_view target, beast::string_view name) {
+  auto q = target.find('?');
+  if (q == beast::string_view::npos)
+    return {};
+  auto query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name && eq != beast::string_view::npos) {
+      std::string out;
+      auto value = pair.substr(eq + 1);
+      for (size_t i = 0; i < value.size(); ++i) {
+        char c = value[i];
+        if (c == '%' && i + 2 < value.size() && std::isxdigit(static_cast<unsigned char>(value[i + 1]))
+            && std::isxdigit(static_cast<unsigned char>(value[i + 2]))) {
+          out += static_cast<char>(std::stoi(std::string{value.substr(i + 1, 2)}, nullptr, 16));
+          i += 2;
+        } else if (c == '%') {
+          return {};
+        } else {
+          out += c == '+' ? ' ' : c;
+        }
+      }
+      return out;
+    }
+    if (amp == beast::string_view::npos)
+      break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
 }
 
 // -- WebSocket session ---------------------------------------------------------------
@@ -89,6 +125,7 @@ public:
 
   void run(http::request<http::string_body> req) {
     stopping_ = !state_->add(shared_from_this());
+    url_token_ = query_parameter(req.target(), "token");
     auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
     timeouts.handshake_timeout = state_->cfg.handshake_timeout;
     timeouts.idle_timeout = state_->cfg.idle_timeout;
@@ -167,7 +204,8 @@ private:
     }
     opened_ = true;
     state_->websocket_opened();
-    conn_ = state_->factory(id_, std::make_shared<session_sink>(weak_from_this()));
+    conn_ = state_->factory(id_, std::make_shared<session_sink>(weak_from_this()),
+                            std::move(url_token_));
     if (stopping_)
       on_close_request(actors::close_cause::shutting_down);
     do_read();
@@ -388,6 +426,8 @@ private:
   connection_slot slot_;
   std::string id_;
   std::unique_ptr<connection_handle> conn_;
+  /// The `token` query parameter, until the connection actor takes it.
+  std::string url_token_;
   // Strand only.
   bool opened_ = false;
   bool stopping_ = false;

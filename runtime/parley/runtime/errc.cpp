@@ -38,6 +38,10 @@ std::string to_string(errc x) {
       return "not_found";
     case errc::wrong_interface:
       return "wrong_interface";
+    case errc::unauthenticated:
+      return "unauthenticated";
+    case errc::forbidden:
+      return "forbidden";
     case errc::internal:
       return "internal";
   }

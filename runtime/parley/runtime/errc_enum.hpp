@@ -46,6 +46,13 @@ enum class errc : uint8_t {
   not_found,
   /// The actor found has another interface than the handle asked for.
   wrong_interface,
+  // -- access ----------------------------------------------------------------------
+  /// No valid token: missing where one is required, forged, expired, or for
+  /// another audience.
+  unauthenticated,
+  /// The user may not do this in this room (their token's grants, or the
+  /// guests' rooms).
+  forbidden,
   // -- other -----------------------------------------------------------------------
   /// An error the server did not expect (one of CAF's own, say).
   internal,
