@@ -172,6 +172,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "parley-gateway: error: %s\n", bad->c_str());
     return runtime::usage_error_status;
   }
+  for (auto& w : runtime::warnings(clcfg))
+    std::fprintf(stderr, "parley-gateway: warning: %s\n", w.c_str());
   if (clcfg.enabled() && app.get_option("--name")->count() == 0) {
     std::fprintf(stderr, "parley-gateway: error: a cluster node needs --name (unique in the "
                          "cluster)\n");

@@ -44,6 +44,10 @@ const max_stored_messages = 200;
 const notice_ms = 6_000;
 
 const client_name = 'parley-web';
+/// A sign-in token handed over in the page's fragment (`/#token=...`, as a
+/// login service redirects back): never sent to the server in a URL, never
+/// stored; sent in hello, whose `sub` is then the user's name.
+const page_token = new URLSearchParams(location.hash.slice(1)).get('token');
 const client_version = '0.1';
 
 const key_user = 'parley.user';
@@ -310,10 +314,19 @@ async function onOpen(sock) {
   const name = state.pendingUser ?? state.user;
   let ack;
   try {
-    ack = await request({ hello: { clientName: client_name, clientVersion: client_version, user: name } });
+    const hello = { clientName: client_name, clientVersion: client_version, user: name };
+    if (page_token)
+      hello.token = page_token;
+    ack = await request({ hello });
   } catch (e) {
     if (sock !== ws)
       return;
+    if (e.code === 'ERROR_CODE_UNAUTHENTICATED') {
+      // No use retrying: the server wants a (valid) token from a login.
+      signOut();
+      showLoginError(`This server needs you to sign in: ${e.reason}`);
+      return;
+    }
     if (e.code === 'ERROR_CODE_INVALID_ARGUMENT' || e.code === 'ERROR_CODE_TOO_LARGE') {
       // The name was refused: back to the form, and stay offline until the
       // user picks another one.

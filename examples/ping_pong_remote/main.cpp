@@ -165,6 +165,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ping_pong_remote: error: %s\n", bad->c_str());
     return runtime::usage_error_status;
   }
+  for (auto& w : runtime::warnings(ccfg))
+    std::fprintf(stderr, "ping_pong_remote: warning: %s\n", w.c_str());
   if (!ccfg.enabled()) {
     std::fprintf(stderr, "ping_pong_remote: error: --cluster-port is required\n");
     return runtime::usage_error_status;

@@ -297,6 +297,23 @@ struct bad_config {
   std::string message;
 };
 
+TEST_F(Cluster, ACertificateItsOwnCaDidNotSignIsWarnedAboutAtStart) {
+  // Valid files that do not fit together: the node starts (a CA may be
+  // rolled out after its certificates), but says at once why peers will
+  // refuse it, rather than leaving that to their handshake logs.
+  auto good = certs().flags("d");
+  auto rogue = certs().flags("r", "rogue");
+  auto n = start_node("r", opts().tls({rogue[0], rogue[1], good[2]}));
+  ASSERT_NE(n->port, 0);
+  EXPECT_NE(n->proc->err().find("ping_pong_remote: warning: --cluster-cert "), std::string::npos)
+    << n->proc->err();
+  EXPECT_NE(n->proc->err().find("is not signed by --cluster-ca"), std::string::npos)
+    << n->proc->err();
+  auto fine = start_node("d");
+  ASSERT_NE(fine->port, 0);
+  EXPECT_EQ(fine->proc->err().find("warning:"), std::string::npos) << fine->proc->err();
+}
+
 class ClusterConfig : public ::testing::TestWithParam<bad_config> {};
 
 TEST_P(ClusterConfig, IsRefusedWithOneLineAndStatus2) {

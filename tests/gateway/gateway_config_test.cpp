@@ -91,6 +91,9 @@ TEST(GatewayConfig, BadValuesFromAnySourceAreRefusedInOneLine) {
   expect_refused({bin, "--max-connections-per-address=-1"}, "--max-connections-per-address");
   expect_refused({bin, "--outbound-bytes=12"}, "--outbound-bytes");
   expect_refused({bin, "--drain-timeout"}, "--drain-timeout");
+  // Cluster TLS flags without a cluster port would be ignored: refused.
+  expect_refused({bin, "--cluster-cert=node.pem"}, "need --cluster-port");
+  expect_refused({bin, "--cluster-insecure"}, "need --cluster-port");
   // Each error names its source: the variable or the file and line, not a
   // flag that was never given.
   expect_refused({"/usr/bin/env", "PARLEY_IDLE_TIMEOUT=soon", bin},

@@ -34,7 +34,8 @@ TEST_P(Replies, WelcomeCarriesTheLimits) {
   lim.max_text_bytes = 200;
   lim.max_body_bytes = 300;
   lim.max_room_name_bytes = 40;
-  auto f = round_trip({"h1", reply::welcome{"s7", "node-a", lim, 25, 50, 100}}, GetParam());
+  auto f = round_trip({"h1", reply::welcome{"s7", "node-a", lim, 25, 50, 100, "~ann", true}},
+                      GetParam());
   EXPECT_EQ(f.ref(), "h1");
   ASSERT_TRUE(f.ack().has_welcome());
   auto& w = f.ack().welcome();
@@ -47,6 +48,8 @@ TEST_P(Replies, WelcomeCarriesTheLimits) {
   EXPECT_EQ(w.limits().backlog(), 25u);
   EXPECT_EQ(w.limits().publish_per_second(), 50u);
   EXPECT_EQ(w.limits().publish_burst(), 100u);
+  EXPECT_EQ(w.user(), "~ann");
+  EXPECT_TRUE(w.guest());
 }
 
 TEST_P(Replies, ALeaveIsAnAckAndARoomThatEndedIsNews) {

@@ -26,7 +26,8 @@
 
 import assert from 'node:assert/strict';
 import { constants as fs_constants } from 'node:fs';
-import { access, mkdir, mkdtemp } from 'node:fs/promises';
+import { createHmac } from 'node:crypto';
+import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
@@ -212,7 +213,7 @@ async function shot(name) {
 /// WebSocket passes through Playwright, and the returned `inject` object
 /// sends frames of the test's own to the page (`toPage`) or the gateway
 /// (`toServer`, whose answer the page never sees).
-async function openPage(name, baseUrl, { route = false } = {}) {
+async function openPage(name, baseUrl, { route = false, hash = '' } = {}) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
   context.setDefaultTimeout(wait_ms);
   const sent = [];
@@ -247,7 +248,7 @@ async function openPage(name, baseUrl, { route = false } = {}) {
     if (m.type() === 'error' && /Content Security Policy|Uncaught|TypeError|ReferenceError/.test(m.text()))
       errors.push(`console: ${m.text()}`);
   });
-  const response = await page.goto(`${baseUrl}/`);
+  const response = await page.goto(`${baseUrl}/${hash}`);
   assert.equal(response.status(), 200, `GET / for ${name}`);
   pages[name] = { page, errors, sent, inject };
   page_errors[name] = errors;
@@ -663,5 +664,72 @@ describe('the chat page in Chromium', { timeout: 12 * test_ms }, () => {
   test('the pages raised no script errors and no CSP refusals', { timeout: test_ms }, story(async () => {
     for (const [name, errors] of Object.entries(page_errors))
       assert.deepEqual(errors, [], `${name}'s page`);
+  }));
+});
+
+// -- signing in with a token (docs/security.md) ---------------------------------------
+
+/// An HS256 JSON Web Token, as a login service would sign it.
+function jwt(secret, claims) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+}
+
+describe('the chat page with a sign-in token', { timeout: 4 * test_ms }, () => {
+  const secret = 'a-secret-for-the-page-test-only-0123456789abcdef';
+  let tokenGw;
+  let dir;
+
+  before(async () => {
+    const chromium = await needPlaywright();
+    const executablePath = await needChromium();
+    dir = await mkdtemp(path.join(os.tmpdir(), 'parley-page-token-'));
+    await writeFile(path.join(dir, 'jwt.secret'), `${secret}\n`);
+    tokenGw = await newGateway(['--auth=required', `--jwt-secret-file=${path.join(dir, 'jwt.secret')}`]);
+    browser = await chromium.launch({ executablePath, args: chromium_args, timeout: 30_000 });
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    const result = await tokenGw?.stop();
+    await rm(dir, { recursive: true, force: true });
+    if (result && (result.code !== 0 || result.timedOut))
+      throw new Error(`parley-gateway ended with ${JSON.stringify(result)}\n${tokenGw.stderr()}`);
+  });
+
+  test('a page opened with #token= is the token\'s user, with the rooms it grants',
+       { timeout: test_ms }, story(async () => {
+    const token = jwt(secret, { sub: 'dora', exp: Math.floor(Date.now() / 1000) + 600,
+                                rooms: { 'ops-*': 'all' } });
+    const page = await openPage('dora', `http://127.0.0.1:${tokenGw.port}`, { hash: `#token=${token}` });
+    await page.getByTestId('name-input').fill('whoever');
+    await page.getByTestId('name-input').press('Enter');
+    await status(page, 'connected');
+    await until(page, 'the page to greet dora',
+                () => document.querySelector('[data-testid=user-name]')?.textContent === 'dora');
+    // The fragment never reached the server in a URL: the token came in hello.
+    assert.ok(pages.dora.sent.some((f) => f?.hello?.token === token), 'hello carried the token');
+    await page.getByTestId('room-input').fill('ops-night');
+    await page.getByTestId('room-input').press('Enter');
+    await until(page, 'dora to be listed in ops-night', () =>
+      [...document.querySelectorAll('[data-testid=member]')].some((e) => e.dataset.user === 'dora'));
+    // A room outside the token's grants is refused with the server's reason.
+    await page.getByTestId('room-input').fill('hr-private');
+    await page.getByTestId('room-input').press('Enter');
+    await page.getByTestId('room-error').waitFor({ state: 'visible' });
+    assert.match(await page.getByTestId('room-error').textContent(), /may not join room 'hr-private'/);
+    assert.deepEqual(page_errors.dora, []);
+  }));
+
+  test('without a token the page says that the server needs a sign-in', { timeout: test_ms },
+       story(async () => {
+    const page = await openPage('nobody', `http://127.0.0.1:${tokenGw.port}`);
+    await page.getByTestId('name-input').fill('eve');
+    await page.getByTestId('name-input').press('Enter');
+    await page.getByTestId('name-error').waitFor({ state: 'visible' });
+    assert.match(await page.getByTestId('name-error').textContent(), /needs you to sign in/);
+    assert.equal(await page.getByTestId('status').getAttribute('data-state'), 'offline');
+    assert.deepEqual(page_errors.nobody, []);
   }));
 });

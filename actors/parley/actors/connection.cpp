@@ -2,6 +2,7 @@
 
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/runtime/errc.hpp"
+#include "parley/runtime/log.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -207,7 +208,12 @@ bool connection_state::authenticate(const std::string& ref, const std::string& t
 void connection_state::refuse_unauthenticated(const std::string& ref, const std::string& reason,
                                               encoding enc) {
   error(ref, errc::unauthenticated, reason, enc);
-  spdlog::info("connection {}: closed, unauthenticated: {}", session_id_, reason);
+  // Any client can make this line, one connection after another: once a
+  // second at most, for all connections together.
+  static runtime::log_limiter limit;
+  if (auto held = limit.admit())
+    spdlog::info("connection {}: closed, unauthenticated: {}{}", session_id_, reason,
+                 runtime::log_limiter::more(*held));
   close(close_cause::unauthenticated);
 }
 

@@ -103,9 +103,14 @@ struct cluster_config {
 void add_cluster_options(CLI::App& app, cluster_config& cfg);
 
 /// Checks what CLI11 cannot: seeds are host:port, TLS files exist and come
-/// as a set of three (or `insecure`), the failure timeout exceeds the
-/// heartbeat. Returns a one-line reason.
+/// as a set of three (or `insecure`), none of them without `--cluster-port`,
+/// the failure timeout exceeds the heartbeat. Returns a one-line reason.
 std::optional<std::string> validate(const cluster_config& cfg);
+
+/// What in a valid configuration will likely fail later, one line each:
+/// today, a certificate that `--cluster-ca` did not sign (every peer that
+/// checks it against the same CA refuses this node). Call after `validate`.
+std::vector<std::string> warnings(const cluster_config& cfg);
 
 /// Loads the middleman (and the TLS module) into `sys_cfg` and applies the
 /// heartbeat settings. Call before the actor system starts, on every node.

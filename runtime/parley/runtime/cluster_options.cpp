@@ -5,7 +5,9 @@
 #include <CLI/CLI.hpp>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <unistd.h>
 
@@ -130,6 +132,11 @@ std::optional<std::string> validate(const cluster_config& cfg) {
   if (!cfg.enabled()) {
     if (!cfg.seeds.empty())
       return "--seed needs --cluster-port (the node's own cluster port)";
+    // Given and silently ignored, they would let an operator believe the
+    // node is in a cluster, over TLS.
+    if (!cfg.cert.empty() || !cfg.key.empty() || !cfg.ca.empty() || cfg.insecure)
+      return "--cluster-cert, --cluster-key, --cluster-ca and --cluster-insecure need "
+             "--cluster-port: without it this node is in no cluster";
     return std::nullopt;
   }
   for (auto& seed : cfg.seeds) {
@@ -158,6 +165,38 @@ std::optional<std::string> validate(const cluster_config& cfg) {
     if (!readable(*path))
       return "cannot read " + *path;
   return check_tls_files(cfg);
+}
+
+std::vector<std::string> warnings(const cluster_config& cfg) {
+  std::vector<std::string> out;
+  if (!cfg.enabled() || cfg.insecure || cfg.cert.empty() || cfg.ca.empty())
+    return out;
+  ERR_clear_error();
+  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store{X509_STORE_new(),
+                                                                &X509_STORE_free};
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio{BIO_new_file(cfg.cert.c_str(), "r"), &BIO_free};
+  if (!store || !bio || X509_STORE_load_file(store.get(), cfg.ca.c_str()) != 1) {
+    ERR_clear_error();
+    return out; // validate() said what is wrong with the files
+  }
+  std::unique_ptr<X509, decltype(&X509_free)> cert{
+    PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free};
+  // The rest of the chain file: intermediates between the CA and the node.
+  std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)> chain{
+    sk_X509_new_null(), [](STACK_OF(X509)* s) { sk_X509_pop_free(s, X509_free); }};
+  while (auto* more = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr))
+    sk_X509_push(chain.get(), more);
+  ERR_clear_error(); // the end of the file
+  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx{X509_STORE_CTX_new(),
+                                                                      &X509_STORE_CTX_free};
+  if (!cert || !ctx || X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), chain.get()) != 1)
+    return out;
+  if (X509_verify_cert(ctx.get()) != 1)
+    out.push_back("--cluster-cert " + cfg.cert + " is not signed by --cluster-ca " + cfg.ca + " ("
+                  + X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()))
+                  + "): peers that trust that CA will refuse this node");
+  ERR_clear_error();
+  return out;
 }
 
 } // namespace parley::runtime
