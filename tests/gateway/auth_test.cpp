@@ -130,6 +130,31 @@ TEST_F(AuthTest, AValidTokenNamesTheUserWhateverHelloSays) {
   EXPECT_EQ(joined->ack().joined().members(0), "ann");
 }
 
+TEST_F(AuthTest, ATokenThatExpiresDuringTheConnectionEndsItAtTheNextRequest) {
+  // No rate limit: the test asks as fast as it can until the expiry.
+  start({"--auth=required", "--rate-limit=1000000", "--rate-burst=1000000"});
+  raw_ws c;
+  auto start_time = std::chrono::system_clock::now();
+  // exp is in whole seconds: it falls 1 to 2 seconds from now.
+  auto welcome = hello(c, token("ann", "", 2));
+  ASSERT_TRUE(welcome && welcome->ack().has_welcome()) << (welcome ? welcome->DebugString() : "");
+  auto pong = ask(c, "p1", R"({"ref":"p1","ping":{}})");
+  ASSERT_TRUE(pong && pong->ack().has_pong()) << "served while the token is valid";
+  // Wait for the expiry by the wall clock the server checks, not a fixed
+  // sleep: each ping before it is served, the first after it is refused.
+  std::optional<v1::ServerFrame> reply;
+  int n = 0;
+  do {
+    auto ref = "p" + std::to_string(++n);
+    reply = ask(c, ref, R"({"ref":")" + ref + R"(","ping":{}})");
+    ASSERT_TRUE(reply) << ref;
+  } while (reply->ack().has_pong() && std::chrono::system_clock::now() < start_time + 10s);
+  EXPECT_GE(std::chrono::system_clock::now(), start_time + 1s) << "refused before its exp";
+  expect_refused(c, reply, "a request after the token expired");
+  EXPECT_NE(reply->error().reason().find("expired during the connection"), std::string::npos)
+    << reply->error().reason();
+}
+
 TEST_F(AuthTest, TheTokenMayComeInTheUrl) {
   start({"--auth=required"});
   raw_ws c;

@@ -15,6 +15,7 @@
 ///   and may use only the rooms `--guest-rooms` opens to guests.
 /// - `required`: nothing but a ping is served before a valid token.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -92,6 +93,8 @@ room_grant parse_grant(std::string_view text);
 struct identity {
   std::string user;
   room_access rooms;
+  /// The token's `exp`, if it has one: past it the connection is refused.
+  std::optional<std::chrono::system_clock::time_point> expires;
 };
 
 /// Checks a token and says whom it names (or why it is refused, in words a

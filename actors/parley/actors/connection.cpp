@@ -115,6 +115,14 @@ void connection_state::on_request(client_request& req, encoding enc) {
   cfg_.stats->frames_in.fetch_add(1, std::memory_order_relaxed);
   if (!admit(req.ref, enc))
     return;
+  // A token that expired while the connection was open: the client
+  // reconnects with a fresh one.
+  if (expires_ && std::chrono::system_clock::now() >= *expires_) {
+    refuse_unauthenticated(req.ref, "token: expired during the connection; reconnect with a "
+                                    "fresh one",
+                           enc);
+    return;
+  }
   if (cfg_.auth == auth_mode::required && !authenticated_
       && !std::holds_alternative<request::hello>(req.what)
       && !std::holds_alternative<request::ping>(req.what)) {
@@ -200,6 +208,7 @@ bool connection_state::authenticate(const std::string& ref, const std::string& t
   auto& who = std::get<identity>(result);
   user_ = std::move(who.user);
   access_ = std::move(who.rooms);
+  expires_ = who.expires;
   guest_ = false;
   authenticated_ = true;
   return true;

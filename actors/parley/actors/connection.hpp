@@ -190,6 +190,8 @@ private:
   bool authenticated_ = false;
   /// The rooms the user may use and how.
   room_access access_;
+  /// When the token expires (if it does): requests after it are refused.
+  std::optional<std::chrono::system_clock::time_point> expires_;
   connection_config cfg_;
   rooms_actor rooms_;
   frame_sink_ptr sink_;

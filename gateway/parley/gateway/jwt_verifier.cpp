@@ -142,7 +142,8 @@ public:
     auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
-    if (auto exp = int_claim(jwt.get(), "exp"); exp && *exp <= now)
+    auto exp = int_claim(jwt.get(), "exp");
+    if (exp && *exp <= now)
       return std::string{"expired"};
     if (auto nbf = int_claim(jwt.get(), "nbf"); nbf && *nbf > now)
       return std::string{"not valid yet (nbf)"};
@@ -158,6 +159,8 @@ public:
       return std::string{"it names no user (sub)"};
     actors::identity who;
     who.user = sub;
+    if (exp)
+      who.expires = std::chrono::system_clock::time_point{std::chrono::seconds{*exp}};
     if (!actors::valid_user_name(who.user))
       return std::string{"its sub is not a user name (1 to 32 letters, digits, spaces or - _ .)"};
     std::unique_ptr<char, void (*)(void*)> rooms{jwt_get_grants_json(jwt.get(), "rooms"), free};
