@@ -140,12 +140,7 @@ private:
       return respond(http::status::bad_request, "bad request: " + ec.message() + "\n", 11);
     auto req = parser_->release();
     // Kept for the page's assets and for scrapers, never while draining.
-    keep_alive_ = req.keep_alive() && slot_ && !state_->stopping();
-    if (!slot_)
-      return respond(http::status::service_unavailable,
-                     slot_.refusal == "per_address" ? "too many connections from your address\n"
-                                                    : "too many connections\n",
-                     req.version());
+    keep_alive_ = req.keep_alive() && !state_->stopping();
     auto path = path_of(req.target());
     bool draining = state_->stopping();
     if (path == "/ws") {

@@ -15,8 +15,9 @@
 
 namespace parley::gateway {
 
-/// Serves the socket: answers HTTP, or upgrades `/ws`. `slot` is empty when
-/// the gateway is full: the request is answered with 503.
+/// Serves the socket: answers HTTP, or upgrades `/ws`. `slot` holds the
+/// socket's place in the connection caps (a socket past them is answered
+/// 503 and closed by the listener, never given a session).
 void start_session(boost::asio::ip::tcp::socket socket,
                    std::shared_ptr<internal::shared_state> state, internal::connection_slot slot);
 

@@ -242,7 +242,7 @@ private:
 
 /// One slot of `shared_state::active` (and of its address's share), released
 /// when destroyed; moves with the socket from the HTTP session to the
-/// WebSocket session. An empty slot means "answer 503 with `refusal`".
+/// WebSocket session. An empty slot means the caps refused it, for `refusal`.
 class connection_slot {
 public:
   connection_slot() = default;
