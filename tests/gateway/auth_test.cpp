@@ -130,7 +130,7 @@ TEST_F(AuthTest, AValidTokenNamesTheUserWhateverHelloSays) {
   EXPECT_EQ(joined->ack().joined().members(0), "ann");
 }
 
-TEST_F(AuthTest, ATokenThatExpiresDuringTheConnectionEndsItAtTheNextRequest) {
+TEST_F(AuthTest, AnActiveClientIsClosedWhenItsTokenExpires) {
   // No rate limit: the test asks as fast as it can until the expiry.
   start({"--auth=required", "--rate-limit=1000000", "--rate-burst=1000000"});
   raw_ws c;
@@ -138,21 +138,50 @@ TEST_F(AuthTest, ATokenThatExpiresDuringTheConnectionEndsItAtTheNextRequest) {
   // exp is in whole seconds: it falls 1 to 2 seconds from now.
   auto welcome = hello(c, token("ann", "", 2));
   ASSERT_TRUE(welcome && welcome->ack().has_welcome()) << (welcome ? welcome->DebugString() : "");
-  auto pong = ask(c, "p1", R"({"ref":"p1","ping":{}})");
-  ASSERT_TRUE(pong && pong->ack().has_pong()) << "served while the token is valid";
-  // Wait for the expiry by the wall clock the server checks, not a fixed
-  // sleep: each ping before it is served, the first after it is refused.
-  std::optional<v1::ServerFrame> reply;
-  int n = 0;
-  do {
-    auto ref = "p" + std::to_string(++n);
-    reply = ask(c, ref, R"({"ref":")" + ref + R"(","ping":{}})");
-    ASSERT_TRUE(reply) << ref;
-  } while (reply->ack().has_pong() && std::chrono::system_clock::now() < start_time + 10s);
-  EXPECT_GE(std::chrono::system_clock::now(), start_time + 1s) << "refused before its exp";
-  expect_refused(c, reply, "a request after the token expired");
-  EXPECT_NE(reply->error().reason().find("expired during the connection"), std::string::npos)
-    << reply->error().reason();
+  // Each ping before the expiry is answered. At the expiry the session's
+  // timer closes the connection, or, if a ping gets there first, the
+  // connection refuses it (UNAUTHENTICATED) and closes: either way 1008.
+  // No fixed sleep: the loop ends with the connection.
+  int pongs = 0;
+  for (int n = 1; std::chrono::system_clock::now() < start_time + 10s; ++n) {
+    auto ref = "p" + std::to_string(n);
+    if (!c.send_text(R"({"ref":")" + ref + R"(","ping":{}})"))
+      break;
+    auto f = c.read_frame();
+    ASSERT_TRUE(f) << "no close frame after " << pongs << " pongs";
+    if (f->opcode == 0x8) {
+      EXPECT_EQ(f->close_code(), 1008);
+      break;
+    }
+    auto res = parley::proto::decode_server(f->payload, parley::proto::encoding::json);
+    auto* frame = std::get_if<v1::ServerFrame>(&res);
+    ASSERT_TRUE(frame) << f->payload;
+    if (frame->ack().has_pong()) {
+      ++pongs;
+      continue;
+    }
+    EXPECT_EQ(frame->error().code(), v1::ERROR_CODE_UNAUTHENTICATED) << frame->DebugString();
+    EXPECT_NE(frame->error().reason().find("expired during the connection"), std::string::npos);
+    EXPECT_EQ(expect_close(c).close_code(), 1008);
+    break;
+  }
+  EXPECT_GT(pongs, 0) << "served while the token was valid";
+  EXPECT_GE(std::chrono::system_clock::now(), start_time + 1s) << "closed before its exp";
+}
+
+TEST_F(AuthTest, AClientThatOnlyListensIsClosedWhenItsTokenExpires) {
+  start({"--auth=required"});
+  raw_ws c;
+  auto start_time = std::chrono::system_clock::now();
+  auto welcome = hello(c, token("ann", "", 2)); // exp falls 1 to 2 s from now
+  ASSERT_TRUE(welcome && welcome->ack().has_welcome()) << (welcome ? welcome->DebugString() : "");
+  ASSERT_TRUE(ask(c, "j", R"({"ref":"j","join":{"room":"lobby"}})"));
+  // It sends nothing more; the gateway closes it when the token expires.
+  auto close = expect_close(c);
+  EXPECT_GE(std::chrono::system_clock::now(), start_time + 1s) << "closed before its exp";
+  EXPECT_EQ(close.close_code(), 1008);
+  EXPECT_NE(close.payload.find("token expired"), std::string::npos) << close.payload;
+  await_log(*gw_, "its token expired");
 }
 
 TEST_F(AuthTest, TheTokenMayComeInTheUrl) {

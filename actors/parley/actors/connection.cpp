@@ -209,6 +209,8 @@ bool connection_state::authenticate(const std::string& ref, const std::string& t
   user_ = std::move(who.user);
   access_ = std::move(who.rooms);
   expires_ = who.expires;
+  if (expires_)
+    sink_->expire_at(*expires_); // closes a client that only listens, too
   guest_ = false;
   authenticated_ = true;
   return true;

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -47,6 +48,8 @@ enum class close_cause : uint8_t {
   protocol_violation,
   /// A token that does not verify, or none where one is required.
   unauthenticated,
+  /// The connection's token expired (the transport closes it then).
+  token_expired,
 };
 
 /// Where a connection's outbound frames go. Called by the connection actor
@@ -73,6 +76,15 @@ public:
 
   /// Closes the transport for `cause`.
   virtual void close(close_cause cause) = 0;
+
+  /// The connection's token expires at `when`: the transport closes it
+  /// then (`close_cause::token_expired`), whether or not the client sends
+  /// anything. The transport keeps the timer, so an actor that ended early
+  /// is not held until then. A later call replaces the deadline. By
+  /// default nothing: a sink without a timer of its own (a test's).
+  virtual void expire_at(std::chrono::system_clock::time_point when) {
+    (void)when;
+  }
 };
 
 using frame_sink_ptr = std::shared_ptr<frame_sink>;

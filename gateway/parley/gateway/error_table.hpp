@@ -115,6 +115,8 @@ inline constexpr close_mapping close_table[] = {
   {close_cause::protocol_violation, close_code::protocol_error, "protocol_violation", ""},
   {close_cause::unauthenticated, close_code::policy, "unauthenticated",
    "unauthenticated: a valid token is required"},
+  {close_cause::token_expired, close_code::policy, "token_expired",
+   "token expired: reconnect with a fresh one"},
 };
 
 constexpr const close_mapping& close_of(close_cause c) {
@@ -142,7 +144,7 @@ constexpr bool closes_in_enum_order() {
   for (size_t i = 0; i < std::size(close_table); ++i)
     if (static_cast<size_t>(close_table[i].cause) != i || close_table[i].reason.size() > 123)
       return false;
-  return std::size(close_table) == static_cast<size_t>(close_cause::unauthenticated) + 1;
+  return std::size(close_table) == static_cast<size_t>(close_cause::token_expired) + 1;
 }
 
 static_assert(maps_every_errc_once(), "errc_table must list every runtime::errc exactly once");

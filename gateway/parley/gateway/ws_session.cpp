@@ -90,6 +90,7 @@ public:
   actors::sink_status send(std::shared_ptr<const std::string> bytes) override;
   actors::sink_status reply(const actors::server_reply& r, proto::encoding enc) override;
   void close(actors::close_cause cause) override;
+  void expire_at(std::chrono::system_clock::time_point when) override;
 
 private:
   std::weak_ptr<ws_session> session_;
@@ -181,6 +182,30 @@ public:
   /// `cause`.
   void request_close(actors::close_cause cause) {
     net::post(executor_, [self = shared_from_this(), cause] { self->on_close_request(cause); });
+  }
+
+  /// Any thread: closes the session (`token_expired`) at `when`, a wall
+  /// clock time (a token's `exp`), replacing an earlier deadline.
+  void expire_at(std::chrono::system_clock::time_point when) {
+    net::post(executor_, [weak = weak_from_this(), when] {
+      auto self = weak.lock();
+      if (!self || self->close_requested_)
+        return;
+      auto left = when - std::chrono::system_clock::now();
+      if (!self->expiry_)
+        self->expiry_ = std::make_unique<net::steady_timer>(self->executor_);
+      self->expiry_->expires_after(
+        std::max(std::chrono::steady_clock::duration::zero(),
+                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(left)));
+      // A weak reference: a session that closes first is not kept for it.
+      self->expiry_->async_wait([weak](beast::error_code ec) {
+        auto s = weak.lock();
+        if (ec || !s)
+          return;
+        spdlog::info("session {}: its token expired", s->id_);
+        s->on_close_request(actors::close_cause::token_expired);
+      });
+    });
   }
 
   /// Any thread (the connection actor's): counts and logs an error reply,
@@ -376,6 +401,8 @@ private:
     close_pending_ = false;
     if (grace_)
       grace_->cancel();
+    if (expiry_)
+      expiry_->cancel();
     if (!ws_.is_open()) {
       mark_closed();
       return;
@@ -437,6 +464,9 @@ private:
   /// Bounds a slow consumer's last write; made only for one (a timer in
   /// every idle session would cost memory for nothing).
   std::unique_ptr<net::steady_timer> grace_;
+  /// Closes the session when its token expires; made only for a session
+  /// whose token has an `exp`.
+  std::unique_ptr<net::steady_timer> expiry_;
   /// Why the server closes (once `close_requested_`).
   actors::close_cause close_cause_ = actors::close_cause::shutting_down;
   // Guarded by mtx_ (the connection actor enqueues from its thread).
@@ -467,6 +497,11 @@ actors::sink_status session_sink::reply(const actors::server_reply& r, proto::en
 void session_sink::close(actors::close_cause cause) {
   if (auto s = session_.lock())
     s->request_close(cause);
+}
+
+void session_sink::expire_at(std::chrono::system_clock::time_point when) {
+  if (auto s = session_.lock())
+    s->expire_at(when);
 }
 
 } // namespace
