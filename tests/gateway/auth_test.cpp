@@ -192,6 +192,22 @@ TEST_F(AuthTest, TheTokenMayComeInTheUrl) {
   auto joined = ask(c, "j", R"({"ref":"j","join":{"room":"lobby"}})");
   ASSERT_TRUE(joined && joined->ack().has_joined()) << (joined ? joined->DebugString() : "");
   EXPECT_EQ(joined->ack().joined().members(0), "bob");
+  // Percent-encoded (its dots as %2E, after another parameter) it decodes
+  // to the same token.
+  auto encoded = token("cy");
+  for (size_t i; (i = encoded.find('.')) != std::string::npos;)
+    encoded.replace(i, 1, "%2E");
+  raw_ws cy;
+  ASSERT_TRUE(cy.connect(gw_->port()));
+  ASSERT_EQ(cy.handshake("/ws?v=1&token=" + encoded), 101);
+  auto cy_joined = ask(cy, "j", R"({"ref":"j","join":{"room":"lobby"}})");
+  ASSERT_TRUE(cy_joined && cy_joined->ack().has_joined())
+    << (cy_joined ? cy_joined->DebugString() : "");
+  // A query that does not decode carries no token: refused at the hello.
+  raw_ws garbled;
+  ASSERT_TRUE(garbled.connect(gw_->port()));
+  ASSERT_EQ(garbled.handshake("/ws?token=%zz"), 101);
+  expect_refused(garbled, ask(garbled, "h", R"({"ref":"h","hello":{}})"), "a garbled query");
   // A bad one in the URL is refused at once, before the client asks anything.
   raw_ws bad;
   ASSERT_TRUE(bad.connect(gw_->port()));

@@ -29,7 +29,10 @@ std::optional<std::string> read_file(const std::string& path) {
   return body.str();
 }
 
-/// RFC 4648 base64url without padding (a JWT's segments).
+/// RFC 4648 base64url without padding (a JWT's segments). OpenSSL's
+/// EVP_DecodeBlock takes only the standard alphabet with padding, which
+/// would mean a translated copy; libjwt decodes only the whole token, after
+/// the algorithm is chosen, and the header must be read before that.
 std::optional<std::string> base64url_decode(std::string_view in) {
   std::string out;
   uint32_t acc = 0;

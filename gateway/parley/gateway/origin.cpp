@@ -50,7 +50,11 @@ bool split_authority(std::string_view auth, const std::string& scheme, parts& ou
   return true;
 }
 
-/// "scheme://host[:port]" with nothing after; http and https only.
+/// "scheme://host[:port]" with nothing after; http and https only. By hand
+/// rather than with Boost.URL (which the gateway links): an origin is a
+/// strict subset of a URL, and a URL parser accepts userinfo, paths,
+/// escapes and sub-delimiters in hosts that would each need refusing here
+/// anyway.
 std::optional<parts> parse_origin(std::string_view text) {
   auto sep = text.find("://");
   if (sep == std::string_view::npos)

@@ -17,10 +17,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/url/parse.hpp>
 
 #include <spdlog/spdlog.h>
 
-#include <cctype>
 #include <mutex>
 #include <string>
 
@@ -40,39 +40,15 @@ bool is_json(const std::string& bytes) {
   return !bytes.empty() && bytes.front() == '{';
 }
 
-/// The value of `name` in the target's query string, percent-decoded; empty
-/// if it is not there (or not decodable).
+/// The value of `name` in the target's query string, percent-decoded
+/// (Boost.URL); empty if it is not there or the target does not parse.
 std::string query_parameter(beast::string_view target, beast::string_view name) {
-  auto q = target.find('?');
-  if (q == beast::string_view::npos)
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url)
     return {};
-  auto query = target.substr(q + 1);
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto pair = query.substr(0, amp);
-    auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name && eq != beast::string_view::npos) {
-      std::string out;
-      auto value = pair.substr(eq + 1);
-      for (size_t i = 0; i < value.size(); ++i) {
-        char c = value[i];
-        if (c == '%' && i + 2 < value.size() && std::isxdigit(static_cast<unsigned char>(value[i + 1]))
-            && std::isxdigit(static_cast<unsigned char>(value[i + 2]))) {
-          out += static_cast<char>(std::stoi(std::string{value.substr(i + 1, 2)}, nullptr, 16));
-          i += 2;
-        } else if (c == '%') {
-          return {};
-        } else {
-          out += c == '+' ? ' ' : c;
-        }
-      }
-      return out;
-    }
-    if (amp == beast::string_view::npos)
-      break;
-    query.remove_prefix(amp + 1);
-  }
-  return {};
+  auto params = url->params();
+  auto it = params.find(name);
+  return it == params.end() ? std::string{} : std::string{(*it).value};
 }
 
 // -- WebSocket session ---------------------------------------------------------------
