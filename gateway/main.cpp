@@ -9,6 +9,7 @@
 #include "parley/gateway/actor_bridge.hpp"
 #include "parley/gateway/jwt_verifier.hpp"
 #include "parley/gateway/origin.hpp"
+#include "parley/gateway/tls.hpp"
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/config.hpp"
 #include "parley/runtime/node.hpp"
@@ -17,6 +18,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -97,6 +99,13 @@ int main(int argc, char** argv) {
     ->delimiter(',')
     ->check(CLI::Validator(
       [](std::string& v) { return gateway::origin_policy::check(v).value_or(""); }, "ORIGIN"));
+  gateway::tls_files tls_files;
+  app.add_option("--tls-cert", tls_files.cert_file,
+                 "PEM certificate (then its intermediates): the port serves https:// and "
+                 "wss:// only. Re-read with the key on SIGHUP")
+    ->envname("PARLEY_TLS_CERT");
+  app.add_option("--tls-key", tls_files.key_file, "PEM private key of --tls-cert (unencrypted)")
+    ->envname("PARLEY_TLS_KEY");
   app.add_option("--web-root", gcfg.web_root,
                  "Development: serve the chat page from this folder (e.g. web/), read on "
                  "every request, instead of the copy compiled in")
@@ -180,6 +189,22 @@ int main(int argc, char** argv) {
     return runtime::usage_error_status;
   }
 
+  if (tls_files.cert_file.empty() != tls_files.key_file.empty()) {
+    std::fprintf(stderr, "parley-gateway: error: %s\n",
+                 tls_files.cert_file.empty() ? "--tls-key needs --tls-cert (the certificate it "
+                                               "belongs to)"
+                                             : "--tls-cert needs --tls-key (its private key)");
+    return runtime::usage_error_status;
+  }
+  if (!tls_files.cert_file.empty()) {
+    auto loaded = gateway::tls_identity::load(tls_files);
+    if (auto* why = std::get_if<std::string>(&loaded)) {
+      std::fprintf(stderr, "parley-gateway: error: %s\n", why->c_str());
+      return runtime::usage_error_status;
+    }
+    gcfg.tls = std::get<0>(std::move(loaded));
+  }
+
   ccfg.auth = *actors::parse_auth_mode(auth);
   if (!jwt.secret_file.empty() || !jwt.public_key_file.empty()) {
     auto made = gateway::make_jwt_verifier(jwt);
@@ -227,6 +252,16 @@ int main(int argc, char** argv) {
                        if (clcfg.enabled())
                          runtime::setup_cluster(sys_cfg, clcfg);
                      }};
+  if (gcfg.tls) {
+    spdlog::info("gateway: TLS certificate {}", gcfg.tls->describe());
+    // New handshakes take the new files; open connections keep theirs.
+    node.on_reload([tls = gcfg.tls] {
+      if (auto why = tls->reload())
+        spdlog::error("gateway: TLS reload failed, still serving the old certificate: {}", *why);
+      else
+        spdlog::info("gateway: TLS certificate reloaded: {}", tls->describe());
+    });
+  }
   auto root = node.start(std::move(children));
   gateway::add_system_metrics(*stats, node.system());
   caf::scoped_actor self{node.system()};
@@ -255,8 +290,8 @@ int main(int argc, char** argv) {
     node.wait();
     return 1;
   }
-  std::fprintf(stderr, "parley-gateway listening on %s:%u\n", address.c_str(),
-               static_cast<unsigned>(port));
+  std::fprintf(stderr, "parley-gateway listening on %s:%u%s\n", address.c_str(),
+               static_cast<unsigned>(port), gcfg.tls ? " (TLS: https:// and wss://)" : "");
   std::fflush(stderr);
 
   // Returns once the root supervisor stopped: after SIGTERM/SIGINT (the

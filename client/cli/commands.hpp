@@ -48,6 +48,9 @@ struct options {
   std::string user;
   /// A JSON Web Token for hello (docs/security.md).
   std::string token;
+  /// wss://: the authority to trust (empty: the system's), or none.
+  std::string ca_file;
+  bool insecure = false;
   double timeout_s = 10;
   std::string room;
   uint64_t since = 0;
@@ -123,6 +126,8 @@ private:
     so.timeout = std::chrono::milliseconds{static_cast<int64_t>(opt.timeout_s * 1000)};
     so.client_name = program;
     so.token = opt.token;
+    so.tls.ca_file = opt.ca_file;
+    so.tls.verify = !opt.insecure;
     so.client_version = "0.1";
     if (!keep_unsolicited)
       so.max_pending = 0;

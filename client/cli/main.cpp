@@ -112,7 +112,8 @@ int main(int argc, char** argv) {
   // Global options work after the subcommand too: `parley-cli join lobby --pretty`.
   app.fallthrough();
   options opt;
-  app.add_option("--url", opt.url, "The gateway's WebSocket URL, ws://host[:port][/path]")
+  app.add_option("--url", opt.url,
+                 "The gateway's WebSocket URL, ws://host[:port][/path], or wss://... for TLS")
     ->envname("PARLEY_URL")
     ->check(url_check)
     ->capture_default_str();
@@ -127,6 +128,14 @@ int main(int argc, char** argv) {
                  "JSON Web Token to say hello with; its sub is your name. Prefer the "
                  "variable: a flag shows in the process list")
     ->envname("PARLEY_TOKEN");
+  app.add_option("--ca-file", opt.ca_file,
+                 "wss://: PEM certificate of the authority that signed the gateway's "
+                 "(default: the system's trusted ones)")
+    ->envname("PARLEY_CA_FILE")
+    ->check(CLI::ExistingFile);
+  app.add_flag("--insecure", opt.insecure,
+               "wss://: accept any certificate (development only: anyone on the path can "
+               "read and change the traffic)");
   app.add_option("--timeout", opt.timeout_s, "Seconds to wait for each reply")
     ->check(CLI::Range(0.001, 3600.0))
     ->capture_default_str();

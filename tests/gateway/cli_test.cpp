@@ -346,7 +346,7 @@ TEST(CliUsageTest, UnreachablePortExits1WithOneLine) {
 }
 
 TEST(CliUsageTest, BadUrlsExit2) {
-  for (std::string bad : {"127.0.0.1:8080", "http://127.0.0.1/ws", "wss://127.0.0.1/ws",
+  for (std::string bad : {"127.0.0.1:8080", "http://127.0.0.1/ws", "https://127.0.0.1/ws", "wss://", "wss://:443/ws",
                           "ws://", "ws://host:http/ws", "ws://host:70000/ws", "ws://a b/ws"}) {
     auto res = cli({"--url=" + bad, "connect"});
     EXPECT_EQ(res.status, 2) << bad << ": " << res.err;

@@ -52,6 +52,7 @@ constexpr double pace_burst_reserve = 2;
 
 session::session(session_options opts) : opts_(std::move(opts)), ws_(opts_.timeout) {
   ws_.set_user_agent(opts_.client_name + "/" + opts_.client_version);
+  ws_.set_tls(opts_.tls);
 }
 
 bool session::connect(const ws_url& url) {

@@ -33,6 +33,8 @@ struct session_options {
   /// A JSON Web Token sent in hello (empty: none; the server may then make
   /// the client a guest, or refuse it).
   std::string token;
+  /// How wss:// checks the server.
+  tls_options tls;
   /// Frames the server sends on its own that arrive while a request waits
   /// for its reply are kept for `next()`. Beyond this many the oldest are
   /// dropped and counted (`dropped()`): a caller that never calls `next()`

@@ -6,9 +6,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include <openssl/ssl.h>
 
 namespace parley::client {
 
@@ -70,15 +76,79 @@ tcp::endpoint loopback(uint16_t port) {
   return {net::ip::make_address("127.0.0.1"), port};
 }
 
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+/// A client TLS context: TLS 1.2 or later, the peer checked as `opt` says.
+/// Empty with `why` set if the CA file does not load.
+std::optional<net::ssl::context> make_client_context(const tls_options& opt, std::string& why) {
+  std::optional<net::ssl::context> ctx{std::in_place, net::ssl::context::tls_client};
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2
+                   | net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1
+                   | net::ssl::context::no_tlsv1_1);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  beast::error_code ec;
+  if (!opt.verify) {
+    ctx->set_verify_mode(net::ssl::verify_none);
+    return ctx;
+  }
+  ctx->set_verify_mode(net::ssl::verify_peer);
+  if (opt.ca_file.empty())
+    ctx->set_default_verify_paths(ec);
+  else
+    ctx->load_verify_file(opt.ca_file, ec);
+  if (ec) {
+    why = "TLS: cannot load the trusted authorities"
+          + (opt.ca_file.empty() ? std::string{} : " from '" + opt.ca_file + "'") + ": "
+          + ec.message();
+    return std::nullopt;
+  }
+  return ctx;
+}
+
+/// Before the handshake: the name to ask for (SNI) and to check the
+/// certificate against. An address is checked as an address.
+void prepare_handshake(tls_stream& stream, const std::string& host, bool verify) {
+  beast::error_code ec;
+  net::ip::make_address(host, ec);
+  if (ec)
+    SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());
+  if (verify)
+    stream.set_verify_callback(net::ssl::host_name_verification(host));
+}
+
+/// A failed TLS handshake, said for a person.
+std::string tls_failure(const beast::error_code& ec) {
+  auto msg = ec.message();
+  if (msg.find("certificate verify failed") != std::string::npos)
+    msg += " (the server's certificate is not signed by a trusted authority, or not for "
+           "this host name: name its authority's certificate as the CA file)";
+  return msg;
+}
+
 } // namespace
 
 struct ws_client::impl {
-  explicit impl(std::chrono::milliseconds t) : timeout(t), ws(ioc) {
-    // nop
+  using plain_ws = websocket::stream<beast::tcp_stream>;
+  using tls_ws = websocket::stream<tls_stream>;
+
+  explicit impl(std::chrono::milliseconds t) : timeout(t) {
+    plain.emplace(ioc);
+  }
+
+  /// Calls `f` with the WebSocket in use (over TCP or over TLS).
+  template <class F>
+  decltype(auto) with_ws(F&& f) {
+    if (secure)
+      return f(*secure);
+    return f(*plain);
   }
 
   tcp::socket& socket() {
-    return beast::get_lowest_layer(ws).socket();
+    return with_ws([](auto& ws) -> tcp::socket& { return beast::get_lowest_layer(ws).socket(); });
+  }
+
+  const websocket::close_reason& reason() {
+    return with_ws([](auto& ws) -> const websocket::close_reason& { return ws.reason(); });
   }
 
   /// Runs the operation `start` begins, bounded by the timeout and (if
@@ -123,9 +193,9 @@ struct ws_client::impl {
     // server teardown reads once and closes, so a peer that still had data
     // in flight (an oversized message) resets the connection and our close
     // reply gets EPIPE after the server's close frame arrived.
-    if (ws.reason().code != websocket::close_code::none) {
-      closed_with = ws.reason().code;
-      close_reason = std::string{ws.reason().reason.c_str()};
+    if (reason().code != websocket::close_code::none) {
+      closed_with = reason().code;
+      close_reason = std::string{reason().reason.c_str()};
     }
     upgrade_declined = ec == websocket::error::upgrade_declined;
     if (ec == websocket::error::closed || closed_with != 0) {
@@ -153,9 +223,11 @@ struct ws_client::impl {
       error = "send: not connected";
       return false;
     }
-    ws.text(text);
-    return run([&](auto handler) { ws.async_write(net::buffer(payload), handler); }, false,
-               "send");
+    return with_ws([&](auto& ws) {
+      ws.text(text);
+      return run([&](auto handler) { ws.async_write(net::buffer(payload), handler); }, false,
+                 "send");
+    });
   }
 
   /// Starts a read unless one is pending. Its result waits in read_done.
@@ -165,9 +237,11 @@ struct ws_client::impl {
     reading = true;
     read_done = false;
     buffer.clear();
-    ws.async_read(buffer, [this](beast::error_code ec, size_t) {
-      read_done = true;
-      read_ec = ec;
+    with_ws([this](auto& ws) {
+      ws.async_read(buffer, [this](beast::error_code ec, size_t) {
+        read_done = true;
+        read_ec = ec;
+      });
     });
   }
 
@@ -179,7 +253,7 @@ struct ws_client::impl {
       return false;
     }
     out.payload = beast::buffers_to_string(buffer.cdata());
-    out.text = ws.got_text();
+    out.text = with_ws([](auto& ws) { return ws.got_text(); });
     return true;
   }
 
@@ -187,7 +261,12 @@ struct ws_client::impl {
   net::io_context ioc;
   tcp::resolver resolver{ioc};
   bool resolving = false;
-  websocket::stream<beast::tcp_stream> ws;
+  tls_options tls;
+  /// Made for each wss:// connect (before `secure`, which refers to it).
+  std::optional<net::ssl::context> tls_ctx;
+  /// One of the two is set: ws:// or wss://.
+  std::optional<plain_ws> plain;
+  std::optional<tls_ws> secure;
   std::optional<net::signal_set> signals;
   int signal = 0;
   std::string user_agent = default_user_agent;
@@ -215,10 +294,21 @@ bool ws_client::connect(uint16_t port, const std::string& target) {
 
 bool ws_client::connect(const ws_url& url) {
   auto& d = *impl_;
-  auto& ws = d.ws;
   if (d.open) {
     d.error = "connect: already connected";
     return false;
+  }
+  d.secure.reset();
+  d.plain.reset();
+  if (url.tls) {
+    d.tls_ctx = make_client_context(d.tls, d.error);
+    if (!d.tls_ctx) {
+      d.plain.emplace(d.ioc);
+      return false;
+    }
+    d.secure.emplace(d.ioc, *d.tls_ctx);
+  } else {
+    d.plain.emplace(d.ioc);
   }
   auto endpoints = std::make_shared<tcp::resolver::results_type>();
   auto where = url.authority();
@@ -237,20 +327,48 @@ bool ws_client::connect(const ws_url& url) {
   if (!resolved)
     return false;
   if (!d.run(
-        [&](auto handler) { beast::get_lowest_layer(ws).async_connect(*endpoints, handler); },
+        [&](auto handler) {
+          d.with_ws(
+            [&](auto& ws) { beast::get_lowest_layer(ws).async_connect(*endpoints, handler); });
+        },
         true, "connect to " + where))
     return false;
   // Requests are small and each waits for its reply: Nagle would hold one
   // back until the previous segment is acknowledged (up to 40 ms).
   beast::error_code ignored;
   d.socket().set_option(tcp::no_delay(true), ignored);
-  ws.set_option(websocket::stream_base::decorator(
-    [agent = d.user_agent](websocket::request_type& req) {
-      req.set(http::field::user_agent, agent);
-    }));
+  if (d.secure) {
+    auto& tls = d.secure->next_layer();
+    prepare_handshake(tls, url.host, d.tls.verify);
+    beast::error_code failed;
+    if (!d.run(
+          [&](auto handler) {
+            tls.async_handshake(net::ssl::stream_base::client, [&failed, handler](
+                                                                  beast::error_code ec) mutable {
+              failed = ec;
+              handler(ec);
+            });
+          },
+          true, "TLS handshake with " + where)) {
+      if (failed)
+        d.error = "TLS handshake with " + where + ": " + tls_failure(failed);
+      return false;
+    }
+  }
+  d.with_ws([&](auto& ws) {
+    ws.set_option(websocket::stream_base::decorator(
+      [agent = d.user_agent](websocket::request_type& req) {
+        req.set(http::field::user_agent, agent);
+      }));
+  });
   websocket::response_type res;
-  if (!d.run([&](auto handler) { ws.async_handshake(res, url.authority(), url.target, handler); },
-             true, "upgrade at " + url.str())) {
+  if (!d.run(
+        [&](auto handler) {
+          d.with_ws([&](auto& ws) {
+            ws.async_handshake(res, url.authority(), url.target, handler);
+          });
+        },
+        true, "upgrade at " + url.str())) {
     // Say why the server refused, when it answered at all.
     if (d.upgrade_declined) {
       d.error = "upgrade at " + url.str() + ": the server answered HTTP "
@@ -260,8 +378,8 @@ bool ws_client::connect(const ws_url& url) {
       if (!body.empty() && body.size() <= 200)
         d.error += " (" + body + ")";
       if (url.target != "/ws" && url.target.rfind("/ws?", 0) != 0)
-        d.error += "; a Parley gateway's WebSocket endpoint is /ws, as in ws://" + url.authority()
-                   + "/ws";
+        d.error += "; a Parley gateway's WebSocket endpoint is /ws, as in "
+                   + std::string{url.tls ? "wss://" : "ws://"} + url.authority() + "/ws";
     }
     return false;
   }
@@ -269,6 +387,10 @@ bool ws_client::connect(const ws_url& url) {
   d.closed_with = 0;
   d.close_reason.clear();
   return true;
+}
+
+void ws_client::set_tls(tls_options options) {
+  impl_->tls = std::move(options);
 }
 
 void ws_client::set_user_agent(std::string agent) {
@@ -347,7 +469,8 @@ bool ws_client::close(uint16_t code, const std::string& reason) {
   }
   websocket::close_reason why{static_cast<websocket::close_code>(code), reason};
   // A pending read receives the server's close frame; close waits for it.
-  auto ok = d.run([&](auto handler) { d.ws.async_close(why, handler); }, false, "close");
+  auto ok = d.run([&](auto handler) { d.with_ws([&](auto& ws) { ws.async_close(why, handler); }); },
+                  false, "close");
   if (d.reading) {
     if (!ok)
       d.abort();
@@ -356,8 +479,8 @@ bool ws_client::close(uint16_t code, const std::string& reason) {
   }
   d.abort();
   if (ok) {
-    d.closed_with = d.ws.reason().code;
-    d.close_reason = std::string{d.ws.reason().reason.c_str()};
+    d.closed_with = d.reason().code;
+    d.close_reason = std::string{d.reason().reason.c_str()};
   }
   return ok;
 }
@@ -407,6 +530,52 @@ http_reply http_get(uint16_t port, const std::string& target, std::chrono::milli
                        "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port)
                          + "\r\nConnection: close\r\n\r\n",
                        timeout);
+}
+
+http_reply https_get(uint16_t port, const std::string& target, const tls_options& tls,
+                     const std::string& host, std::chrono::milliseconds timeout) {
+  http_reply reply;
+  auto ctx = make_client_context(tls, reply.body);
+  if (!ctx)
+    return reply;
+  net::io_context ioc;
+  tls_stream stream{ioc, *ctx};
+  auto& sock = beast::get_lowest_layer(stream).socket();
+  auto ec = run_bounded(ioc, sock, timeout, [&](auto handler) {
+    beast::get_lowest_layer(stream).async_connect(loopback(port), handler);
+  });
+  if (ec) {
+    reply.body = "connect: " + ec.message();
+    return reply;
+  }
+  prepare_handshake(stream, host, tls.verify);
+  ec = run_bounded(ioc, sock, timeout, [&](auto handler) {
+    stream.async_handshake(net::ssl::stream_base::client, handler);
+  });
+  if (ec) {
+    reply.body = "TLS handshake: " + tls_failure(ec);
+    return reply;
+  }
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, host + ":" + std::to_string(port));
+  req.set(http::field::connection, "close");
+  ec = run_bounded(ioc, sock, timeout,
+                   [&](auto handler) { http::async_write(stream, req, handler); });
+  if (ec) {
+    reply.body = "write: " + ec.message();
+    return reply;
+  }
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  ec = run_bounded(ioc, sock, timeout,
+                   [&](auto handler) { http::async_read(stream, buffer, res, handler); });
+  if (ec) {
+    reply.body = "read: " + ec.message();
+    return reply;
+  }
+  reply.status = static_cast<int>(res.result_int());
+  reply.body = res.body();
+  return reply;
 }
 
 } // namespace parley::client

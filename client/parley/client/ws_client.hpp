@@ -18,6 +18,15 @@
 
 namespace parley::client {
 
+/// How a `wss://` connection checks the server.
+struct tls_options {
+  /// PEM file of the authorities to trust; empty: the system's (what
+  /// /etc/ssl/certs holds).
+  std::string ca_file;
+  /// False accepts any certificate: development only (`--insecure`).
+  bool verify = true;
+};
+
 /// A WebSocket message as received.
 struct ws_message {
   std::string payload;
@@ -52,8 +61,13 @@ public:
   bool connect(uint16_t port, const std::string& target = "/ws");
 
   /// Resolves `url.host` (a name or an address), connects to the first
-  /// address that answers and upgrades at `url.target`.
+  /// address that answers and upgrades at `url.target`; with `wss://`,
+  /// after a TLS handshake that checks the certificate and the host name
+  /// (`set_tls`).
   bool connect(const ws_url& url);
+
+  /// How wss:// checks the server; call before `connect`.
+  void set_tls(tls_options options);
 
   /// Sets the User-Agent of the upgrade request; call before `connect`.
   void set_user_agent(std::string agent);
@@ -114,5 +128,12 @@ http_reply http_exchange(uint16_t port, const std::string& raw,
 /// GET `target` from 127.0.0.1:`port` with HTTP/1.1.
 http_reply http_get(uint16_t port, const std::string& target,
                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// GET `target` over TLS from 127.0.0.1:`port`, checking the certificate
+/// for `host` as `tls` says; a failed handshake is status 0 with the
+/// reason in `body`.
+http_reply https_get(uint16_t port, const std::string& target, const tls_options& tls,
+                     const std::string& host = "localhost",
+                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 } // namespace parley::client

@@ -28,7 +28,7 @@ std::string ws_url::authority() const {
 }
 
 std::string ws_url::str() const {
-  return "ws://" + authority() + target;
+  return (tls ? "wss://" : "ws://") + authority() + target;
 }
 
 std::optional<ws_url> parse_ws_url(std::string_view text, std::string& why) {
@@ -36,14 +36,19 @@ std::optional<ws_url> parse_ws_url(std::string_view text, std::string& why) {
     why = "bad URL '" + std::string{text} + "': " + std::move(reason);
     return std::nullopt;
   };
-  if (starts_with_ci(text, "wss://"))
-    return fail("wss:// is not supported (no TLS yet), use ws://");
-  if (!starts_with_ci(text, "ws://"))
-    return fail("expected ws://host[:port][/path]");
-  auto rest = text.substr(5);
+  ws_url url;
+  if (starts_with_ci(text, "wss://")) {
+    url.tls = true;
+    url.port = 443;
+  } else if (!starts_with_ci(text, "ws://")) {
+    if (starts_with_ci(text, "http://") || starts_with_ci(text, "https://"))
+      return fail("a WebSocket URL starts with ws:// (or wss:// for TLS), as in "
+                  "ws://host:8080/ws");
+    return fail("expected ws://host[:port][/path] or wss://...");
+  }
+  auto rest = text.substr(url.tls ? 6 : 5);
   auto slash = rest.find_first_of("/?#");
   auto authority = rest.substr(0, slash);
-  ws_url url;
   if (slash != std::string_view::npos) {
     if (rest[slash] == '#')
       return fail("a fragment (#...) has no meaning in a WebSocket URL");

@@ -1,7 +1,7 @@
 #pragma once
 
 /// @file
-/// `ws://host[:port][/path]` URLs, parsed strictly: a client should refuse a
+/// `ws://` and `wss://host[:port][/path]` URLs, parsed strictly: a client should refuse a
 /// typo before it touches the network, with a reason that names the typo.
 
 #include <cstdint>
@@ -18,17 +18,19 @@ struct ws_url {
   uint16_t port = 80;
   /// The HTTP request target: the path and query, at least "/".
   std::string target = "/";
+  /// wss:// (TLS, port 443 unless given).
+  bool tls = false;
 
   /// The Host header: `host:port`, IPv6 in brackets.
   std::string authority() const;
 
-  /// Back to `ws://authority/target`.
+  /// Back to `ws://authority/target` (`wss://` with TLS).
   std::string str() const;
 };
 
-/// Parses `ws://host[:port][/path][?query]`; the scheme is case-insensitive,
-/// the port defaults to 80. On failure returns nothing and sets `why` to one
-/// sentence naming the problem (`wss://` is refused: there is no TLS yet).
+/// Parses `ws[s]://host[:port][/path][?query]`; the scheme is
+/// case-insensitive, the port defaults to 80 (443 for wss). On failure
+/// returns nothing and sets `why` to one sentence naming the problem.
 std::optional<ws_url> parse_ws_url(std::string_view text, std::string& why);
 
 } // namespace parley::client

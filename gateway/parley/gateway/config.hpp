@@ -11,11 +11,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace parley::gateway {
+
+class tls_identity;
 
 struct gateway_config {
   /// Address to bind; loopback by default so nothing is exposed by accident.
@@ -41,6 +44,9 @@ struct gateway_config {
   /// patterns or `*`. Empty: the gateway's own origin only. Clients that
   /// send no Origin (not browsers) are not affected.
   std::vector<std::string> allowed_origins;
+  /// With a certificate (tls.hpp), the port speaks TLS only: `https://`
+  /// and `wss://`; a plain HTTP request gets 400 saying so. Null: plain.
+  std::shared_ptr<tls_identity> tls;
   /// Development: serve the chat page's files from this folder (read on
   /// every request, so an edit shows on reload) instead of the copies
   /// compiled in. Empty: the compiled-in page.

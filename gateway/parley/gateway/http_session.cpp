@@ -3,11 +3,15 @@
 #include "parley/gateway/session.hpp"
 
 #include "parley/gateway/internal/ws_session.hpp"
+#include "parley/gateway/tls.hpp"
 #include "parley/gateway/web_assets.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <spdlog/spdlog.h>
@@ -18,6 +22,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 namespace parley::gateway {
 
@@ -85,15 +90,24 @@ const char* content_type_of(beast::string_view path) {
 // -- HTTP session ---------------------------------------------------------------------
 
 /// Reads requests and answers them (keeping the connection for the next one
-/// when the client asks to, HTTP/1.1's default), or hands the socket to a
-/// ws_session.
+/// when the client asks to, HTTP/1.1's default), or hands the stream to a
+/// ws_session. `Stream` is a beast::tcp_stream or, on a TLS port, an
+/// internal::tls_stream over one.
+template <class Stream>
 class http_session final : public internal::session_base,
-                           public std::enable_shared_from_this<http_session> {
+                           public std::enable_shared_from_this<http_session<Stream>> {
 public:
-  http_session(tcp::socket&& socket, std::shared_ptr<internal::shared_state> state,
-               internal::connection_slot slot)
-    : stream_(std::move(socket)),
+  static constexpr bool tls = std::is_same_v<Stream, internal::tls_stream>;
+  using std::enable_shared_from_this<http_session<Stream>>::shared_from_this;
+
+  /// `buffer` holds what was read while looking for a TLS ClientHello.
+  http_session(beast::tcp_stream&& stream, beast::flat_buffer&& buffer,
+               std::shared_ptr<net::ssl::context> ctx,
+               std::shared_ptr<internal::shared_state> state, internal::connection_slot slot)
+    : tls_ctx_(std::move(ctx)),
+      stream_(make_stream(std::move(stream), tls_ctx_.get())),
       executor_(stream_.get_executor()),
+      buffer_(std::move(buffer)),
       state_(std::move(state)),
       slot_(std::move(slot)) {
     // nop
@@ -106,7 +120,14 @@ public:
   void run() {
     // Served while draining too: /healthz then answers 503.
     state_->add(shared_from_this());
-    do_read();
+    if constexpr (tls) {
+      // Within the handshake timeout the detector set.
+      stream_.async_handshake(net::ssl::stream_base::server, buffer_.data(),
+                              beast::bind_front_handler(&http_session::on_handshake,
+                                                        shared_from_this()));
+    } else {
+      do_read();
+    }
   }
 
   void shutdown() override {
@@ -114,18 +135,37 @@ public:
     // on the strand right now.
     net::post(executor_, [self = shared_from_this()] {
       if (!self->handed_off_)
-        self->stream_.cancel();
+        beast::get_lowest_layer(self->stream_).cancel();
     });
   }
 
 private:
+  static Stream make_stream(beast::tcp_stream&& s, net::ssl::context* ctx) {
+    if constexpr (tls)
+      return Stream{std::move(s), *ctx};
+    else
+      return std::move(s);
+  }
+
+  void on_handshake(beast::error_code ec, size_t used) {
+    if (ec) {
+      state_->stats->dropped("tls_handshake_failed");
+      if (auto held = state_->tls_log.admit())
+        spdlog::info("gateway: TLS handshake failed: {}{}", ec.message(),
+                     runtime::log_limiter::more(*held));
+      return; // the socket closes with the session
+    }
+    buffer_.consume(used);
+    do_read();
+  }
+
   /// Reads the next request; a kept connection that stays silent for the
   /// handshake timeout is closed.
   void do_read() {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(state_->cfg.max_request_bytes));
     parser_->body_limit(state_->cfg.max_request_bytes);
-    stream_.expires_after(state_->cfg.handshake_timeout);
+    beast::get_lowest_layer(stream_).expires_after(state_->cfg.handshake_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   }
@@ -133,12 +173,19 @@ private:
   void on_read(beast::error_code ec, size_t) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout
         || ec == net::error::operation_aborted || ec == net::error::eof
-        || ec == net::error::connection_reset)
+        || ec == net::error::connection_reset || ec == net::ssl::error::stream_truncated)
       return close();
     keep_alive_ = false;
     if (ec)
       return respond(http::status::bad_request, "bad request: " + ec.message() + "\n", 11);
     auto req = parser_->release();
+    if (!tls && state_->cfg.tls) {
+      // Plain HTTP to a TLS port: say so (a browser shows it), then close.
+      keep_alive_ = false;
+      return respond(http::status::bad_request,
+                     "this port speaks TLS: use https:// (wss:// for WebSockets)\n",
+                     req.version());
+    }
     // Kept for the page's assets and for scrapers, never while draining.
     keep_alive_ = req.keep_alive() && !state_->stopping();
     auto path = path_of(req.target());
@@ -162,9 +209,14 @@ private:
                        req.version());
       }
       handed_off_ = true;
-      // The HTTP read's timer is done with; the socket alone moves on.
-      internal::start_websocket(stream_.release_socket(), state_, std::move(slot_),
-                                std::move(req));
+      if constexpr (tls) {
+        internal::start_websocket(std::move(stream_), std::move(tls_ctx_), state_,
+                                  std::move(slot_), std::move(req));
+      } else {
+        // The HTTP read's timer is done with; the socket alone moves on.
+        internal::start_websocket(stream_.release_socket(), state_, std::move(slot_),
+                                  std::move(req));
+      }
       return;
     }
     if (websocket::is_upgrade(req)) {
@@ -229,7 +281,7 @@ private:
     res->prepare_payload();
     if (head_only)
       res->body().clear(); // Content-Length stays that of the body
-    stream_.expires_after(state_->cfg.handshake_timeout);
+    beast::get_lowest_layer(stream_).expires_after(state_->cfg.handshake_timeout);
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res, keep](beast::error_code ec, size_t) {
                         if (!ec && keep && !self->state_->stopping())
@@ -256,12 +308,21 @@ private:
   }
 
   void close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if constexpr (tls) {
+      // close_notify, bounded by the timer; the socket closes with us.
+      beast::get_lowest_layer(stream_).expires_after(state_->cfg.handshake_timeout);
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
   }
 
-  beast::tcp_stream stream_;
-  const beast::tcp_stream::executor_type executor_;
+  /// The TLS context the stream was made with (a reload may replace the
+  /// listener's); null for plain. Declared first, so it goes last.
+  std::shared_ptr<net::ssl::context> tls_ctx_;
+  Stream stream_;
+  const typename Stream::executor_type executor_;
   beast::flat_buffer buffer_;
   std::shared_ptr<internal::shared_state> state_;
   internal::connection_slot slot_;
@@ -271,11 +332,60 @@ private:
   bool keep_alive_ = false;
 };
 
+/// On a TLS port: reads the first bytes and starts the session that speaks
+/// what they are (a ClientHello, or plain HTTP that gets told to use TLS).
+class tls_detector : public std::enable_shared_from_this<tls_detector> {
+public:
+  tls_detector(tcp::socket&& socket, std::shared_ptr<internal::shared_state> state,
+               internal::connection_slot slot)
+    : stream_(std::move(socket)), state_(std::move(state)), slot_(std::move(slot)) {
+    // nop
+  }
+
+  void run() {
+    // One timer from the first byte to the request: a socket that sends
+    // nothing is dropped after the handshake timeout as on a plain port.
+    stream_.expires_after(state_->cfg.handshake_timeout);
+    beast::async_detect_ssl(stream_, buffer_,
+                            beast::bind_front_handler(&tls_detector::on_detect,
+                                                      shared_from_this()));
+  }
+
+private:
+  void on_detect(beast::error_code ec, bool is_tls) {
+    if (ec)
+      return; // silent or gone: the socket closes with us
+    if (is_tls) {
+      auto ctx = state_->cfg.tls->context();
+      std::make_shared<http_session<internal::tls_stream>>(std::move(stream_), std::move(buffer_),
+                                                           std::move(ctx), state_,
+                                                           std::move(slot_))
+        ->run();
+    } else {
+      std::make_shared<http_session<beast::tcp_stream>>(std::move(stream_), std::move(buffer_),
+                                                        nullptr, state_, std::move(slot_))
+        ->run();
+    }
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<internal::shared_state> state_;
+  internal::connection_slot slot_;
+};
+
 } // namespace
 
 void start_session(tcp::socket socket, std::shared_ptr<internal::shared_state> state,
                    internal::connection_slot slot) {
-  std::make_shared<http_session>(std::move(socket), std::move(state), std::move(slot))->run();
+  if (state->cfg.tls) {
+    std::make_shared<tls_detector>(std::move(socket), std::move(state), std::move(slot))->run();
+    return;
+  }
+  std::make_shared<http_session<beast::tcp_stream>>(beast::tcp_stream{std::move(socket)},
+                                                    beast::flat_buffer{}, nullptr,
+                                                    std::move(state), std::move(slot))
+    ->run();
 }
 
 } // namespace parley::gateway

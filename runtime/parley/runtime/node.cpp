@@ -24,6 +24,7 @@ sigset_t watched_signals() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGUSR2);
   return set;
 }
@@ -85,11 +86,26 @@ void node::watch_signals() {
   auto set = watched_signals();
   int first = 0;
   std::chrono::steady_clock::time_point first_at;
-  auto name = [](int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; };
+  auto name = [](int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM"; };
   for (;;) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0 || sig == SIGUSR2)
       return;
+    if (sig == SIGHUP) {
+      std::vector<std::function<void()>> hooks;
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        hooks = reload_hooks_;
+      }
+      if (!hooks.empty()) {
+        spdlog::info("SIGHUP received, reloading");
+        for (auto& hook : hooks)
+          hook();
+        continue;
+      }
+      // Nothing to reload: SIGHUP keeps its usual meaning (the terminal
+      // went away), a stop, but a clean one.
+    }
     if (!signalled_.exchange(true)) {
       first = sig;
       first_at = std::chrono::steady_clock::now();
@@ -109,6 +125,11 @@ void node::watch_signals() {
                  "exit at once)",
                  name(sig), repeat_grace.count());
   }
+}
+
+void node::on_reload(std::function<void()> hook) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  reload_hooks_.push_back(std::move(hook));
 }
 
 supervisor_actor node::start(std::vector<child_spec> children, supervisor_flags flags) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace caf {
 class scoped_actor;
@@ -29,7 +30,8 @@ void announce_runtime(caf::actor_system_config& cfg);
 /// Owns one actor system and the root of its supervisor tree. Created and
 /// used on the program's main thread.
 ///
-/// The constructor blocks SIGINT and SIGTERM before any thread starts, so a
+/// The constructor blocks SIGINT, SIGTERM and SIGHUP (`on_reload`) before
+/// any thread starts, so a
 /// dedicated watcher thread receives them with `sigwait`: the first one asks
 /// the root supervisor to stop (children stop in reverse order). A second
 /// one exits at once if it is SIGINT after SIGINT (Ctrl-C twice) or comes
@@ -68,6 +70,11 @@ public:
   /// Asks the root supervisor to stop, as SIGTERM does.
   void stop();
 
+  /// Runs `hook` (on the signal watcher's thread) when SIGHUP arrives, e.g.
+  /// to re-read a certificate. Without any hook SIGHUP stops the node as
+  /// SIGTERM does (its default meaning, the terminal went away).
+  void on_reload(std::function<void()> hook);
+
   /// A second SIGTERM (or a SIGTERM after a SIGINT) this soon after the
   /// first does not cut the drain short: it is the same request twice.
   static constexpr std::chrono::seconds repeat_grace{2};
@@ -86,8 +93,9 @@ private:
   node_config cfg_;
   caf::actor_system_config sys_cfg_;
   std::unique_ptr<caf::actor_system> system_;
-  mutable std::mutex mtx_; // guards root_ against the watcher thread
+  mutable std::mutex mtx_; // guards root_ and reload_hooks_ against the watcher thread
   supervisor_actor root_;
+  std::vector<std::function<void()>> reload_hooks_;
   std::thread watcher_;
   /// Watches the root for `wait`, made in `start`: CAF 0.17 counts even a
   /// hidden scoped actor as running, so one made later (when the program

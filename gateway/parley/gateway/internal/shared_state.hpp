@@ -59,6 +59,9 @@ struct shared_state {
   const origin_policy origins;
   /// Refused upgrades are logged once a second at most.
   runtime::log_limiter origin_log;
+  /// Failed TLS handshakes too (scanners, clients that distrust the
+  /// certificate).
+  runtime::log_limiter tls_log;
   const connection_factory factory;
   const std::shared_ptr<gateway::metrics> stats;
   /// Sockets that hold a slot (not the ones being refused with 503).
