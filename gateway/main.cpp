@@ -1,7 +1,8 @@
 // parley-gateway: the WebSocket gateway. One HTTP port: GET /ws upgrades to
 // a WebSocket (binary frames = protobuf, text frames = JSON), / serves the
 // chat page, /healthz answers 200 (503 while draining), /metrics speaks
-// Prometheus. SIGTERM/SIGINT drain: every client gets close 1001, then the
+// Prometheus; with --tls-cert/--tls-key all of it over TLS (SIGHUP re-reads
+// them). SIGTERM/SIGINT drain: every client gets close 1001, then the
 // process exits 0. Options come from flags, PARLEY_* variables or a
 // --config file; see docs/deploy.md.
 

@@ -117,6 +117,11 @@ int main(int argc, char** argv) {
   auto url = parley::client::parse_ws_url(o.url, why);
   if (!url)
     return usage_error("--url: " + why);
+  if (url->tls)
+    // Its load connections are plain Beast streams, tuned for the server's
+    // cost per frame; TLS would measure OpenSSL as much as the gateway.
+    return usage_error("--url: parley-bench measures ws:// only; run it against a plain "
+                       "listener (a gateway without --tls-cert)");
   if (!o.server_pid_text.empty()) {
     o.server_pid = parley::bench::resolve_server_pid(o.server_pid_text, url->port, why);
     if (o.server_pid == 0)

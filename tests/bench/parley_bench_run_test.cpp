@@ -252,6 +252,8 @@ TEST(ParleyBenchInput, BadUrlIsRefusedInOneLine) {
   auto line = bench_refused({"echo", "--url=http://127.0.0.1:8080/ws"}, 2);
   EXPECT_NE(line.find("--url"), std::string::npos) << line;
   bench_refused({"echo", "--url=ws://127.0.0.1:99999/ws"}, 2);
+  line = bench_refused({"echo", "--url=wss://127.0.0.1:8443/ws"}, 2);
+  EXPECT_NE(line.find("measures ws:// only"), std::string::npos) << line;
 }
 
 TEST(ParleyBenchInput, UnreachableGatewayIsOneLineAndFails) {

@@ -327,3 +327,30 @@ TEST(GatewayTlsTest, WithNothingToReloadSighupStopsCleanly) {
   EXPECT_EQ(*status, 0) << gw.log();
   EXPECT_NE(gw.log().find("SIGHUP received, shutting down"), std::string::npos) << gw.log();
 }
+
+TEST(GatewayTlsTest, ParleyCliSpeaksWss) {
+  cert_dir certs;
+  certs.make("a");
+  gateway_process gw{tls_flags(certs, "a")};
+  ASSERT_NE(gw.port(), 0) << gw.log();
+  auto url = "--url=wss://localhost:" + std::to_string(gw.port()) + "/ws";
+  auto ok = run_program({PARLEY_CLI_BIN, url, "--ca-file=" + certs.path("a", "ca.pem"), "--pretty",
+                         "ping"});
+  EXPECT_EQ(ok.status, 0) << ok.err;
+  EXPECT_NE(ok.out.find("pong"), std::string::npos) << ok.out;
+  // The system's authorities do not know this one.
+  auto untrusted = run_program({PARLEY_CLI_BIN, url, "connect"});
+  EXPECT_EQ(untrusted.status, 1) << untrusted.err;
+  EXPECT_NE(untrusted.err.find("certificate verify failed"), std::string::npos) << untrusted.err;
+  EXPECT_EQ(std::count(untrusted.err.begin(), untrusted.err.end(), '\n'), 1) << untrusted.err;
+  auto insecure = run_program({PARLEY_CLI_BIN, url, "--insecure", "connect"});
+  EXPECT_EQ(insecure.status, 0) << insecure.err;
+  auto missing = run_program({PARLEY_CLI_BIN, url, "--ca-file=/nonexistent/ca.pem", "connect"});
+  EXPECT_EQ(missing.status, 2) << missing.err;
+  EXPECT_NE(missing.err.find("--ca-file"), std::string::npos) << missing.err;
+  auto not_pem = run_program({PARLEY_CLI_BIN, url, "--ca-file=" + certs.put("junk.pem", "junk\n"),
+                              "connect"});
+  EXPECT_EQ(not_pem.status, 1) << not_pem.err;
+  EXPECT_NE(not_pem.err.find("cannot load the trusted authorities"), std::string::npos)
+    << not_pem.err;
+}

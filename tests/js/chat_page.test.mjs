@@ -27,12 +27,14 @@
 import assert from 'node:assert/strict';
 import { constants as fs_constants } from 'node:fs';
 import { createHmac } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 import { startGateway } from './gateway.mjs';
 
@@ -213,8 +215,11 @@ async function shot(name) {
 /// WebSocket passes through Playwright, and the returned `inject` object
 /// sends frames of the test's own to the page (`toPage`) or the gateway
 /// (`toServer`, whose answer the page never sees).
-async function openPage(name, baseUrl, { route = false, hash = '' } = {}) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+async function openPage(name, baseUrl, { route = false, hash = '', tls = false } = {}) {
+  // tls: the gateway's certificate is from a private authority made for the
+  // test, which this browser does not know.
+  const context = await browser.newContext({ viewport: { width: 1100, height: 720 },
+                                             ignoreHTTPSErrors: tls });
   context.setDefaultTimeout(wait_ms);
   const sent = [];
   const inject = {};
@@ -238,6 +243,8 @@ async function openPage(name, baseUrl, { route = false, hash = '' } = {}) {
     });
   }
   const page = await context.newPage();
+  const sockets = [];
+  page.on('websocket', (ws) => sockets.push(ws.url()));
   if (!route)
     page.on('websocket', (ws) => ws.on('framesent', ({ payload }) => sent.push(parseFrame(payload))));
   const errors = [];
@@ -250,7 +257,7 @@ async function openPage(name, baseUrl, { route = false, hash = '' } = {}) {
   });
   const response = await page.goto(`${baseUrl}/${hash}`);
   assert.equal(response.status(), 200, `GET / for ${name}`);
-  pages[name] = { page, errors, sent, inject };
+  pages[name] = { page, errors, sent, inject, sockets };
   page_errors[name] = errors;
   return page;
 }
@@ -731,5 +738,55 @@ describe('the chat page with a sign-in token', { timeout: 4 * test_ms }, () => {
     assert.match(await page.getByTestId('name-error').textContent(), /needs you to sign in/);
     assert.equal(await page.getByTestId('status').getAttribute('data-state'), 'offline');
     assert.deepEqual(page_errors.nobody, []);
+  }));
+});
+
+// -- over TLS (docs/deploy.md) -----------------------------------------------------------
+
+describe('the chat page over https', { timeout: 4 * test_ms }, () => {
+  let tlsGw;
+  let dir;
+
+  before(async () => {
+    const chromium = await needPlaywright();
+    const executablePath = await needChromium();
+    dir = await mkdtemp(path.join(os.tmpdir(), 'parley-page-tls-'));
+    execFileSync('bash', [fileURLToPath(new URL('../../scripts/tls-cert.sh', import.meta.url)),
+                          dir, 'localhost', '127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    tlsGw = await newGateway([`--tls-cert=${path.join(dir, 'gateway.pem')}`,
+                              `--tls-key=${path.join(dir, 'gateway.key')}`]);
+    browser = await chromium.launch({ executablePath, args: chromium_args, timeout: 30_000 });
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    const result = await tlsGw?.stop();
+    await rm(dir, { recursive: true, force: true });
+    if (result && (result.code !== 0 || result.timedOut))
+      throw new Error(`parley-gateway ended with ${JSON.stringify(result)}\n${tlsGw.stderr()}`);
+  });
+
+  test('two users chat on a page served over https, through wss', { timeout: test_ms },
+       story(async () => {
+    const base = `https://localhost:${tlsGw.port}`;
+    const eve = await openPage('eve', base, { tls: true });
+    await signIn(eve, 'eve');
+    const fay = await openPage('fay', base, { tls: true });
+    await signIn(fay, 'fay');
+    for (const page of [eve, fay]) {
+      await page.getByTestId('room-input').fill('secure');
+      await page.getByTestId('room-input').press('Enter');
+      await inRoom(page, 'secure');
+    }
+    const seq = await say(eve, 'only over TLS');
+    assert.equal(await seen(fay, 'only over TLS'), seq);
+    // The page chose wss: because it was loaded over https:, and the
+    // Content-Security-Policy ('self') allowed it.
+    for (const name of ['eve', 'fay']) {
+      assert.ok(pages[name].sockets.length > 0, `${name} opened a WebSocket`);
+      for (const url of pages[name].sockets)
+        assert.match(url, new RegExp(`^wss://localhost:${tlsGw.port}/ws`), `${name}'s socket`);
+      assert.deepEqual(page_errors[name], []);
+    }
   }));
 });
