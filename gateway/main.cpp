@@ -24,6 +24,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
 using namespace parley;
 
@@ -107,6 +109,36 @@ int main(int argc, char** argv) {
     ->envname("PARLEY_TLS_CERT");
   app.add_option("--tls-key", tls_files.key_file, "PEM private key of --tls-cert (unencrypted)")
     ->envname("PARLEY_TLS_KEY");
+  // The admin console (docs/deploy.md).
+  std::string admin_token_file;
+  std::vector<std::string> admin_allow{"127.0.0.0/8", "::1"};
+  app.add_option("--admin-port", gcfg.admin.port,
+                 "Port of the admin console (0: any free port); none without it")
+    ->envname("PARLEY_ADMIN_PORT")
+    ->check(CLI::Range(0, 65535));
+  app.add_option("--admin-address", gcfg.admin.address,
+                 "Address of the admin console; loopback unless you say otherwise")
+    ->envname("PARLEY_ADMIN_ADDRESS")
+    ->capture_default_str();
+  app.add_option("--admin-token-file", admin_token_file,
+                 "File of operator tokens, one NAME:SECRET per line (32+ characters each); "
+                 "not the user-token secret")
+    ->envname("PARLEY_ADMIN_TOKEN_FILE");
+  app.add_option("--admin-allow", admin_allow,
+                 "Addresses that may reach the admin console, comma-separated (10.0.0.0/8, "
+                 "::1); others get 403 before their token is read")
+    ->envname("PARLEY_ADMIN_ALLOW")
+    ->delimiter(',')
+    ->check(CLI::Validator(
+      [](std::string& v) {
+        std::string why;
+        return gateway::address_range::parse(v, why) ? std::string{} : why;
+      },
+      "CIDR"))
+    ->capture_default_str();
+  app.add_flag("--public-metrics", gcfg.admin.public_metrics,
+               "Serve /metrics on the public port too (it is on the admin console)")
+    ->envname("PARLEY_PUBLIC_METRICS");
   app.add_option("--web-root", gcfg.web_root,
                  "Development: serve the chat page from this folder (e.g. web/), read on "
                  "every request, instead of the copy compiled in")
@@ -190,6 +222,48 @@ int main(int argc, char** argv) {
     return runtime::usage_error_status;
   }
 
+  if (gcfg.admin.port && admin_token_file.empty()) {
+    std::fprintf(stderr, "parley-gateway: error: --admin-port needs --admin-token-file (the "
+                         "console answers operators only)\n");
+    return runtime::usage_error_status;
+  }
+  if (!admin_token_file.empty()) {
+    if (!gcfg.admin.port) {
+      std::fprintf(stderr, "parley-gateway: error: --admin-token-file needs --admin-port\n");
+      return runtime::usage_error_status;
+    }
+    auto loaded = gateway::load_admin_tokens(admin_token_file);
+    if (auto* why = std::get_if<std::string>(&loaded)) {
+      std::fprintf(stderr, "parley-gateway: error: %s\n", why->c_str());
+      return runtime::usage_error_status;
+    }
+    gcfg.admin.tokens = std::get<0>(std::move(loaded));
+    // An operator's secret must not open the user side, nor the reverse.
+    if (!jwt.secret_file.empty()) {
+      std::ifstream in{jwt.secret_file, std::ios::binary};
+      std::string user_secret{std::istreambuf_iterator<char>{in}, {}};
+      while (!user_secret.empty() && (user_secret.back() == '\n' || user_secret.back() == '\r'))
+        user_secret.pop_back();
+      for (auto& t : gcfg.admin.tokens)
+        if (t.secret == user_secret) {
+          std::fprintf(stderr, "parley-gateway: error: --admin-token-file: the token '%s' is "
+                               "the user-token secret (--jwt-secret-file): use another\n",
+                       t.name.c_str());
+          return runtime::usage_error_status;
+        }
+    }
+    for (auto& a : admin_allow) {
+      std::string why;
+      gcfg.admin.allow.push_back(*gateway::address_range::parse(a, why));
+    }
+    std::string why;
+    auto loopback = gateway::address_range::parse("127.0.0.0/8", why);
+    if (!loopback->contains(gcfg.admin.address) && gcfg.admin.address != "::1")
+      std::fprintf(stderr, "parley-gateway: warning: the admin console at %s speaks plain HTTP: "
+                           "tokens cross the network in the clear (prefer loopback and an SSH "
+                           "tunnel)\n",
+                   gcfg.admin.address.c_str());
+  }
   if (tls_files.cert_file.empty() != tls_files.key_file.empty()) {
     std::fprintf(stderr, "parley-gateway: error: %s\n",
                  tls_files.cert_file.empty() ? "--tls-key needs --tls-cert (the certificate it "
@@ -247,6 +321,13 @@ int main(int argc, char** argv) {
     gateway::add_cluster_metrics(*stats, rcfg.relays);
   }
   children.push_back(actors::rooms_child(rcfg));
+  std::shared_ptr<gateway::node_admin> admin;
+  if (gcfg.admin.port) {
+    admin = gateway::make_node_admin();
+    gcfg.admin.backend = admin;
+    gcfg.admin.node = cfg.name;
+    gcfg.admin.version = PARLEY_VERSION;
+  }
   children.push_back(gateway::gateway_child(gcfg, ccfg, stats));
   runtime::node node{cfg, [&](caf::actor_system_config& sys_cfg) {
                        actors::announce_chat(sys_cfg);
@@ -265,6 +346,8 @@ int main(int argc, char** argv) {
   }
   auto root = node.start(std::move(children));
   gateway::add_system_metrics(*stats, node.system());
+  if (admin)
+    admin->attach(node.system(), root, [&node] { node.stop(); });
   caf::scoped_actor self{node.system()};
   // Supervisors start their subtrees concurrently, and one answers only
   // once its own children started: asking the rooms subtree for its
@@ -276,12 +359,14 @@ int main(int argc, char** argv) {
     caf::actor_cast<gateway::listener_actor>(find_child(self, gateway_sup, "listener"));
   std::string address;
   uint16_t port = 0;
+  uint16_t admin_port = 0;
   if (listener)
     self->request(listener, lookup_timeout, runtime::get_atom::value)
       .receive(
-        [&](std::string& a, uint16_t p) {
+        [&](std::string& a, uint16_t p, uint16_t ap) {
           address = std::move(a);
           port = p;
+          admin_port = ap;
         },
         [&](caf::error&) {});
   if (port == 0) {
@@ -291,6 +376,9 @@ int main(int argc, char** argv) {
     node.wait();
     return 1;
   }
+  if (admin_port != 0)
+    std::fprintf(stderr, "parley-gateway admin console on %s:%u\n", gcfg.admin.address.c_str(),
+                 static_cast<unsigned>(admin_port));
   std::fprintf(stderr, "parley-gateway listening on %s:%u%s\n", address.c_str(),
                static_cast<unsigned>(port), gcfg.tls ? " (TLS: https:// and wss://)" : "");
   std::fflush(stderr);

@@ -97,8 +97,12 @@ for run in $(seq "$runs"); do
   for side in a b; do
     if [ "$side" = a ]; then gw="${gateways[0]}"; label="$label_a"; else gw="${gateways[1]}"; label="$label_b"; fi
     log="$work/server.log"
+    # parley-bench churn reads /metrics; a gateway older than the admin
+    # console serves it without being asked.
+    metrics=()
+    "$gw" --help 2>/dev/null | grep -q -- --public-metrics && metrics=(--public-metrics)
     "$gw" --port=0 --log-level=warn --max-connections=20000 --max-connections-per-address=0 \
-      --rate-limit=1000000 --rate-burst=1000000 2>"$log" >/dev/null &
+      --rate-limit=1000000 --rate-burst=1000000 "${metrics[@]}" 2>"$log" >/dev/null &
     server_pid=$!
     port=""
     for _ in $(seq 150); do

@@ -155,9 +155,10 @@ start_server() { # parley|ws  -> sets server_pid, server_url
   local kind="$1" log="$work/server.log" line="" port
   : >"$log"
   if [ "$kind" = "parley" ]; then
+    # --public-metrics: parley-bench churn reads the heap gauge from /metrics.
     "$gateway_bin" --port=0 --log-level=warn --max-connections=20000 \
       --max-connections-per-address=0 --rate-limit=1000000 --rate-burst=1000000 \
-      2>"$log" >/dev/null &
+      --public-metrics 2>"$log" >/dev/null &
     line="parley-gateway listening on"
   else
     "$node_bin" "$peer_js" --port=0 2>"$log" >/dev/null &

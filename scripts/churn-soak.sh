@@ -69,7 +69,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$gateway" --port=0 --threads=2 --max-connections=20000 --max-connections-per-address=0 \
+"$gateway" --port=0 --public-metrics --threads=2 --max-connections=20000 --max-connections-per-address=0 \
   --rate-limit=1000000 --rate-burst=1000000 2>"$work/gateway.log" &
 server_pid=$!
 port=""

@@ -92,7 +92,7 @@ declare -A http cluster
 start_gateway() { # name [seed-port]
   local name="$1" seed="${2:-}"
   # shellcheck disable=SC2046
-  "$gateway" --name="$name" --port=0 --cluster-port=0 --cluster-bind=127.0.0.1 \
+  "$gateway" --name="$name" --port=0 --public-metrics --cluster-port=0 --cluster-bind=127.0.0.1 \
     $(tls_flags "$name") ${seed:+--seed=127.0.0.1:$seed} \
     --max-connections=20000 --max-connections-per-address=0 \
     --rate-limit=100000 --rate-burst=100000 >"$work/$name.log" 2>&1 &

@@ -6,6 +6,7 @@
 // Exit status: 0 done; 1 the server refused a request (error frame) or the
 // connection failed; 2 a usage error (bad flag, URL, room or value).
 
+#include "cli/admin.hpp"
 #include "cli/commands.hpp"
 
 #include <CLI/CLI.hpp>
@@ -45,7 +46,7 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
     // CLI11 calls `parley-cli frobnicate` a missing subcommand; name it.
     if (app.get_subcommands().empty() && !app.remaining().empty())
       what = "unknown subcommand '" + app.remaining().front()
-             + "' (expected connect, rooms, ping, join, publish or tail)";
+             + "' (expected connect, rooms, ping, join, publish, tail or admin)";
     std::replace(what.begin(), what.end(), '\n', ' ');
     std::fprintf(stderr, "%s: error: %s (see --help)\n", program, what.c_str());
     return usage_error_status;
@@ -140,6 +141,22 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(0.001, 3600.0))
     ->capture_default_str();
 
+  admin_options admin_opt;
+  auto* admin = app.add_subcommand(
+    "admin", "The gateway's admin console: admin status|connections|rooms|tree|cluster|metrics, "
+             "admin kick ID [REASON], admin close-room ROOM, admin notice ROOM TEXT, "
+             "admin log-level LEVEL, admin drain");
+  admin->add_option("action", admin_opt.action, "What to do")->required();
+  admin->add_option("args", admin_opt.args, "Its arguments");
+  admin->add_option("--admin-url", admin_opt.url, "The console, http://HOST:PORT")
+    ->envname("PARLEY_ADMIN_URL")
+    ->check(CLI::Validator([](std::string& v) { return check_admin_url(v); }, "URL"))
+    ->capture_default_str();
+  admin->add_option("--admin-token-file", admin_opt.token_file,
+                    "File holding the operator's token (NAME:SECRET); or set PARLEY_ADMIN_TOKEN");
+  if (const char* t = std::getenv("PARLEY_ADMIN_TOKEN"))
+    admin_opt.token = t;
+
   auto* connect = app.add_subcommand("connect", "Say hello and print the welcome");
   auto* rooms = app.add_subcommand("rooms", "List the rooms open on the node");
   auto* ping = app.add_subcommand("ping", "Ping the server; --pretty shows the round trip");
@@ -166,6 +183,10 @@ int main(int argc, char** argv) {
   if (auto status = parse(app, argc, argv))
     return *status;
 
+  if (admin->parsed()) {
+    admin_opt.timeout_s = opt.timeout_s;
+    return run_admin(admin_opt);
+  }
   std::string why;
   auto url = client::parse_ws_url(opt.url, why);
   if (!url) { // PARLEY_URL is checked too, but be sure

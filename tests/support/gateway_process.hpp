@@ -20,11 +20,15 @@ class gateway_process {
 public:
   /// Starts the gateway with `extra` flags; check `port()` != 0 after.
   /// `wrapper` runs it (say, {"/usr/bin/prlimit", "--nofile=64:64", "--"}).
+  /// Most tests read /metrics from the public port (`--public-metrics`);
+  /// the admin console's tests pass `public_metrics = false`.
   explicit gateway_process(std::vector<std::string> extra = {},
-                           std::vector<std::string> wrapper = {}) {
+                           std::vector<std::string> wrapper = {}, bool public_metrics = true) {
     std::vector<std::string> argv = std::move(wrapper);
     for (const char* arg : {PARLEY_GATEWAY_BIN, "--port=0", "--threads=2"})
       argv.emplace_back(arg);
+    if (public_metrics)
+      argv.emplace_back("--public-metrics");
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<process>(argv);
     const std::string prefix = "parley-gateway listening on 127.0.0.1:";
@@ -34,6 +38,14 @@ public:
       return;
     }
     port_ = static_cast<uint16_t>(std::stoul(*rest));
+    // The console's line comes before the listening line, when there is one.
+    const std::string admin = "parley-gateway admin console on ";
+    if (proc_->count(admin) > 0) {
+      auto line = proc_->wait_for_line(admin, std::chrono::seconds(1)).value_or("");
+      auto colon = line.rfind(':');
+      if (colon != std::string::npos)
+        admin_port_ = static_cast<uint16_t>(std::stoul(line.substr(colon + 1)));
+    }
   }
 
   ~gateway_process() {
@@ -45,6 +57,11 @@ public:
 
   uint16_t port() const {
     return port_;
+  }
+
+  /// The admin console's port (0 without `--admin-port`).
+  uint16_t admin_port() const {
+    return admin_port_;
   }
 
   /// SIGTERM and wait; the exit status (-1 if it did not exit in time).
@@ -70,6 +87,7 @@ public:
 private:
   std::unique_ptr<process> proc_;
   uint16_t port_ = 0;
+  uint16_t admin_port_ = 0;
   bool stopped_ = false;
   int status_ = -1;
 };

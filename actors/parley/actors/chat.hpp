@@ -51,6 +51,7 @@ using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using rooms_atom = caf::atom_constant<caf::atom("rooms")>;
 using summary_atom = caf::atom_constant<caf::atom("summary")>;
+using notice_atom = caf::atom_constant<caf::atom("notice")>;
 using relay_atom = caf::atom_constant<caf::atom("relay")>;
 using owned_atom = caf::atom_constant<caf::atom("owned")>;
 using hosting_atom = caf::atom_constant<caf::atom("hosting")>;
@@ -252,11 +253,14 @@ struct room_summary {
   std::string name;
   uint32_t member_count = 0;
   seq_t last_seq = 0;
+  /// Messages it keeps for newcomers (at most its backlog setting).
+  uint32_t backlog = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, room_summary& x) {
-  return f(caf::meta::type_name("parley.room_summary"), x.name, x.member_count, x.last_seq);
+  return f(caf::meta::type_name("parley.room_summary"), x.name, x.member_count, x.last_seq,
+           x.backlog);
 }
 
 /// What a node knows of a room that ran elsewhere (its relay saw every

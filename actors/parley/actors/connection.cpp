@@ -102,9 +102,11 @@ void connection_state::init(std::string session_id, connection_config cfg, rooms
                                          : reply::left_reason::room_stopped};
       joined_.erase(i);
       send({"", std::move(news)}, delivery_enc_);
+      report();
       return;
     }
   });
+  report();
 }
 
 // -- inbound ----------------------------------------------------------------------
@@ -192,6 +194,15 @@ void connection_state::on(const std::string& ref, request::hello& req, encoding 
   send({ref, reply::welcome{session_id_, cfg_.node, cfg_.limits, cfg_.backlog, cfg_.rate,
                             cfg_.burst, user_, guest_}},
        enc);
+  report();
+}
+
+void connection_state::report() {
+  std::vector<std::string> rooms;
+  rooms.reserve(joined_.size());
+  for (auto& kv : joined_)
+    rooms.push_back(kv.first);
+  sink_->describe_as(user_, guest_, std::move(rooms));
 }
 
 bool connection_state::authenticate(const std::string& ref, const std::string& token,
@@ -277,6 +288,7 @@ void connection_state::on(const std::string& ref, request::join& req, encoding e
               joined_[r.room] = room;
               self_->monitor(room);
               delivery_enc_ = enc;
+              report();
             },
             [this, ref, enc](caf::error& err) {
               done();
@@ -295,6 +307,7 @@ void connection_state::on(const std::string& ref, request::leave& req, encoding 
     return;
   joined_.erase(req.room);
   self_->demonitor(room.address());
+  report();
   ask(room, leave_atom::value, self_->address())
     .await(
       [this, ref, enc, name = req.room](bool) {

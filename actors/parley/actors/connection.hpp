@@ -176,6 +176,9 @@ private:
   void error(const std::string& ref, runtime::errc code, std::string reason, encoding enc);
   void error(const std::string& ref, const caf::error& err, encoding enc);
   void send(server_reply r, encoding enc);
+
+  /// Tells the sink who we are and where (frame_sink::describe_as).
+  void report();
   /// Closes the transport for `cause` and ends the actor.
   void close(close_cause cause);
 

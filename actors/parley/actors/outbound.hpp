@@ -16,6 +16,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace parley::actors {
 
@@ -84,6 +85,15 @@ public:
   /// default nothing: a sink without a timer of its own (a test's).
   virtual void expire_at(std::chrono::system_clock::time_point when) {
     (void)when;
+  }
+
+  /// Who the connection speaks for and the rooms it is in, for operators
+  /// (the admin console's `/connections`): called whenever either changes.
+  /// By default nothing.
+  virtual void describe_as(const std::string& user, bool guest, std::vector<std::string> rooms) {
+    (void)user;
+    (void)guest;
+    (void)rooms;
   }
 };
 

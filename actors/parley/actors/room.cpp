@@ -198,7 +198,8 @@ history_reply room_state::history(const history_request& req) const {
 }
 
 room_summary room_state::summary() const {
-  return room_summary{room_, static_cast<uint32_t>(members_.size()), memory_->last_seq};
+  return room_summary{room_, static_cast<uint32_t>(members_.size()), memory_->last_seq,
+                      static_cast<uint32_t>(memory_->backlog.size())};
 }
 
 std::vector<std::string> room_state::presence(size_t limit) const {
@@ -418,6 +419,9 @@ room_actor::behavior_type room_impl(room_state::pointer self, std::string room,
     [self](history_atom, const history_request& req) { return self->state.history(req); },
     [self](presence_atom) { return self->state.presence(); },
     [self](summary_atom) { return self->state.summary(); },
+    [self](notice_atom, std::string& sender, std::string& text) {
+      return self->state.append(std::move(sender), std::move(text), {});
+    },
     [self](idle_atom, uint64_t generation) { self->state.on_idle(generation); },
     [self](tick_atom) { self->state.on_tick(); },
     [self](flush_atom) { self->state.flush_presence(); },

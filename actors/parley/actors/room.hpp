@@ -47,6 +47,9 @@ using room_actor = caf::typed_actor<
   caf::replies_to<history_atom, history_request>::with<history_reply>,
   caf::replies_to<presence_atom>::with<std::vector<std::string>>,
   caf::replies_to<summary_atom>::with<room_summary>,
+  // An operator's notice (sender, text): a message from a name no user can
+  // have ("@..."), past the behaviour, as any other message.
+  caf::replies_to<notice_atom, std::string, std::string>::with<seq_t>,
   // Internal: the idle timer (timer generation).
   caf::reacts_to<idle_atom, uint64_t>,
   // Internal: the behaviour's timer tick.

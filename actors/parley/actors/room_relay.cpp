@@ -191,6 +191,9 @@ relay_actor::behavior_type relay_impl(relay_state::pointer self, relay_config cf
     [self, owner](summary_atom) -> caf::result<room_summary> {
       return self->delegate(owner(), summary_atom::value);
     },
+    [self, owner](notice_atom, std::string& sender, std::string& text) -> caf::result<seq_t> {
+      return self->delegate(owner(), notice_atom::value, std::move(sender), std::move(text));
+    },
     [self](idle_atom, uint64_t generation) { self->state.on_idle(generation); },
     [](tick_atom) {},
     [](flush_atom) {},

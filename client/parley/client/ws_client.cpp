@@ -3,6 +3,7 @@
 // close): about 400 lines that share one stream.
 #include "parley/client/ws_client.hpp"
 
+#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -569,6 +570,55 @@ http_reply https_get(uint16_t port, const std::string& target, const tls_options
   http::response<http::string_body> res;
   ec = run_bounded(ioc, sock, timeout,
                    [&](auto handler) { http::async_read(stream, buffer, res, handler); });
+  if (ec) {
+    reply.body = "read: " + ec.message();
+    return reply;
+  }
+  reply.status = static_cast<int>(res.result_int());
+  reply.body = res.body();
+  return reply;
+}
+
+http_reply http_call(const std::string& host, uint16_t port, const std::string& method,
+                     const std::string& target, const std::string& authorization,
+                     const std::string& body, std::chrono::milliseconds timeout) {
+  http_reply reply;
+  net::io_context ioc;
+  tcp::socket sock{ioc};
+  tcp::resolver resolver{ioc};
+  beast::error_code ec;
+  auto endpoints = resolver.resolve(host, std::to_string(port), ec);
+  if (ec) {
+    reply.body = "resolve " + host + ": " + ec.message();
+    return reply;
+  }
+  ec = run_bounded(ioc, sock, timeout,
+                   [&](auto handler) { net::async_connect(sock, endpoints, handler); });
+  if (ec) {
+    reply.body = "connect to " + host + ":" + std::to_string(port) + ": " + ec.message();
+    return reply;
+  }
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, host + ":" + std::to_string(port));
+  req.set(http::field::user_agent, ws_client::default_user_agent);
+  req.set(http::field::connection, "close");
+  if (!authorization.empty())
+    req.set(http::field::authorization, authorization);
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
+  ec = run_bounded(ioc, sock, timeout,
+                   [&](auto handler) { http::async_write(sock, req, handler); });
+  if (ec) {
+    reply.body = "write: " + ec.message();
+    return reply;
+  }
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  ec = run_bounded(ioc, sock, timeout,
+                   [&](auto handler) { http::async_read(sock, buffer, res, handler); });
   if (ec) {
     reply.body = "read: " + ec.message();
     return reply;

@@ -129,6 +129,15 @@ http_reply http_exchange(uint16_t port, const std::string& raw,
 http_reply http_get(uint16_t port, const std::string& target,
                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+/// One HTTP/1.1 request to `host`:`port` (a name or an address):
+/// `method` `target` with `Authorization: authorization` when that is not
+/// empty, and `body` (JSON) when that is not empty. Status 0 with the reason
+/// in `body` when no answer came.
+http_reply http_call(const std::string& host, uint16_t port, const std::string& method,
+                     const std::string& target, const std::string& authorization = "",
+                     const std::string& body = "",
+                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 /// GET `target` over TLS from 127.0.0.1:`port`, checking the certificate
 /// for `host` as `tls` says; a failed handshake is status 0 with the
 /// reason in `body`.

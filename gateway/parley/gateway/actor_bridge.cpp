@@ -136,9 +136,9 @@ public:
     l_ = std::move(l);
   }
 
-  /// Where the listener listens.
-  caf::result<std::string, uint16_t> where() const {
-    return caf::make_result(l_->address(), l_->port());
+  /// Where the listener listens, and its admin console's port (0: none).
+  caf::result<std::string, uint16_t, uint16_t> where() const {
+    return caf::make_result(l_->address(), l_->port(), l_->admin_port().value_or(0));
   }
 
 private:

@@ -10,6 +10,7 @@
 #include "parley/actors/chat.hpp"
 #include "parley/actors/connection.hpp"
 #include "parley/actors/room.hpp"
+#include "parley/gateway/admin.hpp"
 #include "parley/gateway/config.hpp"
 #include "parley/gateway/connection_factory.hpp"
 #include "parley/gateway/metrics.hpp"
@@ -33,8 +34,21 @@ namespace parley::gateway {
 /// The gateway actor: owns the Beast listener (its acceptor, I/O threads and
 /// sessions) and tells where it listens. A detached actor, because stopping
 /// the listener blocks while the WebSockets drain.
+/// It answers with its address, port, and the admin console's port (0:
+/// none).
 using listener_actor =
-  caf::typed_actor<caf::replies_to<runtime::get_atom>::with<std::string, uint16_t>>;
+  caf::typed_actor<caf::replies_to<runtime::get_atom>::with<std::string, uint16_t, uint16_t>>;
+
+/// The admin console's actor side (admin.hpp): attach it to the node once
+/// the node runs; until then it answers 503.
+class node_admin : public admin_backend {
+public:
+  /// `drain` starts a drain of the node (as SIGTERM does).
+  virtual void attach(caf::actor_system& sys, runtime::supervisor_actor root,
+                      std::function<void()> drain) = 0;
+};
+
+std::shared_ptr<node_admin> make_node_admin();
 
 /// Spawns one connection actor per session in `sys`, each talking to the
 /// rooms directory running at that moment, and hands it to the supervisor

@@ -5,6 +5,7 @@
 /// before any frame reaches an actor. Every limit has a default that suits a
 /// chat and a reason next to it.
 
+#include "parley/gateway/admin.hpp"
 #include "parley/gateway/outbound_queue.hpp"
 
 #include <algorithm>
@@ -47,6 +48,8 @@ struct gateway_config {
   /// With a certificate (tls.hpp), the port speaks TLS only: `https://`
   /// and `wss://`; a plain HTTP request gets 400 saying so. Null: plain.
   std::shared_ptr<tls_identity> tls;
+  /// The admin console: a second listener for operators (admin.hpp).
+  admin_config admin;
   /// Development: serve the chat page's files from this folder (read on
   /// every request, so an edit shows on reload) instead of the copies
   /// compiled in. Empty: the compiled-in page.

@@ -238,7 +238,7 @@ private:
         return respond(http::status::service_unavailable, "draining\n", req.version());
       return respond(http::status::ok, "ok\n", req.version());
     }
-    if (path == "/metrics") {
+    if (path == "/metrics" && state_->cfg.admin.public_metrics) {
       if (req.method() != http::verb::get)
         return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
       return respond(http::status::ok, state_->stats->render(), req.version(),

@@ -1,6 +1,7 @@
 // Beast/Asio only: no CAF header may be included here.
 #include "parley/gateway/listener.hpp"
 
+#include "parley/gateway/admin_session.hpp"
 #include "parley/gateway/session.hpp"
 #include "parley/runtime/log.hpp"
 
@@ -16,6 +17,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <future>
@@ -152,6 +154,56 @@ struct listener::impl {
     });
   }
 
+  /// The admin console's own accept loop: few operators, so no caps beyond
+  /// a handful of sockets; peers outside `--admin-allow` are closed unread.
+  void do_admin_accept() {
+    admin_acceptor.async_accept(socket_executor(), [this](boost::system::error_code ec,
+                                                          tcp::socket socket) {
+      if (ec == net::error::operation_aborted || !admin_acceptor.is_open())
+        return;
+      if (!ec)
+        on_admin_accepted(std::move(socket));
+      else if (ec == net::error::no_descriptors
+               || ec == boost::system::errc::too_many_files_open_in_system) {
+        // The public loop sheds and backs off; this one just waits.
+        admin_backoff.expires_after(std::chrono::milliseconds(100));
+        admin_backoff.async_wait([this](boost::system::error_code wec) {
+          if (!wec && admin_acceptor.is_open())
+            do_admin_accept();
+        });
+        return;
+      }
+      do_admin_accept();
+    });
+  }
+
+  void on_admin_accepted(tcp::socket socket) {
+    boost::system::error_code ec;
+    auto peer = socket.remote_endpoint(ec).address().to_string();
+    auto& allow = state->cfg.admin.allow;
+    bool allowed = std::any_of(allow.begin(), allow.end(),
+                               [&](const address_range& r) { return r.contains(peer); });
+    if (ec || !allowed) {
+      state->stats->refused("admin_address");
+      if (auto held = admin_refusal_log.admit())
+        spdlog::warn("admin: refused a connection from {}, not in --admin-allow{}", peer,
+                     runtime::log_limiter::more(*held));
+      static const std::string forbidden = [] {
+        std::string body = "this address may not use the admin console (--admin-allow)\n";
+        return "HTTP/1.1 403 Forbidden\r\nServer: parley-gateway\r\nContent-Type: text/plain; "
+               "charset=utf-8\r\nContent-Length: "
+               + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+      }();
+      socket.non_blocking(true, ec);
+      socket.write_some(net::buffer(forbidden), ec);
+      socket.shutdown(tcp::socket::shutdown_send, ec);
+      socket.close(ec);
+      return;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    start_admin_session(std::move(socket), std::move(peer), state);
+  }
+
   void on_accepted(tcp::socket socket) {
     state->stats->accepted();
     boost::system::error_code ignored;
@@ -254,6 +306,11 @@ struct listener::impl {
   runtime::log_limiter refusal_log;
   runtime::log_limiter descriptors_log;
   runtime::log_limiter accept_failed_log;
+  runtime::log_limiter admin_refusal_log;
+  /// The admin console's (closed unless configured).
+  tcp::acceptor admin_acceptor{net::make_strand(ioc)};
+  net::steady_timer admin_backoff{admin_acceptor.get_executor()};
+  tcp::endpoint admin_bound;
   std::shared_ptr<internal::shared_state> state;
   std::vector<std::thread> threads;
   tcp::endpoint bound;
@@ -299,19 +356,64 @@ std::optional<std::string> listener::start() {
   if (acc.non_blocking(true, ec); ec)
     return fail("cannot set options on");
   impl_->bound = acc.local_endpoint(ec);
+  if (cfg.admin.port) {
+    if (auto why = open_admin()) {
+      boost::system::error_code ignored;
+      acc.close(ignored);
+      return why;
+    }
+  }
   impl_->spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   spdlog::info("gateway: listening on {}:{} ({} I/O thread(s), at most {} connections, {} per "
                "address)",
                address(), port(), cfg.io_threads, cfg.max_connections,
                cfg.max_connections_per_address);
   impl_->do_accept();
+  if (impl_->admin_acceptor.is_open()) {
+    spdlog::info("gateway: admin console on {}:{} ({} operator token(s))",
+                 impl_->admin_bound.address().to_string(), impl_->admin_bound.port(),
+                 cfg.admin.tokens.size());
+    impl_->do_admin_accept();
+  }
   for (size_t i = 0; i < std::max<size_t>(1, cfg.io_threads); ++i)
     impl_->threads.emplace_back([this] { impl_->ioc.run(); });
   return std::nullopt;
 }
 
+std::optional<std::string> listener::open_admin() {
+  auto& cfg = impl_->state->cfg.admin;
+  boost::system::error_code ec;
+  auto addr = net::ip::make_address(cfg.address, ec);
+  if (ec)
+    return "bad --admin-address '" + cfg.address + "': " + ec.message();
+  tcp::endpoint ep{addr, *cfg.port};
+  auto& acc = impl_->admin_acceptor;
+  auto fail = [&](const char* what) -> std::optional<std::string> {
+    boost::system::error_code ignored;
+    acc.close(ignored);
+    return std::string{what} + " the admin console's " + cfg.address + ":"
+           + std::to_string(*cfg.port) + ": " + ec.message();
+  };
+  if (acc.open(ep.protocol(), ec); ec)
+    return fail("cannot open");
+  if (acc.set_option(net::socket_base::reuse_address(true), ec); ec)
+    return fail("cannot set options on");
+  if (acc.bind(ep, ec); ec)
+    return fail("cannot bind");
+  if (acc.listen(16, ec); ec)
+    return fail("cannot listen on");
+  impl_->admin_bound = acc.local_endpoint(ec);
+  return std::nullopt;
+}
+
 uint16_t listener::port() const {
   return impl_->bound.port();
+}
+
+std::optional<uint16_t> listener::admin_port() const {
+  if (!impl_->state->cfg.admin.port)
+    return std::nullopt;
+  return impl_->admin_bound.port();
 }
 
 std::string listener::address() const {
@@ -337,6 +439,17 @@ void listener::stop() {
   if (!st.wait_no_websockets(st.cfg.drain_timeout))
     spdlog::warn("gateway: {} WebSocket(s) still open after {} s, dropping them",
                  st.websockets.load(), st.cfg.drain_timeout.count());
+  // The admin console stays up through the drain. Close it first, while the
+  // public acceptor still keeps the I/O threads running: once that one is
+  // closed and the last session gone, a posted close would never run.
+  std::promise<void> admin_closed;
+  net::post(impl_->admin_acceptor.get_executor(), [this, &admin_closed] {
+    boost::system::error_code ignored;
+    impl_->admin_acceptor.close(ignored);
+    impl_->admin_backoff.cancel();
+    admin_closed.set_value();
+  });
+  admin_closed.get_future().wait();
   // Close the acceptor on its strand (it is not thread-safe) and wait for it.
   std::promise<void> closed;
   net::post(impl_->acceptor.get_executor(), [this, &closed] {

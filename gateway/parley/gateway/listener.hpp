@@ -37,6 +37,9 @@ public:
   /// The bound port (the real one when the config said 0).
   uint16_t port() const;
 
+  /// The admin console's bound port, if it has one.
+  std::optional<uint16_t> admin_port() const;
+
   /// The bound address, as text.
   std::string address() const;
 
@@ -49,6 +52,8 @@ public:
   void stop();
 
 private:
+  std::optional<std::string> open_admin();
+
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -12,10 +12,12 @@
 #include "parley/runtime/log.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +28,20 @@ namespace parley::gateway::internal {
 struct queue_depth {
   size_t frames = 0;
   size_t bytes = 0;
+};
+
+/// What the admin console shows of a WebSocket session.
+struct session_info {
+  std::string id;
+  std::string address;
+  std::string transport; ///< "websocket"
+  bool tls = false;
+  std::string user;
+  bool guest = false;
+  std::vector<std::string> rooms;
+  queue_depth queued;
+  /// Seconds since the upgrade.
+  int64_t age_s = 0;
 };
 
 /// A session the listener can ask to go away (HTTP or WebSocket).
@@ -46,6 +62,18 @@ public:
   virtual void start_write() {
     // nop
   }
+
+  /// A WebSocket's description (nothing for an HTTP session). Any thread.
+  virtual std::optional<session_info> describe() const {
+    return std::nullopt;
+  }
+
+  /// An operator closes the session: code 4000 with `reason`. False for a
+  /// session that is no WebSocket. Any thread.
+  virtual bool kick(const std::string& reason) {
+    (void)reason;
+    return false;
+  }
 };
 
 /// Shared by the listener and every session; sessions keep it alive.
@@ -62,6 +90,8 @@ struct shared_state {
   /// Failed TLS handshakes too (scanners, clients that distrust the
   /// certificate).
   runtime::log_limiter tls_log;
+  /// Admin requests without a valid token.
+  runtime::log_limiter admin_log;
   const connection_factory factory;
   const std::shared_ptr<gateway::metrics> stats;
   /// Sockets that hold a slot (not the ones being refused with 503).
@@ -219,6 +249,14 @@ struct shared_state {
     drain_posted_ = false;
   }
 
+  /// The live sessions (for the admin console), to use outside any lock.
+  std::vector<std::shared_ptr<session_base>> live_sessions() const {
+    return snapshot();
+  }
+
+  /// When the listener was made (the console's uptime).
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
 private:
   /// The live sessions. Used outside the lock: a session may be destroyed
   /// when the snapshot lets go of it, and its destructor takes the lock.
@@ -270,6 +308,11 @@ public:
 
   ~connection_slot() {
     release();
+  }
+
+  /// The client's address.
+  const std::string& address() const {
+    return address_;
   }
 
   explicit operator bool() const {

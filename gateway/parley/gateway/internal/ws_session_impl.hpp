@@ -28,8 +28,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 namespace parley::gateway::internal {
 
@@ -58,6 +62,21 @@ inline std::string query_parameter(beast::string_view target, beast::string_view
   return it == params.end() ? std::string{} : std::string{(*it).value};
 }
 
+/// The close code of a session an operator kicked (the private range).
+constexpr uint16_t kicked_close_code = 4000;
+
+/// The longest prefix of `s` within `max` bytes that does not cut a UTF-8
+/// sequence (a close reason must be valid UTF-8).
+inline std::string utf8_prefix(std::string s, size_t max) {
+  if (s.size() <= max)
+    return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80)
+    --n;
+  s.resize(n);
+  return s;
+}
+
 /// The plain TCP socket under a stream (to drop a slow consumer).
 inline tcp::socket& raw_socket(server_socket& s) {
   return s;
@@ -82,6 +101,7 @@ public:
   actors::sink_status reply(const actors::server_reply& r, proto::encoding enc) override;
   void close(actors::close_cause cause) override;
   void expire_at(std::chrono::system_clock::time_point when) override;
+  void describe_as(const std::string& user, bool guest, std::vector<std::string> rooms) override;
 
 private:
   std::weak_ptr<Session> session_;
@@ -148,6 +168,45 @@ public:
   queue_depth queued() const override {
     std::lock_guard<std::mutex> guard{mtx_};
     return {queue_.frames(), queue_.bytes()};
+  }
+
+  std::optional<session_info> describe() const override {
+    session_info info;
+    {
+      std::lock_guard<std::mutex> guard{info_mtx_};
+      if (!opened_at_)
+        return std::nullopt; // not upgraded yet
+      info.user = user_;
+      info.guest = guest_;
+      info.rooms = rooms_;
+      info.age_s = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::steady_clock::now() - *opened_at_)
+                     .count();
+    }
+    info.id = id_;
+    info.address = slot_.address();
+    info.transport = "websocket";
+    info.tls = !std::is_same_v<Stream, server_socket>;
+    info.queued = queued();
+    return info;
+  }
+
+  bool kick(const std::string& reason) override {
+    net::post(executor_, [self = shared_from_this(), reason] {
+      if (self->close_requested_)
+        return;
+      self->kick_reason_ = reason;
+      self->on_close_request(actors::close_cause::shutting_down);
+    });
+    return true;
+  }
+
+  /// Any thread (the connection actor's).
+  void set_identity(const std::string& user, bool guest, std::vector<std::string> rooms) {
+    std::lock_guard<std::mutex> guard{info_mtx_};
+    user_ = user;
+    guest_ = guest;
+    rooms_ = std::move(rooms);
   }
 
   /// Any thread (the connection actor's).
@@ -229,6 +288,10 @@ private:
       return;
     }
     opened_ = true;
+    {
+      std::lock_guard<std::mutex> guard{info_mtx_};
+      opened_at_ = std::chrono::steady_clock::now();
+    }
     state_->websocket_opened();
     conn_ = state_->factory(id_, std::make_shared<session_sink<ws_session>>(weak_from_this()),
                             std::move(url_token_));
@@ -409,12 +472,20 @@ private:
       return;
     }
     mark_closed();
-    // The table keeps reasons within RFC 6455's 123 bytes.
-    auto& m = close_of(close_cause_);
-    websocket::close_reason cr{static_cast<websocket::close_code>(m.code)};
-    cr.reason.assign(m.reason.data(), m.reason.size());
-    state_->stats->close_sent(static_cast<uint16_t>(m.code));
-    spdlog::debug("session {}: closing {} ({})", id_, static_cast<uint16_t>(m.code), m.label);
+    websocket::close_reason cr;
+    if (kick_reason_) {
+      // An operator's kick (the admin console logged who and why).
+      cr.code = kicked_close_code;
+      cr.reason = utf8_prefix("kicked by an operator: " + *kick_reason_, 123);
+      state_->stats->close_sent(kicked_close_code);
+    } else {
+      // The table keeps reasons within RFC 6455's 123 bytes.
+      auto& m = close_of(close_cause_);
+      cr.code = static_cast<websocket::close_code>(m.code);
+      cr.reason.assign(m.reason.data(), m.reason.size());
+      state_->stats->close_sent(static_cast<uint16_t>(m.code));
+      spdlog::debug("session {}: closing {} ({})", id_, static_cast<uint16_t>(m.code), m.label);
+    }
     close_started_ = true;
     // The close handshake is bounded by the websocket's handshake_timeout.
     ws_.async_close(cr, [self = shared_from_this()](beast::error_code ec) {
@@ -474,6 +545,14 @@ private:
   std::unique_ptr<net::steady_timer> expiry_;
   /// Why the server closes (once `close_requested_`).
   actors::close_cause close_cause_ = actors::close_cause::shutting_down;
+  /// Set when an operator kicked the session: the close says so instead.
+  std::optional<std::string> kick_reason_;
+  // What the admin console shows; set by the connection actor.
+  mutable std::mutex info_mtx_;
+  std::optional<std::chrono::steady_clock::time_point> opened_at_;
+  std::string user_;
+  bool guest_ = false;
+  std::vector<std::string> rooms_;
   // Guarded by mtx_ (the connection actor enqueues from its thread).
   mutable std::mutex mtx_;
   outbound_queue queue_;
@@ -505,6 +584,13 @@ template <class Session>
 void session_sink<Session>::close(actors::close_cause cause) {
   if (auto s = session_.lock())
     s->request_close(cause);
+}
+
+template <class Session>
+void session_sink<Session>::describe_as(const std::string& user, bool guest,
+                                        std::vector<std::string> rooms) {
+  if (auto s = session_.lock())
+    s->set_identity(user, guest, std::move(rooms));
 }
 
 template <class Session>
