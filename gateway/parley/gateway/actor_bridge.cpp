@@ -3,6 +3,7 @@
 
 #include "parley/actors/room_relay.hpp"
 #include "parley/runtime/cluster.hpp"
+#include "parley/runtime/cluster_gate.hpp"
 
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/gateway/listener.hpp"
@@ -266,6 +267,28 @@ void add_cluster_metrics(metrics& m, std::shared_ptr<actors::relay_stats> relays
                                     load(c.connect_failures)));
     out.push_back(gauge_family_of("parley_cluster_names", "Names registered in the cluster",
                                   load(c.names)));
+    auto& g = runtime::cluster_gate_counters();
+    out.push_back(counter_family_of("parley_cluster_port_accepted_total",
+                                    "Connections accepted on the cluster port",
+                                    load(g.accepted)));
+    out.push_back(counter_family_of("parley_cluster_port_refused_total",
+                                    "Cluster-port connections closed at once: too many not yet "
+                                    "authenticated, in all or from their address",
+                                    load(g.refused)));
+    out.push_back(counter_family_of("parley_cluster_port_timeouts_total",
+                                    "Cluster-port connections closed for not authenticating in "
+                                    "time",
+                                    load(g.timed_out)));
+    out.push_back(counter_family_of("parley_cluster_port_handshake_failures_total",
+                                    "Failed TLS handshakes on the cluster port (no certificate, "
+                                    "another CA, not TLS)",
+                                    load(g.handshake_failed)));
+    out.push_back(gauge_family_of("parley_cluster_port_pending",
+                                  "Cluster-port connections not yet authenticated",
+                                  load(g.pending)));
+    out.push_back(gauge_family_of("parley_cluster_port_links",
+                                  "Authenticated node links through the cluster port",
+                                  load(g.links)));
     out.push_back(gauge_family_of("parley_relays_open",
                                   "Relays of rooms owned by other nodes", load(r->open)));
     out.push_back(gauge_family_of("parley_relay_members", "Local members of all relays",

@@ -4,6 +4,7 @@
 // link protocol (hello, retry, mesh, down) is one state machine over one
 // agent state; the registry, which is separable, already went.
 #include "parley/runtime/cluster.hpp"
+#include "parley/runtime/cluster_gate.hpp"
 
 #include "parley/runtime/internal/agent.hpp"
 
@@ -16,7 +17,6 @@
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
 #include <caf/openssl/manager.hpp>
-#include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <variant>
 
 namespace parley::runtime {
 
@@ -385,25 +386,56 @@ child_spec cluster_child(std::string node_name, cluster_config cfg) {
     auto handle = sys.spawn(agent_impl, node_name, cfg);
     auto port = uint16_t{cfg.port.value_or(0)};
     auto bind = cfg.bind == "0.0.0.0" ? std::string{} : cfg.bind;
+    // With TLS, BASP listens on loopback only and the gate owns the public
+    // port (cluster_gate.hpp: libcaf-openssl's own accept path has no
+    // handshake timeout, no limits and a fresh TLS context per connect).
+    // Outgoing links still go through libcaf-openssl's client.
     auto published = cfg.insecure
                        ? sys.middleman().publish(handle, port, bind.empty() ? nullptr : bind.c_str(),
                                                  true)
-                       : caf::openssl::publish(handle, port, bind.empty() ? nullptr : bind.c_str(),
-                                               true);
+                       : sys.middleman().publish(handle, 0, "127.0.0.1", true);
     if (!published) {
       caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
-      spdlog::error("cluster: cannot listen on {}: {}", endpoint(cfg.bind, port),
+      spdlog::error("cluster: cannot listen on {}: {}",
+                    cfg.insecure ? endpoint(cfg.bind, port) : std::string{"127.0.0.1:0"},
                     sys.render(published.error()));
       return std::move(published.error());
+    }
+    uint16_t advertised = *published;
+    std::shared_ptr<cluster_gate> gate;
+    if (!cfg.insecure) {
+      cluster_gate_config gcfg;
+      gcfg.bind = cfg.bind;
+      gcfg.port = port;
+      gcfg.backend_port = *published;
+      gcfg.cert = cfg.cert;
+      gcfg.key = cfg.key;
+      gcfg.ca = cfg.ca;
+      gcfg.handshake_timeout
+        = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.handshake_timeout);
+      gcfg.max_pending = cfg.max_pending;
+      gcfg.max_pending_per_address = cfg.max_pending_per_address;
+      auto started = cluster_gate::start(gcfg);
+      if (auto* why = std::get_if<std::string>(&started)) {
+        caf::anon_send(sys.middleman().actor_handle(), caf::unpublish_atom::value,
+                       handle.address(), *published);
+        caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
+        spdlog::error("cluster: cannot listen on {}: {}", endpoint(cfg.bind, port), *why);
+        return make_error(errc::unavailable, "cluster port: " + *why);
+      }
+      gate = std::get<0>(std::move(started));
+      advertised = gate->port();
     }
     // Closed again when this incarnation ends, so a restarted agent can
     // publish the same port.
     handle->attach_functor([mm = sys.middleman().actor_handle(), addr = handle.address(),
-                            actual = *published] {
+                            actual = *published, gate] {
+      if (gate)
+        gate->stop();
       caf::anon_send(mm, caf::unpublish_atom::value, addr, actual);
     });
     sys.registry().put(agent_name, caf::actor_cast<caf::strong_actor_ptr>(handle));
-    caf::anon_send(handle, listening_atom::value, *published);
+    caf::anon_send(handle, listening_atom::value, advertised);
     return caf::actor_cast<caf::actor>(handle);
   };
   return agent;

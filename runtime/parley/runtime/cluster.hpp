@@ -76,6 +76,12 @@ struct cluster_config {
   caf::timespan retry = std::chrono::seconds(1);
   /// Longest wait for a connect or a hello.
   caf::timespan connect_timeout = std::chrono::seconds(5);
+  /// The cluster port's gate (cluster_gate.hpp; TLS only): how long a
+  /// connection may take to authenticate, and how many may be at it, in
+  /// all and per address.
+  caf::timespan handshake_timeout = std::chrono::seconds(5);
+  size_t max_pending = 256;
+  size_t max_pending_per_address = 16;
   /// Mutual TLS: this node's certificate chain and key, and the cluster's
   /// CA certificate (PEM files).
   std::string cert;

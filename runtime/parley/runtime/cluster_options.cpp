@@ -121,6 +121,23 @@ void add_cluster_options(CLI::App& app, cluster_config& cfg) {
     ->envname("PARLEY_CLUSTER_INSECURE");
   add_millis(app, "--cluster-heartbeat-ms", cfg.heartbeat, "PARLEY_CLUSTER_HEARTBEAT_MS",
              "Heartbeat interval on node links");
+  add_millis(app, "--cluster-handshake-timeout-ms", cfg.handshake_timeout,
+             "PARLEY_CLUSTER_HANDSHAKE_TIMEOUT_MS",
+             "A connection to the cluster port that has not authenticated (TLS and its first "
+             "message) within this is closed");
+  app
+    .add_option("--cluster-max-pending", cfg.max_pending,
+                "Connections to the cluster port not yet authenticated, at most; more are "
+                "closed at once")
+    ->envname("PARLEY_CLUSTER_MAX_PENDING")
+    ->check(CLI::Range(size_t{1}, size_t{100'000}))
+    ->capture_default_str();
+  app
+    .add_option("--cluster-max-pending-per-address", cfg.max_pending_per_address,
+                "The same, from one address")
+    ->envname("PARLEY_CLUSTER_MAX_PENDING_PER_ADDRESS")
+    ->check(CLI::Range(size_t{1}, size_t{100'000}))
+    ->capture_default_str();
   add_millis(app, "--cluster-failure-timeout-ms", cfg.failure_timeout,
              "PARLEY_CLUSTER_FAILURE_TIMEOUT_MS",
              "A node silent this long is cut off and removed from the view");
