@@ -11,6 +11,8 @@
 #include "support/process.hpp"
 #include "support/raw_ws.hpp"
 
+#include "parley/client/ws_client.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 using namespace parley::test;
@@ -195,8 +198,13 @@ TEST(ClusterPort, SilentSocketsAreClosedAfterTheHandshakeTimeout) {
 
 TEST(ClusterPort, PendingCapsHoldPerAddressAndInAllAndANodeStillJoins) {
   ASSERT_TRUE(certs().ok);
+  // With an admin console, to see the members there too.
+  const std::string secret = "an-operator-secret-of-32-characters-or-more";
+  auto tokens = certs().dir + "/admin.tokens";
+  std::ofstream{tokens} << "ops:" << secret << "\n";
   auto a = start("a", {"--cluster-handshake-timeout-ms=60000", "--cluster-max-pending=6",
-                       "--cluster-max-pending-per-address=3"});
+                       "--cluster-max-pending-per-address=3", "--admin-port=0",
+                       "--admin-token-file=" + tokens});
   ASSERT_NE(a->cluster_port, 0);
   fds held;
   // 127.0.0.2 fills its share; its fourth socket is closed at once.
@@ -217,6 +225,13 @@ TEST(ClusterPort, PendingCapsHoldPerAddressAndInAllAndANodeStillJoins) {
   EXPECT_TRUE(a->metric_reaches("parley_cluster_members", 2));
   // The link is through the gate and no longer pending.
   EXPECT_TRUE(a->metric_reaches("parley_cluster_port_pending", 3));
+  // The operator sees both nodes.
+  auto members = parley::client::http_call("127.0.0.1", a->gw->admin_port(), "GET", "/cluster",
+                                           "Bearer " + secret);
+  EXPECT_EQ(members.status, 200) << members.body;
+  EXPECT_NE(members.body.find(R"("cluster":true)"), std::string::npos) << members.body;
+  EXPECT_NE(members.body.find(R"("name":"a")"), std::string::npos) << members.body;
+  EXPECT_NE(members.body.find(R"("name":"b")"), std::string::npos) << members.body;
 
   // 127.0.0.3 takes the rest of the total; then even a new address waits.
   for (int i = 0; i < 3; ++i)
