@@ -12,6 +12,7 @@
 #include "parley/gateway/origin.hpp"
 #include "parley/gateway/tls.hpp"
 #include "parley/runtime/cluster.hpp"
+#include "parley/runtime/cluster_gate.hpp"
 #include "parley/runtime/config.hpp"
 #include "parley/runtime/node.hpp"
 
@@ -342,6 +343,16 @@ int main(int argc, char** argv) {
         spdlog::error("gateway: TLS reload failed, still serving the old certificate: {}", *why);
       else
         spdlog::info("gateway: TLS certificate reloaded: {}", tls->describe());
+    });
+  }
+  if (clcfg.enabled() && !clcfg.insecure) {
+    // The cluster port's gate read its files once: SIGHUP rotates them
+    // (outgoing links read them at each connect anyway).
+    node.on_reload([] {
+      if (auto why = runtime::cluster_gate::reload_all())
+        spdlog::error("cluster: TLS reload failed, still using the old certificate: {}", *why);
+      else
+        spdlog::info("cluster: TLS certificate reloaded");
     });
   }
   auto root = node.start(std::move(children));

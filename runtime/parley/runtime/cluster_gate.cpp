@@ -18,6 +18,8 @@
 
 #include <array>
 #include <future>
+#include <mutex>
+#include <algorithm>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -43,6 +45,32 @@ constexpr size_t basp_header_size = 32;
 /// reader on one side slows the writer on the other (back-pressure).
 constexpr size_t relay_buffer_size = 16 * 1024;
 
+using context_ptr = std::shared_ptr<ssl::context>;
+
+/// The gate's TLS context from the files of `cfg`, or why not.
+std::variant<context_ptr, std::string> make_context(const cluster_gate_config& cfg) {
+  boost::system::error_code ec;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2
+                     | ssl::context::no_sslv3 | ssl::context::no_tlsv1
+                     | ssl::context::no_tlsv1_1,
+                   ec);
+  if (ctx->use_certificate_chain_file(cfg.cert, ec); ec)
+    return "--cluster-cert " + cfg.cert + ": " + ec.message();
+  if (ctx->use_private_key_file(cfg.key, ssl::context::pem, ec); ec)
+    return "--cluster-key " + cfg.key + ": " + ec.message();
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+    return "--cluster-key " + cfg.key + " does not belong to --cluster-cert " + cfg.cert;
+  if (ctx->load_verify_file(cfg.ca, ec); ec)
+    return "--cluster-ca " + cfg.ca + ": " + ec.message();
+  // Mutual TLS: a peer without a certificate from the cluster CA is no node.
+  ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+  // Nodes reconnect rarely; tickets would only cost work per handshake.
+  SSL_CTX_set_num_tickets(ctx->native_handle(), 0);
+  SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_OFF);
+  return ctx;
+}
+
 /// What the gate closes when it stops.
 class closable {
 public:
@@ -55,13 +83,14 @@ public:
 struct cluster_gate::impl {
   cluster_gate_config cfg;
   net::io_context ioc{1};
-  ssl::context tls{ssl::context::tls_server};
+  /// New connections take this one; a reload replaces it (gate thread).
+  context_ptr tls;
   tcp::acceptor acceptor{ioc};
   net::steady_timer backoff{ioc};
   tcp::endpoint backend;
   std::thread thread;
   uint16_t bound_port = 0;
-  bool stopped = false;
+  std::atomic<bool> stopped{false};
   // The gate's thread only.
   std::unordered_set<closable*> links;
   size_t pending = 0;
@@ -102,7 +131,8 @@ class gate_link final : public closable, public std::enable_shared_from_this<gat
 public:
   gate_link(cluster_gate::impl& gate, tcp::socket socket, std::string address)
     : gate_(gate),
-      peer_(std::move(socket), gate.tls),
+      tls_(gate.tls),
+      peer_(std::move(socket), *tls_),
       backend_(gate.ioc),
       deadline_(gate.ioc),
       address_(std::move(address)) {
@@ -218,6 +248,9 @@ private:
   }
 
   cluster_gate::impl& gate_;
+  /// The context this link's handshake used (a reload may replace the
+  /// gate's meanwhile).
+  const context_ptr tls_;
   ssl::stream<tcp::socket> peer_;
   tcp::socket backend_;
   net::steady_timer deadline_;
@@ -296,21 +329,10 @@ cluster_gate::start(const cluster_gate_config& cfg) {
   boost::system::error_code ec;
   // Built once: every connection shares the context (and its parsed key
   // and CA), which is what makes a connect cheap.
-  auto& ctx = p->tls;
-  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2
-                    | ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
-                  ec);
-  if (ctx.use_certificate_chain_file(cfg.cert, ec); ec)
-    return "--cluster-cert " + cfg.cert + ": " + ec.message();
-  if (ctx.use_private_key_file(cfg.key, ssl::context::pem, ec); ec)
-    return "--cluster-key " + cfg.key + ": " + ec.message();
-  if (ctx.load_verify_file(cfg.ca, ec); ec)
-    return "--cluster-ca " + cfg.ca + ": " + ec.message();
-  // Mutual TLS: a peer without a certificate from the cluster CA is no node.
-  ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
-  // Nodes reconnect rarely; tickets would only cost work per handshake.
-  SSL_CTX_set_num_tickets(ctx.native_handle(), 0);
-  SSL_CTX_set_session_cache_mode(ctx.native_handle(), SSL_SESS_CACHE_OFF);
+  auto ctx = make_context(cfg);
+  if (auto* why = std::get_if<std::string>(&ctx))
+    return *why;
+  p->tls = std::get<0>(std::move(ctx));
 
   auto addr = net::ip::make_address(cfg.bind, ec);
   if (ec)
@@ -334,7 +356,55 @@ cluster_gate::start(const cluster_gate_config& cfg) {
   p->do_accept();
   auto* raw = p.get();
   p->thread = std::thread{[raw] { raw->ioc.run(); }};
-  return std::shared_ptr<cluster_gate>{new cluster_gate{std::move(p)}};
+  std::shared_ptr<cluster_gate> gate{new cluster_gate{std::move(p)}};
+  std::lock_guard<std::mutex> guard{registry_mtx()};
+  auto& all = registry();
+  all.erase(std::remove_if(all.begin(), all.end(), [](auto& w) { return w.expired(); }),
+            all.end());
+  all.push_back(gate);
+  return gate;
+}
+
+std::mutex& cluster_gate::registry_mtx() {
+  static std::mutex mtx;
+  return mtx;
+}
+
+std::vector<std::weak_ptr<cluster_gate>>& cluster_gate::registry() {
+  static std::vector<std::weak_ptr<cluster_gate>> all;
+  return all;
+}
+
+std::optional<std::string> cluster_gate::reload() {
+  if (impl_->stopped)
+    return std::nullopt; // nothing listens any more
+  auto ctx = make_context(impl_->cfg);
+  if (auto* why = std::get_if<std::string>(&ctx))
+    return *why;
+  auto* p = impl_.get();
+  std::promise<void> swapped;
+  net::post(p->ioc, [p, &swapped, fresh = std::get<0>(std::move(ctx))]() mutable {
+    p->tls = std::move(fresh);
+    swapped.set_value();
+  });
+  // Bounded: the gate's thread only runs short handlers.
+  if (swapped.get_future().wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+    return std::string{"the cluster gate did not answer"};
+  return std::nullopt;
+}
+
+std::optional<std::string> cluster_gate::reload_all() {
+  std::vector<std::shared_ptr<cluster_gate>> live;
+  {
+    std::lock_guard<std::mutex> guard{registry_mtx()};
+    for (auto& w : registry())
+      if (auto g = w.lock())
+        live.push_back(std::move(g));
+  }
+  for (auto& g : live)
+    if (auto why = g->reload())
+      return why;
+  return std::nullopt;
 }
 
 uint16_t cluster_gate::port() const {

@@ -22,8 +22,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace parley::runtime {
 
@@ -83,10 +86,21 @@ public:
   /// gate's thread. Idempotent.
   void stop();
 
+  /// Reads the certificate, key and CA files again: new connections take
+  /// them, open links keep theirs. On failure the old ones stay, and the
+  /// reason is returned.
+  std::optional<std::string> reload();
+
+  /// `reload()` of every running gate of the process (SIGHUP); the first
+  /// failure, if any.
+  static std::optional<std::string> reload_all();
+
   struct impl;
 
 private:
   explicit cluster_gate(std::unique_ptr<impl> p);
+  static std::mutex& registry_mtx();
+  static std::vector<std::weak_ptr<cluster_gate>>& registry();
   std::unique_ptr<impl> impl_;
 };
 
