@@ -120,6 +120,15 @@ int main(int argc, char** argv) {
   app.add_option("--admin-address", gcfg.admin.address,
                  "Address of the admin console; loopback unless you say otherwise")
     ->envname("PARLEY_ADMIN_ADDRESS")
+    ->check(CLI::Validator(
+      [](std::string& v) {
+        // A numeric address, as for --admin-allow: the console binds it.
+        std::string why;
+        return gateway::address_range::parse(v, why) && v.find('/') == std::string::npos
+                 ? std::string{}
+                 : "expected an IP address such as 127.0.0.1 or ::1";
+      },
+      "IP"))
     ->capture_default_str();
   app.add_option("--admin-token-file", admin_token_file,
                  "File of operator tokens, one NAME:SECRET per line (32+ characters each); "

@@ -533,6 +533,31 @@ http_reply http_get(uint16_t port, const std::string& target, std::chrono::milli
                        timeout);
 }
 
+/// Writes `req` on `stream` (over `sock`) and reads the response, each
+/// step within `timeout`; a failed step is status 0 with the reason.
+template <class Stream, class Request>
+http_reply write_and_read(net::io_context& ioc, tcp::socket& sock, Stream& stream, Request& req,
+                    std::chrono::milliseconds timeout) {
+  http_reply reply;
+  auto ec = run_bounded(ioc, sock, timeout,
+                        [&](auto handler) { http::async_write(stream, req, handler); });
+  if (ec) {
+    reply.body = "write: " + ec.message();
+    return reply;
+  }
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  ec = run_bounded(ioc, sock, timeout,
+                   [&](auto handler) { http::async_read(stream, buffer, res, handler); });
+  if (ec) {
+    reply.body = "read: " + ec.message();
+    return reply;
+  }
+  reply.status = static_cast<int>(res.result_int());
+  reply.body = res.body();
+  return reply;
+}
+
 http_reply https_get(uint16_t port, const std::string& target, const tls_options& tls,
                      const std::string& host, std::chrono::milliseconds timeout) {
   http_reply reply;
@@ -560,23 +585,7 @@ http_reply https_get(uint16_t port, const std::string& target, const tls_options
   http::request<http::empty_body> req{http::verb::get, target, 11};
   req.set(http::field::host, host + ":" + std::to_string(port));
   req.set(http::field::connection, "close");
-  ec = run_bounded(ioc, sock, timeout,
-                   [&](auto handler) { http::async_write(stream, req, handler); });
-  if (ec) {
-    reply.body = "write: " + ec.message();
-    return reply;
-  }
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  ec = run_bounded(ioc, sock, timeout,
-                   [&](auto handler) { http::async_read(stream, buffer, res, handler); });
-  if (ec) {
-    reply.body = "read: " + ec.message();
-    return reply;
-  }
-  reply.status = static_cast<int>(res.result_int());
-  reply.body = res.body();
-  return reply;
+  return write_and_read(ioc, sock, stream, req, timeout);
 }
 
 http_reply http_call(const std::string& host, uint16_t port, const std::string& method,
@@ -609,23 +618,7 @@ http_reply http_call(const std::string& host, uint16_t port, const std::string& 
     req.body() = body;
   }
   req.prepare_payload();
-  ec = run_bounded(ioc, sock, timeout,
-                   [&](auto handler) { http::async_write(sock, req, handler); });
-  if (ec) {
-    reply.body = "write: " + ec.message();
-    return reply;
-  }
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  ec = run_bounded(ioc, sock, timeout,
-                   [&](auto handler) { http::async_read(sock, buffer, res, handler); });
-  if (ec) {
-    reply.body = "read: " + ec.message();
-    return reply;
-  }
-  reply.status = static_cast<int>(res.result_int());
-  reply.body = res.body();
-  return reply;
+  return write_and_read(ioc, sock, sock, req, timeout);
 }
 
 } // namespace parley::client

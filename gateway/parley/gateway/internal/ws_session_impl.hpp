@@ -171,6 +171,8 @@ public:
   }
 
   std::optional<session_info> describe() const override {
+    if (kicked_)
+      return std::nullopt; // closing: no longer a connection to act on
     session_info info;
     {
       std::lock_guard<std::mutex> guard{info_mtx_};
@@ -192,6 +194,10 @@ public:
   }
 
   bool kick(const std::string& reason) override {
+    // At once, not on the strand: the console's next list, or a second
+    // kick, must not find it again while its close is under way.
+    if (kicked_.exchange(true))
+      return false;
     net::post(executor_, [self = shared_from_this(), reason] {
       if (self->close_requested_)
         return;
@@ -547,6 +553,8 @@ private:
   actors::close_cause close_cause_ = actors::close_cause::shutting_down;
   /// Set when an operator kicked the session: the close says so instead.
   std::optional<std::string> kick_reason_;
+  /// Any thread: an operator kicked it (describe() then says nothing).
+  std::atomic<bool> kicked_{false};
   // What the admin console shows; set by the connection actor.
   mutable std::mutex info_mtx_;
   std::optional<std::chrono::steady_clock::time_point> opened_at_;
