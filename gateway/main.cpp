@@ -15,6 +15,7 @@
 #include "parley/runtime/cluster_gate.hpp"
 #include "parley/runtime/config.hpp"
 #include "parley/runtime/node.hpp"
+#include "parley/store/store_service.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/scoped_actor.hpp>
@@ -24,6 +25,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -216,10 +218,60 @@ int main(int argc, char** argv) {
     ->envname("PARLEY_BACKLOG")
     ->check(CLI::Range(size_t{0}, size_t{100'000}))
     ->capture_default_str();
+  // History (docs/storage.md).
+  std::string store_kind = "sqlite";
+  app.add_option("--store", store_kind,
+                 "Where rooms keep their history: sqlite (a file under --data-dir, kept across "
+                 "restarts) or memory (gone when the process ends; for tests and benchmarks)")
+    ->envname("PARLEY_STORE")
+    ->check(CLI::IsMember({"memory", "sqlite"}))
+    ->capture_default_str();
+  store::sqlite_options sqlite_opts;
+  app.add_option("--data-dir", sqlite_opts.data_dir,
+                 "Folder of the SQLite history, created if missing; one gateway per folder")
+    ->envname("PARLEY_DATA_DIR")
+    ->capture_default_str();
+  std::string store_sync = "normal";
+  app.add_option("--store-sync", store_sync,
+                 "normal: an acknowledged message survives the process being killed; full: "
+                 "it is on disk (fsync) before it is acknowledged, and survives a power cut")
+    ->envname("PARLEY_STORE_SYNC")
+    ->check(CLI::IsMember({"normal", "full"}))
+    ->capture_default_str();
+  store::service_options store_opts;
+  app.add_option("--retention-messages", store_opts.keep.max_messages,
+                 "Messages kept per room, the newest (0: no limit)")
+    ->envname("PARLEY_RETENTION_MESSAGES")
+    ->check(CLI::Range(uint64_t{0}, uint64_t{1'000'000'000}))
+    ->capture_default_str();
+  app.add_option_function<int64_t>(
+       "--retention-age",
+       [&store_opts](int64_t s) { store_opts.keep.max_age = std::chrono::seconds(s); },
+       "Seconds a message is kept (0: no limit); 2592000 is 30 days")
+    ->envname("PARLEY_RETENTION_AGE")
+    ->check(CLI::Range(int64_t{0}, int64_t{100} * 365 * 86400))
+    ->default_str(std::to_string(store_opts.keep.max_age.count()));
+  app.add_option_function<int64_t>(
+       "--room-idle-timeout",
+       [&rcfg](int64_t s) { rcfg.room.idle_timeout = std::chrono::seconds(s); },
+       "Seconds a room without members stays in memory (0: forever); it is loaded from "
+       "the store again when someone joins")
+    ->envname("PARLEY_ROOM_IDLE_TIMEOUT")
+    ->check(CLI::Range(int64_t{0}, int64_t{86400}))
+    ->default_str(std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(rcfg.room.idle_timeout).count()));
+  bool allow_sqlite_cluster = false;
+  app.add_flag("--allow-sqlite-cluster", allow_sqlite_cluster,
+               "Run a cluster with each node's history in its own SQLite file, accepting what "
+               "that does not guarantee (docs/storage.md)")
+    ->envname("PARLEY_ALLOW_SQLITE_CLUSTER");
   runtime::cluster_config clcfg;
   runtime::add_cluster_options(app, clcfg);
   if (auto status = runtime::parse_command_line(app, argc, argv))
     return *status;
+  // A write past RLIMIT_FSIZE fails (EFBIG: the store refuses the commit)
+  // instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   if (auto bad = runtime::validate(clcfg)) {
     std::fprintf(stderr, "parley-gateway: error: %s\n", bad->c_str());
     return runtime::usage_error_status;
@@ -230,6 +282,33 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "parley-gateway: error: a cluster node needs --name (unique in the "
                          "cluster)\n");
     return runtime::usage_error_status;
+  }
+
+  if (clcfg.enabled() && store_kind == "sqlite" && !allow_sqlite_cluster) {
+    std::fprintf(stderr,
+                 "parley-gateway: error: a cluster on --store=sqlite keeps each node's history "
+                 "in a file of its own: a room that moves to another node goes on with its seqs "
+                 "there, but its older history stays behind, and two nodes that both believe "
+                 "they own a room (one hung, or cut off) can give one seq to two messages. Pass "
+                 "--allow-sqlite-cluster to accept that (docs/storage.md), or --store=memory\n");
+    return runtime::usage_error_status;
+  }
+  std::shared_ptr<store::store_service> history;
+  {
+    std::unique_ptr<store::history_store> backend;
+    if (store_kind == "sqlite") {
+      sqlite_opts.sync = store_sync == "full" ? store::sync_mode::full : store::sync_mode::normal;
+      std::string why;
+      backend = store::open_sqlite_store(sqlite_opts, why);
+      if (!backend) {
+        std::fprintf(stderr, "parley-gateway: error: %s\n", why.c_str());
+        return runtime::usage_error_status;
+      }
+    } else {
+      backend = store::make_memory_store();
+    }
+    history = std::make_shared<store::store_service>(std::move(backend), store_opts);
+    rcfg.room.store = history;
   }
 
   if (gcfg.admin.port && admin_token_file.empty()) {
@@ -318,6 +397,7 @@ int main(int argc, char** argv) {
   ccfg.backlog = static_cast<uint32_t>(rcfg.room.backlog);
   auto stats = std::make_shared<gateway::metrics>();
   gateway::add_actor_metrics(*stats, ccfg.stats, rcfg.room.stats);
+  gateway::add_store_metrics(*stats, history);
 
   // The node's tree: rooms first (the gateway's connections need the
   // directory), then the gateway, whose listener binds the port as it starts.
@@ -407,6 +487,8 @@ int main(int argc, char** argv) {
   // node's watcher asks it to; the gateway drains on the way), or if the
   // tree gave up.
   auto reason = node.wait();
+  // What is queued is committed (or refused) before the process ends.
+  history->stop();
   std::fprintf(stderr, "parley-gateway stopped\n");
   return runtime::node::exit_status(reason);
 }

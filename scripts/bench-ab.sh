@@ -21,6 +21,9 @@
 # --json and --server-pid are added to its arguments. Exit status: 0 when every
 # run succeeded, 1 when a run failed (its row says so), 2 on bad arguments.
 set -euo pipefail
+# Gateways started here keep history in memory unless PARLEY_STORE says
+# otherwise: these measure transport, and several nodes must not share ./data.
+export PARLEY_STORE="${PARLEY_STORE:-memory}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prog="bench-ab"

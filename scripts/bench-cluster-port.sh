@@ -12,6 +12,9 @@
 # parley-gateway); an older gateway works too, to compare. Linux only; needs
 # openssl (for the certificates).
 set -euo pipefail
+# Gateways started here keep history in memory unless PARLEY_STORE says
+# otherwise: these measure transport, and several nodes must not share ./data.
+export PARLEY_STORE="${PARLEY_STORE:-memory}"
 prog="bench-cluster-port"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 connects=10000

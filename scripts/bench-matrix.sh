@@ -31,6 +31,9 @@
 # Exit status: 0, 1 when a run failed (lost deliveries, refused connections,
 # a server that did not start), 2 for a bad option.
 set -euo pipefail
+# Gateways started here keep history in memory unless PARLEY_STORE says
+# otherwise: these measure transport, and several nodes must not share ./data.
+export PARLEY_STORE="${PARLEY_STORE:-memory}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prog="bench-matrix"

@@ -19,6 +19,9 @@
 # where the first cycle left it, 1 when it is not or a cycle failed, 2 on bad
 # arguments.
 set -euo pipefail
+# Gateways started here keep history in memory unless PARLEY_STORE says
+# otherwise: these measure transport, and several nodes must not share ./data.
+export PARLEY_STORE="${PARLEY_STORE:-memory}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prog="churn-soak"

@@ -22,6 +22,9 @@
 # Client and servers share the machine's cores. Exit status: 0, 1 when a
 # check failed (loss, a node that did not start), 2 for a bad option.
 set -euo pipefail
+# Gateways started here keep history in memory unless PARLEY_STORE says
+# otherwise: these measure transport, and several nodes must not share ./data.
+export PARLEY_STORE="${PARLEY_STORE:-memory}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prog="cluster-fanout"

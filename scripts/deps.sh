@@ -11,7 +11,7 @@ with_tests=0
 packages=(
   g++ cmake make ccache pkg-config
   libcaf-dev libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev libcli11-dev libspdlog-dev libtomlplusplus-dev
-  libprotobuf-dev protobuf-compiler libsqlite3-dev libssl-dev
+  libprotobuf-dev protobuf-compiler libsqlite3-dev libsqlitecpp-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev openssl libxxhash-dev iproute2 libjwt-dev
 )

@@ -548,6 +548,21 @@ async function rejoin(sock) {
         updateComposer();
         catchUp(sock);
         return;
+      case 'ERROR_CODE_INVALID_ARGUMENT':
+        if (since !== null && /past the latest seq/.test(e.reason ?? '')) {
+          // The room's seq is behind ours: the server forgot the room (a
+          // gateway on the memory store restarted). What is on screen
+          // belongs to the old room, and the new one reuses its seqs: start
+          // over and join afresh.
+          clearTranscript();
+          state.lastSeq = null;
+          addDivider('reset', 'The server restarted and this room started over. Earlier messages are gone.');
+          rejoin(sock);
+          return;
+        }
+        showNotice(`Could not rejoin ${room}: ${e.reason}`);
+        leaveRoomLocally();
+        return;
       case 'LOST':
       case 'NOT_CONNECTED':
         return; // the reconnect rejoins
@@ -591,6 +606,8 @@ function applyJoined(joined, since) {
   }
   for (const m of joined.messages ?? [])
     addMessage(m);
+  if (joined.more && since !== null && joined.messages?.length)
+    fillBack(ws, state.room, since, BigInt(joined.messages[0].seq));
   if (state.lastSeq === null || seq > state.lastSeq)
     state.lastSeq = seq;
   state.members = new Set(joined.members ?? []);
@@ -629,6 +646,31 @@ async function catchUp(sock) {
     // Live messages still arrive; the next reconnect starts clean.
   }
   renderRoom();
+}
+
+/// A resume that missed more than one reply holds: the older messages, page
+/// by page (each page is the newest before `before`), back to `since`; at
+/// most ten pages, then a divider says that more was missed.
+async function fillBack(sock, room, since, before) {
+  for (let page = 0; page < 10; ++page) {
+    let ack;
+    try {
+      ack = await request({ history: { room, afterSeq: since.toString(), beforeSeq: before.toString() } });
+    } catch {
+      return;
+    }
+    if (sock !== ws || room !== state.room)
+      return;
+    const messages = ack.history?.messages ?? [];
+    for (const m of messages)
+      addMessage(m);
+    if (!messages.length || !isSeq(messages[0].seq))
+      return;
+    before = BigInt(messages[0].seq);
+    if (before <= since + 1n)
+      return;
+  }
+  addDivider('gap', 'You were away long: older messages are not shown.');
 }
 
 /// After a reset: fetch what the new room holds (the join sent nothing past our old seq).

@@ -81,6 +81,10 @@ int main(int argc, char** argv) {
                                 "churn: close without leaving the room, as a closed tab does");
   app.add_flag("--leave", "churn: leave the room before closing (the default)")
     ->excludes(no_leave);
+  auto* publish = app.add_flag("--publish", o.publish,
+                               "echo: each round trip publishes to the connection's room and "
+                               "waits for its ack (a commit, with a history store)");
+  app.add_flag("--ping", "echo: each round trip is a ping (the default)")->excludes(publish);
   app.add_option("--threads", o.threads, "I/O threads, one io_context each")
     ->capture_default_str()->check(CLI::Range(1, 64));
   app.add_option("--sources", o.sources, "source addresses 127.0.0.1.. (0: enough for --per-address)")

@@ -9,40 +9,46 @@ using namespace std::chrono_literals;
 run_result run_echo(engine& e, const options& o, size_t n, barrier_fn barrier,
                     std::chrono::steady_clock::time_point deadline) {
   auto& c = e.c;
+  auto room_of = [&](size_t i) {
+    return room_name(o, "echo", (o.offset + i) % std::max<size_t>(o.rooms, 1));
+  };
+  // A ping, or with --publish a message to the connection's own room (its
+  // ack comes once the message is committed).
+  auto next = [&](connection& self) {
+    return o.publish ? publish("e", room_of(self.id), "echo") : ping();
+  };
   auto on_frame = [&](connection& self, v1::ServerFrame& f, thread_state& st) {
     if (f.ref() != "e")
       return;
-    if (f.has_ack() && f.ack().has_pong()) {
+    if (f.has_ack() && (f.ack().has_pong() || f.ack().has_published())) {
       if (c.stop)
         return; // after the duration: neither counted nor timed
       st.latency.record(now_us() - self.mark_us);
       ++c.round_trips;
       self.mark_us = now_us();
-      self.send(ping());
+      self.send(next(self));
       return;
     }
     ++c.errors;
     if (f.has_error() && f.error().code() == v1::ERROR_CODE_RATE_LIMITED)
       ++c.rate_limited;
-    st.error(f.has_error() ? error_line(f) : "unexpected reply to a ping");
+    st.error(f.has_error() ? error_line(f) : "unexpected reply to a ping or publish");
     // This connection's loop ends here: pinging on would only flood.
   };
   auto t0 = std::chrono::steady_clock::now();
   bool in_time = true;
-  auto conns = open_all(
-    e, o, n, [&](size_t i) { return room_name(o, "echo", (o.offset + i) % std::max<size_t>(o.rooms, 1)); },
-    on_frame, nullptr, deadline, in_time);
+  auto conns = open_all(e, o, n, room_of, on_frame, nullptr, deadline, in_time);
   double setup = seconds_since(t0);
   barrier();
   auto t1 = std::chrono::steady_clock::now();
   auto end = t1 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                     std::chrono::duration<double>(o.duration));
   for (auto& conn : conns)
-    net::post(conn->context(), [conn] {
+    net::post(conn->context(), [conn, &next] {
       if (conn->counter != 1)
         return; // did not join
       conn->mark_us = now_us();
-      conn->send(ping());
+      conn->send(next(*conn));
     });
   bool run_in_time = wait_until([&] { return std::chrono::steady_clock::now() >= end; }, deadline,
              [&] { return "round trips " + std::to_string(c.round_trips); }, o);

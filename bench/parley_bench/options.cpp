@@ -37,7 +37,8 @@ std::vector<std::string> worker_argv(const options& o, size_t conns, size_t room
           "--offset=" + std::to_string(offset),
           "--room-offset=" + std::to_string(room_offset),
           "--run-id=" + o.run_id,
-          o.no_leave ? "--no-leave" : "--leave"};
+          o.no_leave ? "--no-leave" : "--leave",
+          o.publish ? "--publish" : "--ping"};
 }
 
 } // namespace parley::bench

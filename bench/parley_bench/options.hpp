@@ -26,6 +26,7 @@ struct options {
   double timeout = 0;     ///< whole run; 0: setup allowance + duration + 30 s
   double hold = 0;        ///< conns: seconds to stay connected after all joined
   bool no_leave = false;  ///< churn: close without leaving the room
+  bool publish = false;   ///< echo: publish and await its ack instead of a ping
   size_t threads = 2;
   size_t sources = 0;     ///< 0: enough for --per-address
   size_t per_address = parley::bench::default_per_address;

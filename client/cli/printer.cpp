@@ -156,6 +156,9 @@ void printer::pretty(const v1::ServerFrame& frame, std::optional<double> rtt_ms)
            + (j.members().empty() ? "" : ": " + join_names(j.members())));
       if (j.gap())
         line(printable(j.room()) + ": gap: some messages are no longer held");
+      if (j.more() && j.messages_size() > 0)
+        line(printable(j.room()) + ": more: the messages before #"
+             + std::to_string(j.messages(0).seq()) + " did not fit in one reply");
       for (const auto& m : j.messages())
         message(m);
       return;

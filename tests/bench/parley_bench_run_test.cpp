@@ -5,6 +5,7 @@
 
 #include "support/gateway_process.hpp"
 #include "support/process.hpp"
+#include "support/raw_chat.hpp"
 
 #include <gtest/gtest.h>
 
@@ -22,6 +23,7 @@
 
 using namespace std::chrono_literals;
 using parley::test::gateway_process;
+using parley::test::metric;
 using parley::test::run_program;
 using parley::test::run_result;
 
@@ -171,6 +173,19 @@ TEST_F(ParleyBenchRun, EchoCountsRoundTrips) {
   EXPECT_EQ(number(json, "errors"), 0) << json;
 }
 
+TEST_F(ParleyBenchRun, EchoPublishCountsAcknowledgedPublishes) {
+  auto before = metric(gateway_->port(), "parley_room_messages_total");
+  auto json = bench_ok({"echo", "--publish", "--conns=4", "--rooms=4", "--duration=1"});
+  EXPECT_EQ(number(json, "errors"), 0) << json;
+  auto trips = number(json, "round_trips").value_or(0);
+  EXPECT_GT(trips, 4) << json;
+  // Each round trip was a message given a seq (and the ones in flight at
+  // the end too, which are not counted).
+  auto after = metric(gateway_->port(), "parley_room_messages_total");
+  EXPECT_GE(after - before, trips) << json;
+  EXPECT_LE(after - before, trips + 4) << json;
+}
+
 TEST_F(ParleyBenchRun, ChurnCyclesWithoutErrors) {
   auto json = bench_ok({"churn", "--conns=4", "--duration=1",
                         "--server-pid=" + std::to_string(gateway_->proc().pid())});
@@ -231,6 +246,7 @@ TEST(ParleyBenchInput, BadFlagsAreRefusedInOneLine) {
   bench_refused({"fanout", "--members=2", "--publishers=3"}, 2);
   bench_refused({"echo", "--duration=soon"}, 2);
   bench_refused({"echo", "--binary", "--json"}, 2);
+  bench_refused({"echo", "--publish", "--ping"}, 2);
   bench_refused({"conns", "--no-such-flag"}, 2);
   bench_refused({"churn", "--leave", "--no-leave"}, 2);
   bench_refused({"churn", "--no-leave=maybe"}, 2);

@@ -27,6 +27,7 @@ std::shared_ptr<const std::string> encode_joined(const std::string& ref, const j
   j->set_member_count(r.member_count);
   j->set_seq(r.seq);
   j->set_gap(r.gap);
+  j->set_more(r.more);
   for (auto& m : r.messages)
     to_proto(m, *j->add_messages());
   for (auto& u : r.members)

@@ -205,14 +205,17 @@ struct join_reply {
   std::vector<std::string> members;
   std::vector<chat_message> messages;
   seq_t seq = 0;
-  /// The member missed messages the room no longer holds.
+  /// The member missed messages the room no longer holds (retention).
   bool gap = false;
+  /// More messages came after `since` than one reply holds: `messages`
+  /// are the newest of them, the older ones a history request away.
+  bool more = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, join_reply& x) {
   return f(caf::meta::type_name("parley.join_reply"), x.room, x.member_count, x.members,
-           x.messages, x.seq, x.gap);
+           x.messages, x.seq, x.gap, x.more);
 }
 
 struct publish_request {

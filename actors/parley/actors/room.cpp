@@ -5,8 +5,11 @@
 #include "parley/actors/room.hpp"
 
 #include "parley/runtime/errc.hpp"
+#include "parley/store/store_service.hpp"
 
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
 #include <spdlog/spdlog.h>
@@ -67,7 +70,22 @@ void room_state::init(std::string room, room_config cfg, std::shared_ptr<room_me
 
 // -- logic ------------------------------------------------------------------------
 
-join_reply room_state::admit(const join_request& req) {
+bool room_state::needs_older(const join_request& req) const {
+  if (!cfg_.store || !req.since)
+    return false;
+  auto& backlog = memory_->backlog;
+  auto since = *req.since;
+  return backlog.empty() ? since < memory_->last_seq : since + 1 < backlog.front().seq;
+}
+
+bool room_state::joining(const caf::actor_addr& member) const {
+  for (auto& [id, r] : reads_)
+    if (r.is_join && r.join.member == member)
+      return true;
+  return false;
+}
+
+join_reply room_state::admit(const join_request& req, const store::page* older) {
   auto addr = req.member;
   member entry;
   entry.user = req.user;
@@ -94,7 +112,32 @@ join_reply room_state::admit(const join_request& req) {
   reply.room = room_;
   reply.seq = memory_->last_seq;
   auto& backlog = memory_->backlog;
-  if (req.since) {
+  if (req.since && older) {
+    // The newest page after since from the store, then what was committed
+    // since the read, from the backlog. The reply ends at the room's seq,
+    // where the live messages go on; `more` says that messages between
+    // since and the first one here did not fit (the client pages back with
+    // History, whose pages are cut at their newest end too).
+    auto since = *req.since;
+    reply.gap = since + 1 < older->oldest && since < older->last_seq;
+    auto upto = std::max(since, older->oldest - 1);
+    for (auto& r : older->records) {
+      reply.messages.push_back(
+        chat_message{room_, r.seq, r.sender, r.text, r.body, r.sent_ms});
+      upto = r.seq;
+    }
+    if (!backlog.empty() && backlog.front().seq > upto + 1) {
+      // More than a backlog committed during the read: the backlog alone,
+      // and the rest is a page away.
+      reply.messages.assign(backlog.begin(), backlog.end());
+    } else {
+      for (auto& m : backlog)
+        if (m.seq > upto)
+          reply.messages.push_back(m);
+    }
+    auto first_wanted = std::max(since, older->oldest - 1) + 1;
+    reply.more = !reply.messages.empty() && reply.messages.front().seq > first_wanted;
+  } else if (req.since) {
     auto since = *req.since;
     // Held: seq in [oldest, last]. The client missed nothing we cannot give
     // it if since + 1 >= oldest (or nothing was published after since).
@@ -144,7 +187,11 @@ bool room_state::remove(const caf::actor_addr& addr) {
     auto count = static_cast<uint32_t>(members_.size());
     self_->request(behavior_, cfg_.behavior_timeout, on_leave_atom::value,
                    leave_event{room_, user, count})
-      .await([this](room_effects& fx) { publish_effects(fx); },
+      .await(
+        [this](room_effects& fx) {
+          publish_effects(fx);
+          submit();
+        },
              [this](caf::error& err) {
                spdlog::warn("room {}: behaviour failed on leave: {}", room_,
                             self_->system().render(err));
@@ -155,18 +202,111 @@ bool room_state::remove(const caf::actor_addr& addr) {
   return true;
 }
 
-seq_t room_state::append(std::string sender, std::string text, std::string body) {
-  chat_message msg{room_, ++memory_->last_seq, std::move(sender), std::move(text),
-                   std::move(body), now_ms()};
-  cfg_.stats->messages.fetch_add(1, std::memory_order_relaxed);
-  v1::ServerFrame frame;
-  to_proto(msg, *frame.mutable_message());
-  broadcast(frame);
+void room_state::enqueue(std::string sender, std::string text, std::string body) {
+  next_.messages.push_back(
+    chat_message{room_, 0, std::move(sender), std::move(text), std::move(body), now_ms()});
+}
+
+void room_state::ack_last_queued(caf::typed_response_promise<seq_t> rp) {
+  next_.acks.push_back({std::move(rp), static_cast<ptrdiff_t>(next_.messages.size()) - 1});
+}
+
+bool room_state::busy() const {
+  return in_flight_ || !next_.messages.empty() || !next_.acks.empty() || !reads_.empty();
+}
+
+// Group commit, per room: while a batch is in the store, what arrives waits
+// in the next one; seqs are given when a batch leaves, so a refused batch
+// leaves no hole (the next one takes its seqs).
+void room_state::submit() {
+  if (in_flight_ || (next_.messages.empty() && next_.acks.empty()))
+    return;
+  current_ = std::move(next_);
+  next_ = batch{};
+  auto base = memory_->last_seq;
+  for (size_t i = 0; i < current_.messages.size(); ++i)
+    current_.messages[i].seq = base + 1 + i;
+  if (!cfg_.store || current_.messages.empty()) {
+    apply(current_);
+    current_ = batch{};
+    return;
+  }
+  in_flight_ = true;
+  auto id = ++batch_id_;
+  store::room_batch b;
+  b.room = room_;
+  b.last_seq = base + current_.messages.size();
+  b.records.reserve(current_.messages.size());
+  for (auto& m : current_.messages)
+    b.records.push_back(store::record{m.seq, m.sender, m.text, m.body, m.server_time_ms});
+  // A store on threads of its own answers by message; the memory store
+  // answers at once, in this call.
+  bool answered = false;
+  std::string sync_error;
+  seq_t sync_last = 0;
+  bool in_place = cfg_.store->in_place();
+  auto addr = self_->address();
+  cfg_.store->append(std::move(b), [&answered, &sync_error, &sync_last, in_place, addr,
+                                    id](const std::string& error, seq_t store_last) {
+    if (in_place) {
+      answered = true;
+      sync_error = error;
+      sync_last = store_last;
+      return;
+    }
+    if (auto room = caf::actor_cast<caf::actor>(addr))
+      caf::anon_send(room, committed_atom::value, id, error, store_last);
+  });
+  if (answered)
+    on_committed(id, sync_error, sync_last);
+}
+
+void room_state::apply(batch& b) {
+  auto before = memory_->last_seq;
   auto& backlog = memory_->backlog;
-  backlog.push_back(std::move(msg));
+  for (auto& msg : b.messages) {
+    memory_->last_seq = msg.seq;
+    cfg_.stats->messages.fetch_add(1, std::memory_order_relaxed);
+    v1::ServerFrame frame;
+    to_proto(msg, *frame.mutable_message());
+    broadcast(frame);
+  }
+  for (auto& ack : b.acks)
+    ack.rp.deliver(ack.index < 0 ? before : b.messages[static_cast<size_t>(ack.index)].seq);
+  for (auto& msg : b.messages)
+    backlog.push_back(std::move(msg));
   while (backlog.size() > cfg_.backlog)
     backlog.pop_front();
-  return memory_->last_seq;
+}
+
+void room_state::on_committed(uint64_t id, const std::string& error, seq_t store_last) {
+  if (!in_flight_ || id != batch_id_)
+    return;
+  in_flight_ = false;
+  auto b = std::move(current_);
+  current_ = batch{};
+  if (error.empty()) {
+    apply(b);
+  } else if (store_last > 0) {
+    // The store holds seqs this room did not give (an incarnation that
+    // crashed with a commit in flight): go on after them, and send the
+    // batch again. What the store has that this room never saw is read from
+    // the store by whoever asks for it, not from the backlog.
+    spdlog::warn("room {}: {}; continuing after seq {}", room_, error, store_last);
+    memory_->last_seq = std::max(memory_->last_seq, store_last);
+    memory_->backlog.clear();
+    auto shift = static_cast<ptrdiff_t>(b.messages.size());
+    for (auto& m : next_.messages)
+      b.messages.push_back(std::move(m));
+    for (auto& ack : next_.acks)
+      b.acks.push_back({std::move(ack.rp), ack.index < 0 ? ack.index : ack.index + shift});
+    next_ = std::move(b);
+  } else {
+    // Not committed: not delivered to anyone, not acknowledged.
+    for (auto& ack : b.acks)
+      ack.rp.deliver(make_error(errc::store_unavailable, error));
+  }
+  submit();
 }
 
 history_reply room_state::history(const history_request& req) const {
@@ -217,7 +357,7 @@ const room_state::member* room_state::find(const caf::actor_addr& addr) const {
 
 void room_state::publish_effects(const room_effects& fx) {
   for (auto& m : fx.messages)
-    append(m.sender, m.text, m.body);
+    enqueue(m.sender, m.text, m.body);
 }
 
 void room_state::broadcast(const v1::ServerFrame& frame, const caf::actor_addr& except) {
@@ -317,10 +457,21 @@ void room_state::arm_idle_timer() {
 caf::result<join_reply> room_state::on_join(join_request& req) {
   if (!req.member)
     return make_error(errc::invalid_argument, std::string{"join without a member"});
-  if (find(req.member))
+  if (find(req.member) || joining(req.member))
     return make_error(errc::already_member, room_);
-  if (!behavior_)
-    return admit(req);
+  if (req.since && *req.since > memory_->last_seq)
+    return make_error(errc::invalid_argument,
+                      "since_seq " + std::to_string(*req.since) + " is past the latest seq of "
+                        + room_ + " (" + std::to_string(memory_->last_seq)
+                        + "): the room was reset or this is another room's seq; join without "
+                          "since_seq");
+  if (!behavior_) {
+    if (!needs_older(req))
+      return admit(req);
+    auto rp = self_->make_response_promise<join_reply>();
+    admit_after_read(req, rp);
+    return rp;
+  }
   auto rp = self_->make_response_promise<join_reply>();
   join_event ev{room_, req.user, static_cast<uint32_t>(members_.size())};
   self_->request(behavior_, cfg_.behavior_timeout, on_join_atom::value, std::move(ev))
@@ -330,13 +481,37 @@ caf::result<join_reply> room_state::on_join(join_request& req) {
           rp.deliver(make_error(errc::refused, v.reason));
           return;
         }
-        rp.deliver(admit(req));
+        if (needs_older(req))
+          admit_after_read(req, rp);
+        else
+          rp.deliver(admit(req));
         publish_effects(v.effects);
+        submit();
       },
       [this, rp](caf::error& err) mutable {
         rp.deliver(make_error(errc::behavior_failed, self_->system().render(err)));
       });
   return rp;
+}
+
+// The joiner is admitted when the page arrives (in `on_stored`), so its
+// join reply is still the first thing of the room in its sink.
+void room_state::admit_after_read(const join_request& req,
+                                  caf::typed_response_promise<join_reply> rp) {
+  auto id = ++read_id_;
+  auto& pr = reads_[id];
+  pr.is_join = true;
+  pr.join = req;
+  pr.join_rp = std::move(rp);
+  auto addr = self_->address();
+  cfg_.store->read(room_, *req.since, 0, cfg_.max_history, true,
+                   [addr, id](store::page* p, const std::string& error) {
+                     std::shared_ptr<const store::page> out;
+                     if (p)
+                       out = std::make_shared<store::page>(std::move(*p));
+                     if (auto room = caf::actor_cast<caf::actor>(addr))
+                       caf::anon_send(room, stored_atom::value, id, std::move(out), error);
+                   });
 }
 
 bool room_state::on_leave(const member_id& member) {
@@ -347,9 +522,13 @@ caf::result<seq_t> room_state::on_publish(publish_request& req) {
   auto* m = find(req.member);
   if (!m)
     return make_error(errc::not_a_member, room_);
-  if (!behavior_)
-    return append(m->user, std::move(req.text), std::move(req.body));
   auto rp = self_->make_response_promise<seq_t>();
+  if (!behavior_) {
+    enqueue(m->user, std::move(req.text), std::move(req.body));
+    ack_last_queued(rp);
+    submit();
+    return rp;
+  }
   publish_event ev{room_, m->user, std::move(req.text), std::move(req.body)};
   auto user = m->user;
   self_->request(behavior_, cfg_.behavior_timeout, on_publish_atom::value, ev)
@@ -357,10 +536,12 @@ caf::result<seq_t> room_state::on_publish(publish_request& req) {
       [this, rp, ev, user](publish_verdict& v) mutable {
         switch (v.action) {
           case publish_action::pass:
-            rp.deliver(append(user, ev.text, ev.body));
+            enqueue(user, ev.text, ev.body);
+            ack_last_queued(rp);
             break;
           case publish_action::transform:
-            rp.deliver(append(user, std::move(v.text), std::move(v.body)));
+            enqueue(user, std::move(v.text), std::move(v.body));
+            ack_last_queued(rp);
             break;
           case publish_action::reject:
             rp.deliver(make_error(errc::refused, v.reason));
@@ -369,10 +550,12 @@ caf::result<seq_t> room_state::on_publish(publish_request& req) {
             // Nothing of the member's is published: its ack carries the
             // room's seq after the answer.
             publish_effects(v.effects);
-            rp.deliver(memory_->last_seq);
+            ack_last_queued(rp);
+            submit();
             return;
         }
         publish_effects(v.effects);
+        submit();
       },
       [this, rp](caf::error& err) mutable {
         rp.deliver(make_error(errc::behavior_failed, self_->system().render(err)));
@@ -380,9 +563,89 @@ caf::result<seq_t> room_state::on_publish(publish_request& req) {
   return rp;
 }
 
+caf::result<seq_t> room_state::on_notice(std::string& sender, std::string& text) {
+  auto rp = self_->make_response_promise<seq_t>();
+  enqueue(std::move(sender), std::move(text), {});
+  ack_last_queued(rp);
+  submit();
+  return rp;
+}
+
+caf::result<history_reply> room_state::on_history(const history_request& req) {
+  if (!cfg_.store)
+    return history(req);
+  // The backlog answers when it holds the whole range, or enough of its
+  // newest end to fill the page.
+  auto limit = req.limit == 0 ? cfg_.max_history : std::min<size_t>(req.limit, cfg_.max_history);
+  auto& backlog = memory_->backlog;
+  auto oldest_held = backlog.empty() ? memory_->last_seq + 1 : backlog.front().seq;
+  auto highest = req.before == 0 ? memory_->last_seq : std::min(req.before - 1, memory_->last_seq);
+  size_t held = 0;
+  for (auto& m : backlog)
+    if (m.seq > req.after && (req.before == 0 || m.seq < req.before))
+      ++held;
+  if (held >= limit || req.after + 1 >= oldest_held || highest < req.after + 1)
+    return history(req);
+  auto rp = self_->make_response_promise<history_reply>();
+  auto id = ++read_id_;
+  auto& pr = reads_[id];
+  pr.history = req;
+  pr.history_rp = rp;
+  auto addr = self_->address();
+  cfg_.store->read(room_, req.after, req.before, limit, true,
+                   [addr, id](store::page* p, const std::string& error) {
+                     std::shared_ptr<const store::page> out;
+                     if (p)
+                       out = std::make_shared<store::page>(std::move(*p));
+                     if (auto room = caf::actor_cast<caf::actor>(addr))
+                       caf::anon_send(room, stored_atom::value, id, std::move(out), error);
+                   });
+  return rp;
+}
+
+void room_state::on_stored(uint64_t id, const std::shared_ptr<const store::page>& p,
+                           const std::string& error) {
+  auto i = reads_.find(id);
+  if (i == reads_.end())
+    return;
+  auto pr = std::move(i->second);
+  reads_.erase(i);
+  if (!p) {
+    auto err = make_error(errc::store_unavailable, "cannot read history: " + error);
+    if (pr.is_join)
+      pr.join_rp.deliver(err);
+    else
+      pr.history_rp.deliver(err);
+    return;
+  }
+  if (pr.is_join) {
+    if (find(pr.join.member)) {
+      pr.join_rp.deliver(make_error(errc::already_member, room_));
+      return;
+    }
+    pr.join_rp.deliver(admit(pr.join, p.get()));
+    return;
+  }
+  auto& req = pr.history;
+  history_reply reply;
+  reply.room = room_;
+  for (auto& r : p->records)
+    reply.messages.push_back(chat_message{room_, r.seq, r.sender, r.text, r.body, r.sent_ms});
+  auto limit = req.limit == 0 ? cfg_.max_history : std::min<size_t>(req.limit, cfg_.max_history);
+  bool limited = p->records.size() >= limit;
+  auto lowest = req.after + 1;
+  auto highest = req.before == 0 ? p->last_seq : std::min(req.before - 1, p->last_seq);
+  reply.gap = !limited && lowest < p->oldest && lowest <= highest;
+  pr.history_rp.deliver(std::move(reply));
+}
+
 void room_state::on_idle(uint64_t generation) {
   if (generation != idle_generation_ || !members_.empty())
     return;
+  if (busy()) { // a commit or a read still to answer: not yet
+    arm_idle_timer();
+    return;
+  }
   spdlog::debug("room {}: idle, stopping", room_);
   self_->quit();
 }
@@ -391,7 +654,11 @@ void room_state::on_tick() {
   if (!behavior_)
     return;
   self_->request(behavior_, cfg_.behavior_timeout, on_tick_atom::value, tick_event{room_, ++ticks_})
-    .await([this](room_effects& fx) { publish_effects(fx); },
+    .await(
+      [this](room_effects& fx) {
+        publish_effects(fx);
+        submit();
+      },
            [this](caf::error& err) {
              spdlog::warn("room {}: behaviour failed on tick: {}", room_,
                           self_->system().render(err));
@@ -416,15 +683,20 @@ room_actor::behavior_type room_impl(room_state::pointer self, std::string room,
     [self](join_atom, join_request& req) { return self->state.on_join(req); },
     [self](leave_atom, const member_id& m) { return self->state.on_leave(m); },
     [self](publish_atom, publish_request& req) { return self->state.on_publish(req); },
-    [self](history_atom, const history_request& req) { return self->state.history(req); },
+    [self](history_atom, const history_request& req) { return self->state.on_history(req); },
     [self](presence_atom) { return self->state.presence(); },
     [self](summary_atom) { return self->state.summary(); },
     [self](notice_atom, std::string& sender, std::string& text) {
-      return self->state.append(std::move(sender), std::move(text), {});
+      return self->state.on_notice(sender, text);
     },
     [self](idle_atom, uint64_t generation) { self->state.on_idle(generation); },
     [self](tick_atom) { self->state.on_tick(); },
     [self](flush_atom) { self->state.flush_presence(); },
+    [self](committed_atom, uint64_t id, const std::string& error, seq_t store_last) {
+      self->state.on_committed(id, error, store_last);
+    },
+    [self](stored_atom, uint64_t id, const std::shared_ptr<const store::page>& p,
+           const std::string& error) { self->state.on_stored(id, p, error); },
   };
 }
 

@@ -21,12 +21,22 @@
 /// `room_memory` the rooms directory owns, so a room restarted after a crash
 /// continues where it stopped (until history is durable, that memory ends
 /// with the process).
+///
+/// With a history store (`room_config::store`), a message is committed
+/// before anyone sees it: publishes wait in the room's next batch while
+/// one is being committed, the batch gets its seqs when it goes to the
+/// store, and only once the store says it is in are its messages fanned
+/// out and their publishers acknowledged (a refused batch refuses its
+/// publishers with STORE_UNAVAILABLE and delivers nothing). Resumes and
+/// history pages older than the backlog are read from the store.
 
 #include "parley/actors/chat.hpp"
 #include "parley/actors/room_behavior.hpp"
+#include "parley/store/history_store.hpp"
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -37,7 +47,14 @@
 #include <set>
 #include <unordered_map>
 
+namespace parley::store {
+class store_service;
+} // namespace parley::store
+
 namespace parley::actors {
+
+using committed_atom = caf::atom_constant<caf::atom("committed")>;
+using stored_atom = caf::atom_constant<caf::atom("stored")>;
 
 /// A room: join / leave / publish / history / presence.
 using room_actor = caf::typed_actor<
@@ -55,7 +72,13 @@ using room_actor = caf::typed_actor<
   // Internal: the behaviour's timer tick.
   caf::reacts_to<tick_atom>,
   // Internal: send the presence changes collected so far.
-  caf::reacts_to<flush_atom>>;
+  caf::reacts_to<flush_atom>,
+  // Internal, from the store's thread: a batch (id) committed, or why not
+  // (error), with the store's last seq on a conflict.
+  caf::reacts_to<committed_atom, uint64_t, std::string, seq_t>,
+  // Internal, from the store's thread: a page read (request id), or why
+  // not.
+  caf::reacts_to<stored_atom, uint64_t, std::shared_ptr<const store::page>, std::string>>;
 
 /// The gevent chat server's backlog: the last 25 messages.
 constexpr size_t default_backlog = 25;
@@ -99,6 +122,8 @@ struct room_config {
   size_t max_presence_list = 1000;
   /// Shared by the rooms of one directory.
   std::shared_ptr<room_stats> stats = std::make_shared<room_stats>();
+  /// Where history is kept; null: only the backlog, in memory.
+  std::shared_ptr<store::store_service> store;
 };
 
 /// What a room keeps across its own restarts; owned by the rooms directory.
@@ -127,14 +152,9 @@ public:
 
   // -- the room's logic, callable directly from tests -------------------------
 
-  /// Adds a member and answers with the backlog (or what came after `since`).
-  join_reply admit(const join_request& req);
 
   /// Removes a member; false if it was none.
   bool remove(const caf::actor_addr& member);
-
-  /// Appends a message, assigns its seq and fans it out.
-  seq_t append(std::string sender, std::string text, std::string body);
 
   history_reply history(const history_request& req) const;
 
@@ -161,6 +181,11 @@ public:
   caf::result<join_reply> on_join(join_request& req);
   bool on_leave(const member_id& member);
   caf::result<seq_t> on_publish(publish_request& req);
+  caf::result<history_reply> on_history(const history_request& req);
+  caf::result<seq_t> on_notice(std::string& sender, std::string& text);
+  void on_committed(uint64_t batch, const std::string& error, seq_t store_last);
+  void on_stored(uint64_t id, const std::shared_ptr<const store::page>& p,
+                 const std::string& error);
   void on_idle(uint64_t generation);
   void on_tick();
   void flush_presence();
@@ -186,7 +211,47 @@ private:
     size_t json = 0;
   };
 
+  /// A publisher waiting for its message's commit: acknowledged with the
+  /// seq of message `index` of its batch (-1: the seq before the batch).
+  struct ack_waiter {
+    caf::typed_response_promise<seq_t> rp;
+    ptrdiff_t index = -1;
+  };
+
+  struct batch {
+    std::vector<chat_message> messages;
+    std::vector<ack_waiter> acks;
+  };
+
+  /// A join or history request waiting for a page from the store.
+  struct pending_read {
+    join_request join; // for a join
+    caf::typed_response_promise<join_reply> join_rp;
+    history_request history; // for a history request
+    caf::typed_response_promise<history_reply> history_rp;
+    bool is_join = false;
+  };
+
   const member* find(const caf::actor_addr& addr) const;
+  /// Queues a message for the next commit (it gets its seq then).
+  void enqueue(std::string sender, std::string text, std::string body);
+  /// The next publisher to acknowledge, with the last message queued.
+  void ack_last_queued(caf::typed_response_promise<seq_t> rp);
+  /// Sends the queued messages to the store unless a commit is running
+  /// (without a store: commits them at once).
+  void submit();
+  /// Fans out a committed batch and acknowledges its publishers.
+  void apply(batch& b);
+  /// Whether a joiner resuming from `since` needs messages older than the
+  /// backlog (from the store).
+  bool needs_older(const join_request& req) const;
+  /// Admits a joiner: a member from now on, answered with the backlog, or
+  /// with what came after its `since` (`older`: read from the store).
+  join_reply admit(const join_request& req, const store::page* older = nullptr);
+  /// Reads what a joiner missed from the store, then admits it.
+  void admit_after_read(const join_request& req, caf::typed_response_promise<join_reply> rp);
+  bool joining(const caf::actor_addr& member) const;
+  bool busy() const;
   void publish_effects(const room_effects& fx);
   void broadcast(const v1::ServerFrame& frame, const caf::actor_addr& except = {});
   void presence_diff(const std::string& user, bool joined, const caf::actor_addr& except = {});
@@ -210,6 +275,15 @@ private:
   /// Users whose presence changed since the last flush.
   std::set<std::string> pending_presence_;
   bool flush_armed_ = false;
+  /// Messages waiting for the running commit to end.
+  batch next_;
+  /// The batch being committed.
+  batch current_;
+  bool in_flight_ = false;
+  uint64_t batch_id_ = 0;
+  /// Reads from the store in progress, by id.
+  std::unordered_map<uint64_t, pending_read> reads_;
+  uint64_t read_id_ = 0;
 };
 
 /// The room's behaviour. `behavior` may be invalid (a plain chat room).
@@ -218,3 +292,5 @@ room_actor::behavior_type room_impl(room_state::pointer self, std::string room,
                                     room_behavior_rule rule);
 
 } // namespace parley::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const parley::store::page>)

@@ -197,6 +197,9 @@ relay_actor::behavior_type relay_impl(relay_state::pointer self, relay_config cf
     [self](idle_atom, uint64_t generation) { self->state.on_idle(generation); },
     [](tick_atom) {},
     [](flush_atom) {},
+    // A relay keeps no history: the room it relays commits and reads.
+    [](committed_atom, uint64_t, const std::string&, seq_t) {},
+    [](stored_atom, uint64_t, const std::shared_ptr<const store::page>&, const std::string&) {},
     [self](relay_atom, relay_frame& frame) { self->state.on_frame(frame); },
   };
 }

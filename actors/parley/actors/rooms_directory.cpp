@@ -5,6 +5,7 @@
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/errc.hpp"
 #include "parley/runtime/supervisor.hpp"
+#include "parley/store/store_service.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_registry.hpp>
@@ -115,10 +116,60 @@ void rooms_directory_state::start_child(const std::string& name, runtime::child_
 }
 
 // Starts (or finds) the room under the rooms supervisor, then settles.
+// With a store, the room's head is loaded first (`loaded`, below).
 void rooms_directory_state::start_local(const std::string& name) {
-  auto& mem = memory[name];
-  if (!mem)
-    mem = std::make_shared<room_memory>();
+  if (!cfg.room.store) {
+    auto& mem = memory[name];
+    if (!mem)
+      mem = std::make_shared<room_memory>();
+    start_child(name, room_spec(cfg, name, mem), {});
+    return;
+  }
+  auto& store = *cfg.room.store;
+  bool answered = false;
+  std::shared_ptr<const store::room_head> sync_head;
+  std::string sync_error;
+  bool in_place = store.in_place();
+  auto addr = self_->address();
+  store.load(name, cfg.room.backlog,
+             [&answered, &sync_head, &sync_error, in_place, addr,
+              name](store::room_head* head, const std::string& error) {
+               std::shared_ptr<const store::room_head> out;
+               if (head)
+                 out = std::make_shared<store::room_head>(std::move(*head));
+               if (in_place) {
+                 answered = true;
+                 sync_head = std::move(out);
+                 sync_error = error;
+                 return;
+               }
+               if (auto dir = caf::actor_cast<caf::actor>(addr))
+                 caf::anon_send(dir, loaded_atom::value, name, std::move(out), error);
+             });
+  if (answered)
+    loaded(name, sync_head, sync_error);
+}
+
+void rooms_directory_state::loaded(const std::string& name,
+                                   const std::shared_ptr<const store::room_head>& head,
+                                   const std::string& error) {
+  if (pending.count(name) == 0)
+    return;
+  if (!head) {
+    settle(name, runtime::make_error(errc::store_unavailable,
+                                     "cannot load room " + name + ": " + error));
+    return;
+  }
+  auto mem = std::make_shared<room_memory>();
+  mem->last_seq = head->last_seq;
+  for (auto& r : head->recent)
+    mem->backlog.push_back(chat_message{name, r.seq, r.sender, r.text, r.body, r.sent_ms});
+  // A seed from another node (a cluster on per-node stores) that is ahead of
+  // this node's store: go on from it.
+  if (auto i = memory.find(name); i != memory.end() && i->second
+                                  && i->second->last_seq > mem->last_seq)
+    mem = i->second;
+  memory[name] = mem;
   start_child(name, room_spec(cfg, name, mem), {});
 }
 
@@ -244,7 +295,12 @@ void rooms_directory_state::on_down(const caf::down_msg& msg) {
   // finds the new incarnation).
   if (auto j = live.find(i->second); j != live.end() && j->second.address() == msg.source) {
     live.erase(j);
-    relayed.erase(i->second);
+    bool was_relay = relayed.erase(i->second) > 0;
+    // With a store, a room that ended leaves memory: its next start loads
+    // it from the store (a room the supervisor restarts keeps its own). A
+    // relay's memory is a seed for the room's next owner: kept.
+    if (cfg.room.store && !was_relay)
+      memory.erase(i->second);
   }
   names.erase(i);
 }
@@ -283,6 +339,9 @@ rooms_actor::behavior_type rooms_directory_impl(rooms_directory_state::pointer s
     [self](runtime::member_down_atom, const runtime::node_info& info) {
       self->state.member_down(info);
     },
+    [self](loaded_atom, const std::string& name,
+           const std::shared_ptr<const store::room_head>& head,
+           const std::string& error) { self->state.loaded(name, head, error); },
   };
 }
 

@@ -12,9 +12,11 @@
 ///
 /// The directory owns each room's `room_memory` (seq and backlog), so a room
 /// that crashes and is restarted continues its sequence and keeps its
-/// backlog; a room that stopped because it was idle starts from its memory
-/// too when someone joins again. The memory lives as long as the process
-/// until history becomes durable (the store).
+/// backlog. With a history store (`room_config::store`), a room starts from
+/// what the store holds (its last seq and newest messages, loaded before the
+/// room starts) and its memory goes when it stops idle: memory is bounded
+/// by the rooms in use, not by every name ever touched. Without a store the
+/// memory is the history and lives as long as the process.
 
 #include "parley/actors/room.hpp"
 #include "parley/actors/room_relay.hpp"
@@ -32,7 +34,11 @@
 #include <string_view>
 #include <unordered_map>
 
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const parley::store::room_head>)
+
 namespace parley::actors {
+
+using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
 
 /// Finds or starts the room of a given name.
 /// Lists the open rooms (at most `max_listed_rooms`).
@@ -51,7 +57,10 @@ using rooms_actor = caf::typed_actor<
   caf::replies_to<hosting_atom, std::string, std::string>::with<uint8_t, room_actor>,
   // Cluster: membership changes from the node agent (node name).
   caf::reacts_to<runtime::member_up_atom, runtime::node_info>,
-  caf::reacts_to<runtime::member_down_atom, runtime::node_info>>;
+  caf::reacts_to<runtime::member_down_atom, runtime::node_info>,
+  // Internal, from the store's thread: a room's head loaded (or why not).
+  caf::reacts_to<loaded_atom, std::string, std::shared_ptr<const store::room_head>,
+                 std::string>>;
 
 struct rooms_config {
   room_config room;
@@ -112,6 +121,10 @@ public:
 
   void member_up(const runtime::node_info& info);
   void member_down(const runtime::node_info& info);
+
+  /// A room's head from the store: starts the room from it.
+  void loaded(const std::string& name, const std::shared_ptr<const store::room_head>& head,
+              const std::string& error);
 
 private:
   /// Longest wait for the rooms supervisor and for another node's room.

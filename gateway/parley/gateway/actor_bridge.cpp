@@ -1,6 +1,8 @@
 // CAF only: no Beast header may be included here (compile cost).
 #include "parley/gateway/actor_bridge.hpp"
 
+#include "parley/store/store_service.hpp"
+
 #include "parley/actors/room_relay.hpp"
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/cluster_gate.hpp"
@@ -243,6 +245,47 @@ void add_system_metrics(metrics& m, caf::actor_system& sys) {
                                   "Actors running, as CAF's registry counts them (hidden "
                                   "system actors excluded)",
                                   static_cast<double>(sys.registry().running())));
+    return out;
+  });
+}
+
+void add_store_metrics(metrics& m, std::shared_ptr<store::store_service> store) {
+  m.add_collector([s = std::move(store)] {
+    auto load = [](auto& atomic) { return static_cast<double>(atomic.load(std::memory_order_relaxed)); };
+    auto& st = s->stats();
+    std::vector<prometheus::MetricFamily> out;
+    out.push_back(counter_family_of("parley_store_commits_total",
+                                    "Transactions committed (each holds every room's batch that "
+                                    "waited for it: group commit)",
+                                    load(st.commits)));
+    out.push_back(counter_family_of("parley_store_commit_failures_total",
+                                    "Transactions the store refused (their publishers got "
+                                    "STORE_UNAVAILABLE)",
+                                    load(st.commit_failures)));
+    out.push_back(counter_family_of("parley_store_messages_total", "Messages committed",
+                                    load(st.messages)));
+    out.push_back(counter_family_of("parley_store_batches_total",
+                                    "Room batches committed (a room's publishes that waited "
+                                    "for one commit)",
+                                    load(st.batches)));
+    out.push_back(counter_family_of("parley_store_commit_seconds_total",
+                                    "Time spent committing",
+                                    load(st.commit_us) / 1e6));
+    out.push_back(counter_family_of("parley_store_conflicts_total",
+                                    "Batches refused because the store held their seqs already",
+                                    load(st.conflicts)));
+    out.push_back(counter_family_of("parley_store_reads_total",
+                                    "History pages read from the store", load(st.reads)));
+    out.push_back(counter_family_of("parley_store_read_failures_total",
+                                    "History reads the store failed", load(st.read_failures)));
+    out.push_back(counter_family_of("parley_store_loads_total",
+                                    "Rooms loaded from the store as they started",
+                                    load(st.loads)));
+    out.push_back(counter_family_of("parley_store_trimmed_total",
+                                    "Messages removed by retention", load(st.trimmed)));
+    out.push_back(gauge_family_of("parley_store_failing",
+                                  "1 while the store's last commit failed",
+                                  s->failing() ? 1.0 : 0.0));
     return out;
   });
 }

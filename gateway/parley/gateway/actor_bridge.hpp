@@ -29,6 +29,10 @@ namespace parley::actors {
 struct relay_stats;
 } // namespace parley::actors
 
+namespace parley::store {
+class store_service;
+} // namespace parley::store
+
 namespace parley::gateway {
 
 /// The gateway actor: owns the Beast listener (its acceptor, I/O threads and
@@ -81,6 +85,9 @@ void add_actor_metrics(metrics& m, std::shared_ptr<actors::connection_stats> con
 /// Adds what `sys` counts (running actors) to `m`. `sys` must outlive every
 /// scrape: add it once the node runs, in the program that owns both.
 void add_system_metrics(metrics& m, caf::actor_system& sys);
+
+/// Adds the history store's counters to `m`.
+void add_store_metrics(metrics& m, std::shared_ptr<store::store_service> store);
 
 /// Adds the cluster's membership counters and the relays' to `m`.
 void add_cluster_metrics(metrics& m, std::shared_ptr<actors::relay_stats> relays);

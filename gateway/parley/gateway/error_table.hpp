@@ -50,6 +50,8 @@ inline constexpr errc_mapping errc_table[] = {
   {runtime::errc::supervisor_stopping, v1::ERROR_CODE_UNAVAILABLE},
   {runtime::errc::unavailable, v1::ERROR_CODE_UNAVAILABLE},
   {runtime::errc::capacity_exceeded, v1::ERROR_CODE_RATE_LIMITED},
+  // The history store refused a commit: nothing was acknowledged; retry.
+  {runtime::errc::store_unavailable, v1::ERROR_CODE_STORE_UNAVAILABLE},
   // What the client asked for is wrong.
   {runtime::errc::invalid_argument, v1::ERROR_CODE_INVALID_ARGUMENT},
   {runtime::errc::not_a_member, v1::ERROR_CODE_NOT_A_MEMBER},
@@ -73,6 +75,8 @@ constexpr v1::ErrorCode wire_code(runtime::errc e) {
 
 /// Errors that are the server's to fix (logged as warnings, not at debug).
 constexpr bool is_server_fault(v1::ErrorCode code) {
+  // STORE_UNAVAILABLE is the server's too, but the store logs it once with
+  // a count (store_service.cpp), not once per refused publish.
   return code == v1::ERROR_CODE_INTERNAL || code == v1::ERROR_CODE_UNAVAILABLE;
 }
 

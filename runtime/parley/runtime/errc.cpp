@@ -42,6 +42,8 @@ std::string to_string(errc x) {
       return "unauthenticated";
     case errc::forbidden:
       return "forbidden";
+    case errc::store_unavailable:
+      return "store_unavailable";
     case errc::internal:
       return "internal";
   }

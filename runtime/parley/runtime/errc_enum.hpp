@@ -53,6 +53,10 @@ enum class errc : uint8_t {
   /// The user may not do this in this room (their token's grants, or the
   /// guests' rooms).
   forbidden,
+  // -- history ---------------------------------------------------------------------
+  /// The history store could not commit (or read): nothing of the request
+  /// was acknowledged or delivered; retry.
+  store_unavailable,
   // -- other -----------------------------------------------------------------------
   /// An error the server did not expect (one of CAF's own, say).
   internal,

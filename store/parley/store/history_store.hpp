@@ -1,0 +1,155 @@
+#pragma once
+
+/// @file
+/// Where rooms keep their history: one interface, three stores (memory,
+/// SQLite, and PostgreSQL for a cluster), chosen with `--store`.
+///
+/// The interface is synchronous on purpose: a store is called by the
+/// threads of a `store_service` (store_service.hpp), never by CAF's
+/// scheduler threads, except a store that says it never blocks (the memory
+/// store), which rooms may call in place. A store keeps, per room, the last
+/// seq it gave out (which outlives retention) and the messages retention
+/// has not removed yet. Nothing here knows CAF: the stores build and are
+/// tested without it.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace parley::store {
+
+using seq_t = uint64_t;
+
+/// One stored message.
+struct record {
+  seq_t seq = 0;
+  std::string sender;
+  std::string text;
+  std::string body;
+  int64_t sent_ms = 0;
+};
+
+/// What a room starts from: the last seq given out and the newest messages.
+struct room_head {
+  seq_t last_seq = 0;
+  /// The newest messages, oldest first (at most as many as asked for).
+  std::vector<record> recent;
+};
+
+/// Messages of a room in a seq range, oldest first.
+struct page {
+  std::vector<record> records;
+  /// The oldest seq the store still holds for the room (last seq + 1 if it
+  /// holds none): wanted seqs below it were removed by retention.
+  seq_t oldest = 1;
+  seq_t last_seq = 0;
+};
+
+/// A room's messages to commit, in one group commit with others.
+struct room_batch {
+  std::string room;
+  /// Seqs strictly increasing; the first must be past the room's last seq
+  /// (else the batch is refused as a conflict: another writer got there).
+  std::vector<record> records;
+  /// The room's last seq after this batch (the last record's, or more when
+  /// a room adopts a seq from elsewhere without its messages).
+  seq_t last_seq = 0;
+  /// Filled by `commit`: empty when the batch is in, else why not.
+  std::string error;
+  /// Filled by `commit` on a conflict: the store's last seq for the room.
+  seq_t store_last_seq = 0;
+};
+
+/// How long history lasts, per room; zero: no limit.
+struct retention {
+  /// Messages kept per room (the newest).
+  uint64_t max_messages = 10'000;
+  /// Messages older than this are removed.
+  std::chrono::seconds max_age{std::chrono::hours(24 * 30)};
+};
+
+/// A store that cannot do what was asked right now (full, read-only,
+/// locked, unreachable). The request may succeed later.
+struct store_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// What one `trim` removed.
+struct trim_result {
+  uint64_t removed = 0;
+};
+
+class history_store {
+public:
+  virtual ~history_store() = default;
+
+  /// "sqlite /path/to/history.db", "memory", ...
+  virtual std::string describe() const = 0;
+
+  /// False for a store that never blocks on I/O (memory): callers may run
+  /// it on any thread, in place.
+  virtual bool blocking() const = 0;
+
+  /// The room's last seq and its newest `recent` messages. Throws
+  /// store_error.
+  virtual room_head load(const std::string& room, size_t recent) = 0;
+
+  /// Commits the batches in one transaction: each batch is in, or refused
+  /// with its `error` set (a conflict refuses its batch only). Throws
+  /// store_error when the transaction as a whole fails (nothing is in).
+  virtual void commit(std::vector<room_batch>& batches) = 0;
+
+  /// Messages with after < seq < before (before 0: no bound), at most
+  /// `limit`: the newest of them if `newest`, else the oldest. Throws
+  /// store_error.
+  virtual page read(const std::string& room, seq_t after, seq_t before, size_t limit,
+                    bool newest) = 0;
+
+  /// Applies retention to `rooms` (by count) and to every room (by age),
+  /// removing at most `budget` messages in one go. Throws store_error.
+  virtual trim_result trim(const std::vector<std::string>& rooms, const retention& keep,
+                           int64_t now_ms, size_t budget) = 0;
+};
+
+/// Milliseconds since the epoch.
+inline int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+/// The memory store: history for as long as the process runs.
+std::unique_ptr<history_store> make_memory_store();
+
+enum class sync_mode {
+  /// WAL with synchronous=NORMAL: a commit survives the process (kill -9),
+  /// not a power cut or kernel crash.
+  normal,
+  /// synchronous=FULL: a commit is on disk (fsync) before it is
+  /// acknowledged.
+  full,
+};
+
+struct sqlite_options {
+  /// The folder of the database (created if missing).
+  std::string data_dir = "data";
+  sync_mode sync = sync_mode::normal;
+};
+
+/// Opens (creating or migrating) the SQLite store under `opts.data_dir`,
+/// holding a lock on the folder for the life of the store. On failure
+/// returns null and says why in `why` (a folder that is not writable, a file
+/// that is not a database, a schema from a newer Parley, a folder another
+/// gateway uses).
+std::unique_ptr<history_store> open_sqlite_store(const sqlite_options& opts, std::string& why);
+
+/// The schema version this build writes (`PRAGMA user_version`).
+constexpr int sqlite_schema_version = 2;
+
+/// For tests of migrations: creates a database at an older schema version.
+bool create_sqlite_schema_at(const std::string& file, int version, std::string& why);
+
+} // namespace parley::store
