@@ -17,7 +17,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
-#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -61,6 +62,7 @@ struct pub_result {
   uint64_t refused = 0;
   double credit = 0;
   uint64_t sent = 0;
+  clock_type::time_point last_tick;
 };
 
 struct pub_state {
@@ -112,10 +114,14 @@ caf::behavior publisher(pub_actor* self, room_actor room, std::shared_ptr<shared
     [self, room, run, rate](tick_atom_b) {
       if (run->stop.load(std::memory_order_relaxed))
         return;
-      // Every millisecond, what is due; latency counts from now.
+      // Every millisecond or so, what fell due since the last tick (timers
+      // run late: counting elapsed time keeps the rate); latency counts
+      // from now.
       auto& st = *self->state.r;
-      st.credit += rate / 1000.0;
       auto now = clock_type::now();
+      if (st.last_tick != clock_type::time_point{})
+        st.credit += rate * std::chrono::duration<double>(now - st.last_tick).count();
+      st.last_tick = now;
       while (st.credit >= 1) {
         st.credit -= 1;
         send_one(self, room, run, now, false);
@@ -138,6 +144,10 @@ struct bench_config : caf::actor_system_config {
   explicit bench_config(size_t threads) {
     runtime::announce_runtime(*this);
     set("scheduler.max-threads", threads);
+    // The node's policy (docs/configuration.md), or PARLEY_SCHEDULER's.
+    auto* policy = std::getenv("PARLEY_SCHEDULER");
+    set("scheduler.policy",
+        caf::atom_from_string(policy && std::string{policy} == "stealing" ? "stealing" : "sharing"));
   }
 };
 
@@ -211,11 +221,10 @@ int main(int argc, char** argv) {
     auto batches = service->stats().batches.load() - batches0;
     auto messages = service->stats().messages.load() - messages0;
     run->stop = true;
-    caf::scoped_actor self{sys};
     for (auto& p : pubs)
-      self->send_exit(p, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
     for (auto& r : rooms)
-      self->send_exit(r, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
     std::vector<int64_t> all;
     uint64_t acked = 0;
     uint64_t refused = 0;

@@ -113,6 +113,13 @@ public:
   /// removing at most `budget` messages in one go. Throws store_error.
   virtual trim_result trim(const std::vector<std::string>& rooms, const retention& keep,
                            int64_t now_ms, size_t budget) = 0;
+
+  /// Moves what commits wrote ahead (a log) into the store proper, without
+  /// holding commits up; called now and then from a thread that is not the
+  /// committer's. Throws store_error. Nothing to do for most stores.
+  virtual void checkpoint() {
+    // nop
+  }
 };
 
 /// Milliseconds since the epoch.

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -23,6 +24,10 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int busy_timeout_ms = 5000;
+
+// The log's length (pages of 4 KiB) past which the writer restarts it:
+// 16 MiB.
+constexpr int restart_frames = 4096;
 
 // Each step takes the schema from the version before it to its own. Never
 // edit a step that shipped: add one.
@@ -84,8 +89,10 @@ record read_record(SQLite::Statement& q) {
 class sqlite_store final : public history_store {
 public:
   sqlite_store(std::string dir, int lock_fd, std::unique_ptr<SQLite::Database> writer,
-               std::unique_ptr<SQLite::Database> reader)
+               std::unique_ptr<SQLite::Database> reader,
+               std::unique_ptr<SQLite::Database> checkpointer)
     : dir_(std::move(dir)), lock_{lock_fd}, w_(std::move(writer)), r_(std::move(reader)),
+      c_(std::move(checkpointer)),
       find_room_(*w_, "SELECT id, last_seq FROM rooms WHERE name = ?"),
       add_room_(*w_, "INSERT INTO rooms(name, last_seq) VALUES (?, 0)"),
       set_last_(*w_, "UPDATE rooms SET last_seq = ? WHERE id = ?"),
@@ -138,6 +145,15 @@ public:
   }
 
   void commit(std::vector<room_batch>& batches) override {
+    if (log_frames_.load(std::memory_order_relaxed) > restart_frames) {
+      log_frames_.store(0, std::memory_order_relaxed);
+      try {
+        SQLite::Statement restart{*w_, "PRAGMA wal_checkpoint(RESTART)"};
+        restart.executeStep();
+      } catch (const SQLite::Exception&) {
+        // Busy (a long read): the next PASSIVE tells again.
+      }
+    }
     try {
       w_->exec("BEGIN IMMEDIATE");
     } catch (const SQLite::Exception& e) {
@@ -239,6 +255,26 @@ public:
     }
   }
 
+  // The writer's connection does not checkpoint on its own
+  // (wal_autocheckpoint = 0): a checkpoint that copies the log into the
+  // database file, and with synchronous=NORMAL syncs it, would stall every
+  // commit queued behind it. This connection copies from the reader's
+  // thread instead (PASSIVE never waits for the writer). But under steady
+  // commits the writer always adds to the log while that runs, so the log
+  // would never start over and would grow without end (2 GB in 8 s at full
+  // speed): once PASSIVE saw it past `restart_frames`, the writer itself
+  // restarts it before its next transaction (`commit`), when it holds no
+  // transaction: a short stall, since PASSIVE copied most of it.
+  void checkpoint() override {
+    try {
+      SQLite::Statement passive{*c_, "PRAGMA wal_checkpoint(PASSIVE)"};
+      passive.executeStep();
+      log_frames_.store(passive.getColumn(1).getInt(), std::memory_order_relaxed);
+    } catch (const SQLite::Exception& e) {
+      throw store_error{sqlite_reason(e)};
+    }
+  }
+
 private:
   void commit_one(room_batch& b) {
     find_room_.reset();
@@ -292,6 +328,9 @@ private:
   lock_guard lock_;
   std::unique_ptr<SQLite::Database> w_;
   std::unique_ptr<SQLite::Database> r_;
+  std::unique_ptr<SQLite::Database> c_;
+  /// The log's length at the last PASSIVE checkpoint (pages).
+  std::atomic<int> log_frames_{0};
   SQLite::Statement find_room_;
   SQLite::Statement add_room_;
   SQLite::Statement set_last_;
@@ -346,6 +385,7 @@ std::unique_ptr<SQLite::Database> open_writer(const std::string& file, sync_mode
     }
     db->exec(sync == sync_mode::full ? "PRAGMA synchronous = FULL"
                                      : "PRAGMA synchronous = NORMAL");
+    db->exec("PRAGMA wal_autocheckpoint = 0"); // see sqlite_store::checkpoint
     if (version < sqlite_schema_version)
       migrate(*db, version, sqlite_schema_version);
   } catch (const SQLite::Exception& e) {
@@ -400,7 +440,12 @@ std::unique_ptr<history_store> open_sqlite_store(const sqlite_options& opts, std
   }
   try {
     auto reader = std::make_unique<SQLite::Database>(file, SQLite::OPEN_READONLY, busy_timeout_ms);
-    return std::make_unique<sqlite_store>(opts.data_dir, fd, std::move(writer), std::move(reader));
+    auto checkpointer =
+      std::make_unique<SQLite::Database>(file, SQLite::OPEN_READWRITE, busy_timeout_ms);
+    checkpointer->exec(opts.sync == sync_mode::full ? "PRAGMA synchronous = FULL"
+                                                    : "PRAGMA synchronous = NORMAL");
+    return std::make_unique<sqlite_store>(opts.data_dir, fd, std::move(writer), std::move(reader),
+                                          std::move(checkpointer));
   } catch (const SQLite::Exception& e) {
     ::close(fd);
     why = file + ": " + sqlite_reason(e);

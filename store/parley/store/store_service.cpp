@@ -132,16 +132,38 @@ void store_service::write_loop() {
   }
 }
 
+// Reads, and between them the checkpoints of the store's log (never on the
+// writer's thread: a checkpoint there would hold up every commit).
 void store_service::read_loop() {
+  uint64_t checkpointed_at = 0; // commits when the last checkpoint ran
+  auto next_checkpoint = std::chrono::steady_clock::now() + opts_.checkpoint_interval;
   std::unique_lock<std::mutex> guard{mtx_};
   for (;;) {
-    read_cv_.wait(guard, [this] { return stopping_ || !reads_.empty(); });
-    if (reads_.empty())
-      break; // stopping, nothing left
-    auto job = std::move(reads_.front());
-    reads_.pop_front();
+    read_cv_.wait_until(guard, next_checkpoint, [this] { return stopping_ || !reads_.empty(); });
+    if (!reads_.empty()) {
+      auto job = std::move(reads_.front());
+      reads_.pop_front();
+      guard.unlock();
+      run_read(job);
+      guard.lock();
+    } else if (stopping_) {
+      break;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_checkpoint)
+      continue;
+    next_checkpoint = now + opts_.checkpoint_interval;
+    auto commits = stats_.commits.load(std::memory_order_relaxed);
+    if (commits == checkpointed_at)
+      continue; // nothing new in the log
+    checkpointed_at = commits;
     guard.unlock();
-    run_read(job);
+    try {
+      store_->checkpoint();
+      stats_.checkpoints.fetch_add(1, std::memory_order_relaxed);
+    } catch (const store_error& e) {
+      spdlog::debug("store: checkpoint failed (tried again later): {}", e.what());
+    }
     guard.lock();
   }
 }

@@ -42,6 +42,7 @@ struct store_stats {
   std::atomic<uint64_t> read_failures{0};
   std::atomic<uint64_t> loads{0};
   std::atomic<uint64_t> trimmed{0};
+  std::atomic<uint64_t> checkpoints{0};
   /// Sum of commit times in microseconds (with `commits`: the mean).
   std::atomic<uint64_t> commit_us{0};
   /// Batches in the last commit (how much group commit grouped).
@@ -54,6 +55,9 @@ struct service_options {
   std::chrono::milliseconds trim_interval{std::chrono::seconds(10)};
   /// Most messages one retention pass removes (the next pass goes on).
   size_t trim_budget = 50'000;
+  /// How often the reader's thread checkpoints the store's log while
+  /// commits come in (history_store::checkpoint).
+  std::chrono::milliseconds checkpoint_interval{200};
 };
 
 class store_service {
