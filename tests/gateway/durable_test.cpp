@@ -15,7 +15,6 @@
 #include <map>
 #include <random>
 #include <set>
-#include <thread>
 
 namespace {
 
@@ -266,7 +265,8 @@ TEST(Durable, AFullDiskRefusesPublishesAndTheGatewayRecoversByItself) {
 
 TEST(Durable, IdleRoomsLeaveMemoryAndComeBackFromTheStore) {
   temp_dir dir;
-  gateway_process gw{sqlite_args(dir.path, {"--room-idle-timeout=1"})};
+  // At debug level each room says when it stops idle: the test waits for that.
+  gateway_process gw{sqlite_args(dir.path, {"--room-idle-timeout=1", "--log-level=debug"})};
   ASSERT_NE(gw.port(), 0);
   raw_ws c;
   ASSERT_TRUE(open_chat(c, gw.port(), "alice"));
@@ -281,10 +281,8 @@ TEST(Durable, IdleRoomsLeaveMemoryAndComeBackFromTheStore) {
   }
   EXPECT_EQ(metric(gw.port(), "parley_rooms_started_total"), n);
   // Every room stops after a second without members.
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (metric(gw.port(), "parley_rooms_open") > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(50ms);
-  ASSERT_EQ(metric(gw.port(), "parley_rooms_open"), 0);
+  ASSERT_TRUE(gw.proc().wait_for_count(": idle, stopping", n, 20s)) << gw.log();
+  EXPECT_EQ(metric(gw.port(), "parley_rooms_open"), 0);
   // And comes back with its history.
   auto joined = join(c, "r7");
   ASSERT_TRUE(joined && joined->ack().has_joined());

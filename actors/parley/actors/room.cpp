@@ -503,8 +503,14 @@ void room_state::admit_after_read(const join_request& req,
   pr.is_join = true;
   pr.join = req;
   pr.join_rp = std::move(rp);
+  read_page(id, *req.since, 0, cfg_.max_history);
+}
+
+// The newest `limit` messages in (after, before), read on the store's
+// thread; the page comes back as `stored_atom` with `id`.
+void room_state::read_page(uint64_t id, seq_t after, seq_t before, size_t limit) {
   auto addr = self_->address();
-  cfg_.store->read(room_, *req.since, 0, cfg_.max_history, true,
+  cfg_.store->read(room_, after, before, limit, true,
                    [addr, id](store::page* p, const std::string& error) {
                      std::shared_ptr<const store::page> out;
                      if (p)
@@ -591,15 +597,7 @@ caf::result<history_reply> room_state::on_history(const history_request& req) {
   auto& pr = reads_[id];
   pr.history = req;
   pr.history_rp = rp;
-  auto addr = self_->address();
-  cfg_.store->read(room_, req.after, req.before, limit, true,
-                   [addr, id](store::page* p, const std::string& error) {
-                     std::shared_ptr<const store::page> out;
-                     if (p)
-                       out = std::make_shared<store::page>(std::move(*p));
-                     if (auto room = caf::actor_cast<caf::actor>(addr))
-                       caf::anon_send(room, stored_atom::value, id, std::move(out), error);
-                   });
+  read_page(id, req.after, req.before, limit);
   return rp;
 }
 

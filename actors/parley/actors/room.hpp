@@ -251,6 +251,8 @@ private:
   /// Reads what a joiner missed from the store, then admits it.
   void admit_after_read(const join_request& req, caf::typed_response_promise<join_reply> rp);
   bool joining(const caf::actor_addr& member) const;
+  /// Asks the store for the newest `limit` messages in (after, before).
+  void read_page(uint64_t id, seq_t after, seq_t before, size_t limit);
   bool busy() const;
   void publish_effects(const room_effects& fx);
   void broadcast(const v1::ServerFrame& frame, const caf::actor_addr& except = {});
