@@ -13,12 +13,19 @@
 
 namespace parley::examples {
 
+/// One lock for every line. It cannot be a static inside `say`: each
+/// instantiation of the template would get a mutex of its own, and two
+/// lines of different argument types would interleave.
+inline std::mutex& say_mutex() {
+  static std::mutex mtx;
+  return mtx;
+}
+
 template <class... Ts>
 void say(const Ts&... xs) {
-  static std::mutex mtx;
   std::ostringstream line;
   (line << ... << xs);
-  std::lock_guard<std::mutex> guard{mtx};
+  std::lock_guard<std::mutex> guard{say_mutex()};
   std::cout << line.str() << std::endl;
 }
 
