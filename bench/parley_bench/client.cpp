@@ -1,12 +1,16 @@
 #include "parley_bench/client.hpp"
 
+#include "parley/client/tls.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <chrono>
 #include <deque>
+#include <optional>
 
 namespace parley::bench {
 
@@ -22,14 +26,35 @@ int64_t now_us() {
 }
 
 struct connection::impl {
+  using plain_ws = websocket::stream<beast::tcp_stream>;
+  using tls_ws = websocket::stream<client::tls_stream>;
+
   impl(net::io_context& ioc, const target& t, std::string src)
-    : tgt(t), source(std::move(src)), ws(ioc) {
-    // nop
+    : tgt(t), source(std::move(src)) {
+    if (t.tls)
+      secure.emplace(ioc, *t.tls);
+    else
+      plain.emplace(ioc);
+  }
+
+  /// Calls `f` with the WebSocket in use.
+  template <class F>
+  void visit(F&& f) {
+    if (secure)
+      f(*secure);
+    else
+      f(*plain);
+  }
+
+  tcp::socket& socket() {
+    return secure ? beast::get_lowest_layer(*secure).socket()
+                  : beast::get_lowest_layer(*plain).socket();
   }
 
   const target& tgt;
   std::string source;
-  websocket::stream<beast::tcp_stream> ws;
+  std::optional<plain_ws> plain;
+  std::optional<tls_ws> secure;
   beast::flat_buffer buf;
   std::deque<std::string> queue;
   bool writing = false;
@@ -52,21 +77,43 @@ std::string describe(const char* what, const beast::error_code& ec) {
   return std::string(what) + ": " + ec.message();
 }
 
+/// The TLS handshake where there is one; `next` right away where not.
+template <class Next>
+void secure_then(websocket::stream<beast::tcp_stream>&, const target&, Next&& next) {
+  next(beast::error_code{});
+}
+
+template <class Next>
+void secure_then(websocket::stream<client::tls_stream>& ws, const target& tgt, Next&& next) {
+  client::prepare_handshake(ws.next_layer(), tgt.server_name, tgt.verify);
+  ws.next_layer().async_handshake(net::ssl::stream_base::client,
+                                  [next = std::forward<Next>(next)](beast::error_code ec) mutable {
+                                    next(ec);
+                                  });
+}
+
 } // namespace
 
-void connection::start() {
-  auto self = shared_from_this();
-  auto fail = [self](const std::string& why) {
-    if (self->impl_->down)
-      return;
-    self->impl_->down = true;
-    beast::error_code ignored;
-    beast::get_lowest_layer(self->impl_->ws).socket().close(ignored);
-    if (self->on_down)
-      self->on_down(*self, why);
-  };
+void connection::fail(const std::string& why) {
   auto& st = *impl_;
-  auto& sock = beast::get_lowest_layer(st.ws).socket();
+  if (st.down)
+    return;
+  st.down = true;
+  beast::error_code ignored;
+  st.socket().close(ignored);
+  if (on_down)
+    on_down(*this, why);
+}
+
+void connection::start() {
+  impl_->visit([this](auto& ws) { start_on(ws); });
+}
+
+template <class WS>
+void connection::start_on(WS& ws) {
+  auto self = shared_from_this();
+  auto& st = *impl_;
+  auto& sock = st.socket();
   beast::error_code ec;
   sock.open(tcp::v4(), ec);
   if (!ec && !st.source.empty()) {
@@ -75,65 +122,80 @@ void connection::start() {
       sock.bind(tcp::endpoint(net::ip::make_address_v4(st.source), 0), ec);
   }
   if (ec)
-    return net::post(ioc_, [fail, ec] { fail(describe("bind", ec)); });
-  beast::get_lowest_layer(st.ws).expires_after(std::chrono::milliseconds(st.tgt.timeout_ms));
-  beast::get_lowest_layer(st.ws).async_connect(st.tgt.endpoint, [self, fail](beast::error_code ec) {
+    return net::post(ioc_, [self, ec] { self->fail(describe("bind", ec)); });
+  beast::get_lowest_layer(ws).expires_after(std::chrono::milliseconds(st.tgt.timeout_ms));
+  beast::get_lowest_layer(ws).async_connect(st.tgt.endpoint, [self, &ws](beast::error_code ec) {
     if (ec)
-      return fail(describe("connect", ec));
-    auto& st = *self->impl_;
-    st.ws.next_layer().socket().set_option(tcp::no_delay(true), ec);
-    st.ws.binary(st.tgt.enc == proto::encoding::binary);
-    st.ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-      req.set(beast::http::field::user_agent, "parley-bench/0.1");
-    }));
-    st.ws.async_handshake(st.tgt.host, st.tgt.path, [self, fail](beast::error_code ec) {
+      return self->fail(describe("connect", ec));
+    self->impl_->socket().set_option(tcp::no_delay(true), ec);
+    secure_then(ws, self->impl_->tgt, [self, &ws](beast::error_code ec) {
       if (ec)
-        return fail(describe("upgrade", ec));
-      auto& st = *self->impl_;
-      beast::get_lowest_layer(st.ws).expires_never();
-      auto opt = websocket::stream_base::timeout::suggested(beast::role_type::client);
-      opt.handshake_timeout = std::chrono::milliseconds(st.tgt.timeout_ms);
-      st.ws.set_option(opt);
-      st.open = true;
-      if (self->on_open)
-        self->on_open(*self);
-      // The read loop; it holds the connection alive.
-      struct reader {
-        std::shared_ptr<connection> self;
-        std::function<void(const std::string&)> fail;
-        void operator()(beast::error_code ec, size_t) {
-          auto& st = *self->impl_;
-          if (ec) {
-            // Our close ends the read (closed, or aborted when the close
-            // frame went out first); the close's handler reports the end.
-            if (st.close_sent
-                && (ec == websocket::error::closed || ec == net::error::operation_aborted))
-              return;
-            if (ec == websocket::error::closed) {
-              auto reason = st.ws.reason();
-              return fail("closed by the server: " + std::to_string(reason.code) + " "
-                          + std::string(reason.reason.data(), reason.reason.size()));
-            }
-            return fail(describe("read", ec));
-          }
-          auto data = st.buf.data();
-          std::string_view payload(static_cast<const char*>(data.data()), data.size());
-          auto res = proto::decode_server(payload, st.ws.got_text() ? proto::encoding::json
-                                                                    : proto::encoding::binary);
-          st.buf.consume(st.buf.size());
-          if (auto* frame = std::get_if<v1::ServerFrame>(&res)) {
-            if (self->on_frame)
-              self->on_frame(*self, *frame);
-          } else {
-            return fail("undecodable frame: " + std::get<proto::decode_error>(res).reason);
-          }
-          if (!st.down)
-            st.ws.async_read(st.buf, std::move(*this));
-        }
-      };
-      st.ws.async_read(st.buf, reader{self, fail});
+        return self->fail("TLS handshake: " + client::tls_failure(ec));
+      self->upgrade(ws);
     });
   });
+}
+
+template <class WS>
+void connection::upgrade(WS& ws) {
+  auto& st = *impl_;
+  ws.binary(st.tgt.enc == proto::encoding::binary);
+  ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+    req.set(beast::http::field::user_agent, "parley-bench/0.1");
+  }));
+  ws.async_handshake(st.tgt.host, st.tgt.path,
+                     [self = shared_from_this(), &ws](beast::error_code ec) {
+                       if (ec)
+                         return self->fail(describe("upgrade", ec));
+                       auto& st = *self->impl_;
+                       beast::get_lowest_layer(ws).expires_never();
+                       auto opt = websocket::stream_base::timeout::suggested(beast::role_type::client);
+                       opt.handshake_timeout = std::chrono::milliseconds(st.tgt.timeout_ms);
+                       ws.set_option(opt);
+                       st.open = true;
+                       if (self->on_open)
+                         self->on_open(*self);
+                       self->read_on(ws);
+                     });
+}
+
+template <class WS>
+void connection::read_on(WS& ws) {
+  // The read loop; it holds the connection alive.
+  struct reader {
+    std::shared_ptr<connection> self;
+    WS& ws;
+    void operator()(beast::error_code ec, size_t) {
+      auto& st = *self->impl_;
+      if (ec) {
+        // Our close ends the read (closed, or aborted when the close frame
+        // went out first); the close's handler reports the end.
+        if (st.close_sent
+            && (ec == websocket::error::closed || ec == net::error::operation_aborted))
+          return;
+        if (ec == websocket::error::closed) {
+          auto reason = ws.reason();
+          return self->fail("closed by the server: " + std::to_string(reason.code) + " "
+                            + std::string(reason.reason.data(), reason.reason.size()));
+        }
+        return self->fail(describe("read", ec));
+      }
+      auto data = st.buf.data();
+      std::string_view payload(static_cast<const char*>(data.data()), data.size());
+      auto res = proto::decode_server(payload, ws.got_text() ? proto::encoding::json
+                                                             : proto::encoding::binary);
+      st.buf.consume(st.buf.size());
+      if (auto* frame = std::get_if<v1::ServerFrame>(&res)) {
+        if (self->on_frame)
+          self->on_frame(*self, *frame);
+      } else {
+        return self->fail("undecodable frame: " + std::get<proto::decode_error>(res).reason);
+      }
+      if (!st.down)
+        ws.async_read(st.buf, std::move(*this));
+    }
+  };
+  ws.async_read(impl_->buf, reader{shared_from_this(), ws});
 }
 
 void connection::send(const v1::ClientFrame& frame) {
@@ -153,6 +215,11 @@ void connection::close() {
 }
 
 void connection::pump() {
+  impl_->visit([this](auto& ws) { pump_on(ws); });
+}
+
+template <class WS>
+void connection::pump_on(WS& ws) {
   // Beast allows one write at a time, and a close counts as one: the close
   // goes out after the queued frames.
   auto& st = *impl_;
@@ -160,32 +227,32 @@ void connection::pump() {
     return;
   if (!st.queue.empty()) {
     st.writing = true;
-    st.ws.async_write(net::buffer(st.queue.front()),
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        auto& st = *self->impl_;
-                        st.writing = false;
-                        if (ec)
-                          return; // the read loop reports the failure
-                        st.queue.pop_front();
-                        self->pump();
-                      });
+    ws.async_write(net::buffer(st.queue.front()),
+                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                     auto& st = *self->impl_;
+                     st.writing = false;
+                     if (ec)
+                       return; // the read loop reports the failure
+                     st.queue.pop_front();
+                     self->pump();
+                   });
     return;
   }
   if (st.closing && !st.close_sent) {
     st.close_sent = true;
     st.writing = true;
-    st.ws.async_close(websocket::close_code::normal,
-                      [self = shared_from_this()](beast::error_code ec) {
-                        auto& st = *self->impl_;
-                        st.writing = false;
-                        if (st.down)
-                          return;
-                        st.down = true;
-                        beast::error_code ignored;
-                        beast::get_lowest_layer(st.ws).socket().close(ignored);
-                        if (self->on_down)
-                          self->on_down(*self, ec ? describe("close", ec) : "");
-                      });
+    ws.async_close(websocket::close_code::normal,
+                   [self = shared_from_this()](beast::error_code ec) {
+                     auto& st = *self->impl_;
+                     st.writing = false;
+                     if (st.down)
+                       return;
+                     st.down = true;
+                     beast::error_code ignored;
+                     st.socket().close(ignored);
+                     if (self->on_down)
+                       self->on_down(*self, ec ? describe("close", ec) : "");
+                   });
   }
 }
 

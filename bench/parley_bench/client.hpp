@@ -16,6 +16,10 @@
 #include <memory>
 #include <string>
 
+namespace boost::asio::ssl {
+class context;
+} // namespace boost::asio::ssl
+
 namespace parley::bench {
 
 namespace v1 = ::parley::v1;
@@ -25,6 +29,12 @@ struct target {
   boost::asio::ip::tcp::endpoint endpoint;
   std::string host;   ///< the Host header
   std::string path;   ///< the request target, e.g. /ws
+  /// wss://: the TLS context every connection of the process shares (null
+  /// for ws://), the server's name for SNI and the certificate check, and
+  /// whether to check it.
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::string server_name;
+  bool verify = true;
   proto::encoding enc = proto::encoding::json;
   int timeout_ms = 10'000; ///< connect + upgrade
 };
@@ -65,6 +75,19 @@ public:
 private:
   /// Starts the next write, or the close once the queue is empty.
   void pump();
+
+  /// Ends the connection once with `why` (on_down).
+  void fail(const std::string& why);
+
+  // The steps, over TCP or over TLS (client.cpp).
+  template <class WS>
+  void start_on(WS& ws);
+  template <class WS>
+  void upgrade(WS& ws);
+  template <class WS>
+  void read_on(WS& ws);
+  template <class WS>
+  void pump_on(WS& ws);
 
   struct impl;
   boost::asio::io_context& ioc_;

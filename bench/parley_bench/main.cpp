@@ -7,6 +7,7 @@
 // --per-process connections it runs worker processes of itself and merges
 // their results. No CAF: the tool stays off the runtime it measures.
 
+#include "parley/client/tls.hpp"
 #include "parley/client/ws_client.hpp"
 #include "parley/client/ws_url.hpp"
 #include "parley/runtime/command_line.hpp"
@@ -95,6 +96,13 @@ int main(int argc, char** argv) {
     ->capture_default_str()->check(CLI::Range(1, 1'000'000));
   app.add_option("--concurrency", o.concurrency, "connects in flight at once")
     ->capture_default_str()->check(CLI::Range(1, 100'000));
+  app.add_option("--ca-file", o.ca_file,
+                 "wss://: PEM certificate of the authority that signed the gateway's "
+                 "(default: the system's trusted ones)")
+    ->check(CLI::ExistingFile);
+  app.add_flag("--insecure", o.insecure,
+               "wss://: accept any certificate (development only: anyone on the path can "
+               "read and change the traffic)");
   app.add_option("--server-pid", o.server_pid_text,
                  "the gateway to report RSS and CPU time of: a PID, @PIDFILE, or 'listening' "
                  "(the process listening on --url's port)");
@@ -121,11 +129,8 @@ int main(int argc, char** argv) {
   auto url = parley::client::parse_ws_url(o.url, why);
   if (!url)
     return usage_error("--url: " + why);
-  if (url->tls)
-    // Its load connections are plain Beast streams, tuned for the server's
-    // cost per frame; TLS would measure OpenSSL as much as the gateway.
-    return usage_error("--url: parley-bench measures ws:// only; run it against a plain "
-                       "listener (a gateway without --tls-cert)");
+  if (!url->tls && (o.insecure || !o.ca_file.empty()))
+    return usage_error("--ca-file and --insecure are for wss:// URLs; --url is " + o.url);
   if (!o.server_pid_text.empty()) {
     o.server_pid = parley::bench::resolve_server_pid(o.server_pid_text, url->port, why);
     if (o.server_pid == 0)
@@ -158,9 +163,24 @@ int main(int argc, char** argv) {
   }
   tgt.host = url->authority();
   tgt.path = url->target;
+  parley::client::tls_options tls;
+  tls.ca_file = o.ca_file;
+  tls.verify = !o.insecure;
+  if (url->tls) {
+    // One context for every connection of this process.
+    auto ctx = parley::client::make_client_context(tls, why);
+    if (!ctx) {
+      std::cerr << "parley-bench: error: " << why << "\n";
+      return 1;
+    }
+    tgt.tls = std::make_shared<boost::asio::ssl::context>(std::move(*ctx));
+    tgt.server_name = url->host;
+    tgt.verify = tls.verify;
+  }
   tgt.enc = o.binary ? parley::proto::encoding::binary : parley::proto::encoding::json;
   if (!o.worker) {
     parley::client::ws_client probe(5s);
+    probe.set_tls(tls);
     if (!probe.connect(*url)) {
       std::cerr << "parley-bench: error: cannot reach " << url->str() << ": " << probe.error() << "\n";
       return 1;

@@ -16,6 +16,8 @@ namespace parley::bench {
 struct options {
   std::string mode;
   std::string url = "ws://127.0.0.1:8080/ws";
+  std::string ca_file;   ///< wss://: the authority to trust (empty: the system's)
+  bool insecure = false; ///< wss://: accept any certificate
   bool binary = false;
   size_t conns = 0; ///< 0: the mode's default (conns 100, echo 10, churn 10)
   size_t rooms = 1;

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include <unistd.h>
@@ -235,6 +236,50 @@ std::string bench_refused(std::vector<std::string> args, int status) {
   return r.err;
 }
 
+// wss:// against a gateway that serves TLS, with certificates from
+// scripts/tls-cert.sh: echo in this process, fanout over worker processes
+// (each makes its own TLS context from the flags it is given), a
+// certificate from an authority not trusted (exit 1, one line), and
+// --insecure, which takes it.
+TEST(ParleyBenchTls, SpeaksWssWithTheAuthorityItIsGivenAndRefusesOthers) {
+  auto dir = ::testing::TempDir() + "parley_bench_tls_" + std::to_string(::getpid());
+  for (auto sub : {"/a", "/other"}) {
+    auto made = run_program({"/bin/bash", PARLEY_TLS_CERT_SCRIPT, dir + sub, "localhost",
+                             "127.0.0.1"});
+    ASSERT_EQ(made.status, 0) << made.err;
+  }
+  gateway_process gw{{"--tls-cert=" + dir + "/a/gateway.pem", "--tls-key=" + dir + "/a/gateway.key",
+                      "--max-connections-per-address=0", "--rate-limit=100000",
+                      "--rate-burst=100000"}};
+  ASSERT_NE(gw.port(), 0) << gw.log();
+  auto url = "--url=wss://localhost:" + std::to_string(gw.port()) + "/ws";
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), PARLEY_BENCH_BIN);
+    args.push_back(url);
+    args.push_back("--timeout=20");
+    return run_program(args, 40s);
+  };
+  auto echo = run({"echo", "--conns=4", "--duration=1", "--ca-file=" + dir + "/a/ca.pem"});
+  ASSERT_EQ(echo.status, 0) << echo.err;
+  EXPECT_GT(number(echo.out, "round_trips").value_or(0), 4) << echo.out;
+  EXPECT_EQ(number(echo.out, "errors"), 0) << echo.out;
+  auto fanout = run({"fanout", "--rooms=2", "--members=3", "--rate=10", "--duration=1",
+                     "--per-process=3", "--binary", "--ca-file=" + dir + "/a/ca.pem"});
+  ASSERT_EQ(fanout.status, 0) << fanout.err;
+  EXPECT_NE(fanout.out.find(R"("processes":"2")"), std::string::npos) << fanout.out;
+  EXPECT_EQ(number(fanout.out, "opened"), 6) << fanout.out;
+  EXPECT_EQ(number(fanout.out, "lost"), 0) << fanout.out;
+  auto refused = run({"echo", "--conns=1", "--duration=1", "--ca-file=" + dir + "/other/ca.pem"});
+  EXPECT_EQ(refused.status, 1) << refused.err;
+  EXPECT_EQ(lines(refused.err), 1u) << refused.err;
+  EXPECT_NE(refused.err.find("certificate verify failed"), std::string::npos) << refused.err;
+  EXPECT_EQ(refused.out, "");
+  auto insecure = run({"echo", "--conns=2", "--duration=1", "--insecure"});
+  EXPECT_EQ(insecure.status, 0) << insecure.err;
+  EXPECT_EQ(gw.stop(), 0) << gw.log();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ParleyBenchInput, BadModeIsRefusedInOneLine) {
   auto line = bench_refused({"flood"}, 2);
   EXPECT_NE(line.find("mode"), std::string::npos) << line;
@@ -268,8 +313,10 @@ TEST(ParleyBenchInput, BadUrlIsRefusedInOneLine) {
   auto line = bench_refused({"echo", "--url=http://127.0.0.1:8080/ws"}, 2);
   EXPECT_NE(line.find("--url"), std::string::npos) << line;
   bench_refused({"echo", "--url=ws://127.0.0.1:99999/ws"}, 2);
-  line = bench_refused({"echo", "--url=wss://127.0.0.1:8443/ws"}, 2);
-  EXPECT_NE(line.find("measures ws:// only"), std::string::npos) << line;
+  line = bench_refused({"echo", "--url=ws://127.0.0.1:8080/ws", "--insecure"}, 2);
+  EXPECT_NE(line.find("are for wss:// URLs"), std::string::npos) << line;
+  line = bench_refused({"echo", "--url=wss://127.0.0.1:8443/ws", "--ca-file=/nonexistent.pem"}, 2);
+  EXPECT_NE(line.find("--ca-file"), std::string::npos) << line;
 }
 
 TEST(ParleyBenchInput, UnreachableGatewayIsOneLineAndFails) {
