@@ -25,10 +25,10 @@ for arg in "$@"; do
 done
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "$prog: error: --rounds: a whole number above 0" >&2; exit 2; }
 
-bin="${PARLEY_PING_PONG_REMOTE_BIN:-$root/build/release/examples/ping_pong_remote}"
+bin="${PARLEY_PING_PONG_REMOTE_BIN:-$root/build/release/examples/example_ping_pong_remote}"
 if [ $build -eq 1 ]; then
   (cd "$root" && cmake --preset release >/dev/null &&
-    cmake --build --preset release --target ping_pong_remote >/dev/null)
+    cmake --build --preset release --target example_ping_pong_remote >/dev/null)
 fi
 
 work="$(mktemp -d /tmp/parley-cluster-bench-XXXXXX)"

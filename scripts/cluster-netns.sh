@@ -33,13 +33,13 @@ for arg in "$@"; do
   esac
 done
 if [ -z "$bin" ]; then
-  for b in "$root/build/release/examples/ping_pong_remote" \
-           "$root/build/debug-asan/examples/ping_pong_remote"; do
+  for b in "$root/build/release/examples/example_ping_pong_remote" \
+           "$root/build/debug-asan/examples/example_ping_pong_remote"; do
     [ -x "$b" ] && { bin="$b"; break; }
   done
 fi
 [ -n "$bin" ] && [ -x "$bin" ] ||
-  { echo "$prog: error: no ping_pong_remote binary (build it, or give --bin=PATH)" >&2; exit 2; }
+  { echo "$prog: error: no example_ping_pong_remote binary (build it, or give --bin=PATH)" >&2; exit 2; }
 
 id="p$$"
 ns_of() { echo "pn-$id-$1"; }

@@ -35,8 +35,14 @@ const request_timeout_ms = 10_000;
 /// An application-level ping (browsers cannot see WebSocket pings) finds a
 /// connection that died without a close, e.g. behind a NAT that forgot it.
 const heartbeat_ms = 20_000;
-/// The rooms list is refreshed this often while the page is visible.
-const rooms_refresh_ms = 10_000;
+/// The rooms list is fetched again when the page sees a room change (a join,
+/// a leave, someone coming or going, a reconnect), at most once per this
+/// many ms; rooms the page does not see into are looked at every
+/// `rooms_fallback_ms` while the page is visible.
+const rooms_settle_ms = 300;
+const rooms_fallback_ms = 30_000;
+/// Messages from one sender closer than this in time show as one group.
+const group_ms = 5 * 60_000;
 /// Messages kept on screen, and in sessionStorage for a reload.
 const max_shown_messages = 500;
 const max_stored_messages = 200;
@@ -92,6 +98,7 @@ let reconnectTimer = 0;
 let stableTimer = 0;
 let heartbeatTimer = 0;
 let roomsTimer = 0;
+let roomsSoonTimer = 0;
 let rejoinTimer = 0;
 let rejoinAttempt = 0;
 let noticeTimer = 0;
@@ -139,6 +146,10 @@ const ui = {
   presence: $('presence'),
   members: $('members'),
   memberCount: $('member-count'),
+  openRooms: $('open-rooms'),
+  openPeople: $('open-people'),
+  peopleCount: $('people-count'),
+  drawerBackdrop: $('drawer-backdrop'),
 };
 
 // -- sessionStorage (may be unavailable or full: the page works without it) ----------
@@ -420,6 +431,19 @@ async function refreshRooms() {
   }
 }
 
+/// A room changed that the list shows: fetch the list again soon, once for
+/// a burst of changes. `spread_ms` spreads the fetch at random over that
+/// long, so that a presence diff in a big room does not make every member
+/// ask the directory at once.
+function roomsChanged(spread_ms = 0) {
+  if (roomsSoonTimer)
+    return;
+  roomsSoonTimer = setTimeout(() => {
+    roomsSoonTimer = 0;
+    refreshRooms();
+  }, rooms_settle_ms + Math.random() * spread_ms);
+}
+
 function renderRooms(rooms) {
   const focused = document.activeElement?.closest?.('[data-room]')?.dataset.room;
   const items = rooms.map((r) => {
@@ -472,6 +496,7 @@ async function enterRoom(name) {
     return showRoomError('Not connected yet: try again in a moment.');
   if (name === state.room) {
     ui.roomInput.value = '';
+    closeDrawer();
     rejoin(ws); // already there, or on the way back: resume, do not start over
     return;
   }
@@ -497,8 +522,9 @@ async function enterRoom(name) {
   store.set(key_room, name);
   ui.roomInput.value = '';
   applyJoined(ack.joined ?? {}, null);
+  closeDrawer();
   ui.messageInput.focus();
-  refreshRooms();
+  roomsChanged();
 }
 
 function joinErrorText(e) {
@@ -507,6 +533,8 @@ function joinErrorText(e) {
       return `That room name is not allowed: ${e.reason}`;
     case 'ERROR_CODE_REFUSED':
       return `The room refused you: ${e.reason}`;
+    case 'ERROR_CODE_NAME_IN_USE':
+      return `Someone in that room has a name like yours: ${e.reason}`;
     case 'ERROR_CODE_RATE_LIMITED':
       return 'Too many requests: wait a moment and try again.';
     case 'ERROR_CODE_UNAVAILABLE':
@@ -538,6 +566,7 @@ async function rejoin(sock) {
     switch (e.code) {
       case 'ERROR_CODE_INVALID_ROOM_NAME':
       case 'ERROR_CODE_REFUSED':
+      case 'ERROR_CODE_NAME_IN_USE': // a look-alike came in while we were away
         showNotice(`Could not rejoin ${room}: ${e.reason}`);
         leaveRoomLocally();
         return;
@@ -586,6 +615,7 @@ async function rejoin(sock) {
   }
   rejoinAttempt = 0;
   applyJoined(ack.joined ?? {}, since);
+  roomsChanged(); // e.g. after a restart: the list shows the room we are back in
 }
 
 /// Shows a join's answer. `since` is the seq the join resumed from (null for
@@ -692,7 +722,7 @@ async function leaveRoom() {
   leaveRoomLocally();
   if (welcomed)
     await request({ leave: { room } }).catch(() => {}); // not a member any more either way
-  refreshRooms();
+  roomsChanged();
   ui.roomInput.focus();
 }
 
@@ -757,6 +787,9 @@ function addMessage(m) {
       }
   }
   ui.messages.insertBefore(el, before);
+  regroup(el);
+  if (el.nextElementSibling)
+    regroup(el.nextElementSibling);
   if (before) {
     const entries = [...shown.entries(), [key, { msg, el }]];
     entries.sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : 1));
@@ -773,23 +806,51 @@ function addMessage(m) {
     old.remove();
     shown.delete(oldest);
   }
+  // The new first message has nothing before it to continue.
+  if (ui.messages.firstElementChild)
+    regroup(ui.messages.firstElementChild);
   if (stick)
     ui.messages.scrollTop = ui.messages.scrollHeight;
   scheduleSave();
 }
 
+/// Who sent a message, from its sender's first character (no user name can
+/// start with these): a room's behaviour, an operator, or a person.
+function senderKind(sender) {
+  if (sender.startsWith('#'))
+    return 'bot';
+  if (sender.startsWith('@'))
+    return 'operator';
+  return 'person';
+}
+
 function renderMessage(msg) {
   const li = document.createElement('li');
-  li.className = msg.sender === (state.me ?? state.user) ? 'message mine' : 'message';
+  const kind = senderKind(msg.sender);
+  li.className = 'message';
+  if (msg.sender === (state.me ?? state.user))
+    li.classList.add('mine');
+  if (kind !== 'person')
+    li.classList.add(kind);
   li.dataset.testid = 'message';
   li.dataset.seq = msg.seq;
   li.dataset.sender = msg.sender;
+  li.dataset.kind = kind;
+  if (msg.time && /^-?[0-9]{1,16}$/.test(msg.time))
+    li.dataset.time = msg.time;
   const meta = document.createElement('div');
   meta.className = 'meta';
   const sender = document.createElement('span');
   sender.className = 'sender';
   sender.textContent = msg.sender;
   meta.append(sender);
+  if (kind !== 'person') {
+    const badge = document.createElement('span');
+    badge.className = 'badge';
+    badge.dataset.testid = 'sender-badge';
+    badge.textContent = kind === 'bot' ? 'bot' : 'operator';
+    meta.append(badge);
+  }
   const when = msg.time && /^-?[0-9]{1,16}$/.test(msg.time) ? new Date(Number(msg.time)) : null;
   if (when && !Number.isNaN(when.getTime())) {
     const time = document.createElement('time');
@@ -810,6 +871,16 @@ function renderMessage(msg) {
     li.append(body);
   }
   return li;
+}
+
+/// Marks `el` as continuing the message before it: same sender, within
+/// `group_ms` (the stylesheet then shows the name and time once).
+function regroup(el) {
+  const prev = el.previousElementSibling;
+  const same = prev && el.dataset.testid === 'message' && prev.dataset.testid === 'message'
+    && prev.dataset.sender === el.dataset.sender
+    && Math.abs(Number(el.dataset.time ?? 0) - Number(prev.dataset.time ?? 0)) < group_ms;
+  el.classList.toggle('cont', Boolean(same));
 }
 
 function addDivider(kind, text) {
@@ -836,6 +907,12 @@ function onPresence(p) {
   for (const u of p.left ?? [])
     state.members.delete(u);
   renderMembers();
+  // Everyone in the room sees this diff: in a room of n people, each asks
+  // for the list within n × 100 ms (at most the fallback period), so the
+  // directory answers about ten requests a second for the room however big
+  // it is, and a small room's list follows at once.
+  if (p.joined?.length || p.left?.length)
+    roomsChanged(Math.min(rooms_fallback_ms, state.members.size * 100));
 }
 
 function onLeft(l) {
@@ -933,7 +1010,30 @@ function renderRoom(status = '') {
   ui.chatEmpty.hidden = inRoom;
   ui.roomView.hidden = !inRoom;
   ui.presence.hidden = !inRoom;
+  ui.openPeople.hidden = !inRoom;
+  if (!inRoom && document.body.dataset.drawer === 'people')
+    closeDrawer();
   updateComposer();
+}
+
+// -- drawers (phones: rooms and people slide in over the chat) -------------------------
+
+function openDrawer(which) {
+  document.body.dataset.drawer = which;
+  ui.openRooms.setAttribute('aria-expanded', String(which === 'rooms'));
+  ui.openPeople.setAttribute('aria-expanded', String(which === 'people'));
+  const panel = which === 'rooms' ? ui.roomList.closest('aside') : ui.presence;
+  panel.querySelector('button, input')?.focus();
+}
+
+function closeDrawer() {
+  const was = document.body.dataset.drawer;
+  if (!was)
+    return;
+  delete document.body.dataset.drawer;
+  ui.openRooms.setAttribute('aria-expanded', 'false');
+  ui.openPeople.setAttribute('aria-expanded', 'false');
+  (was === 'rooms' ? ui.openRooms : ui.openPeople).focus();
 }
 
 function renderMembers() {
@@ -952,6 +1052,7 @@ function renderMembers() {
     return li;
   }));
   ui.memberCount.textContent = names.length ? `(${names.length})` : '';
+  ui.peopleCount.textContent = names.length ? String(names.length) : '';
 }
 
 function updateComposer() {
@@ -1063,6 +1164,25 @@ ui.leaveButton.addEventListener('click', () => leaveRoom());
 ui.refreshRooms.addEventListener('click', () => refreshRooms());
 ui.signOut.addEventListener('click', () => signOut());
 ui.noticeClose.addEventListener('click', hideNotice);
+ui.openRooms.addEventListener('click', () => openDrawer('rooms'));
+ui.openPeople.addEventListener('click', () => openDrawer('people'));
+ui.drawerBackdrop.addEventListener('click', closeDrawer);
+document.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Escape' && document.body.dataset.drawer)
+    closeDrawer();
+});
+// The on-screen keyboard shrinks the viewport (interactive-widget in
+// index.html): keep the newest message in view if it was.
+{
+  let stuck = true;
+  ui.messages.addEventListener('scroll', () => { stuck = nearBottom(); }, { passive: true });
+  const keepBottom = () => {
+    if (stuck)
+      ui.messages.scrollTop = ui.messages.scrollHeight;
+  };
+  window.visualViewport?.addEventListener('resize', keepBottom);
+  window.addEventListener('resize', keepBottom);
+}
 ui.roomInput.addEventListener('input', hideRoomError);
 
 // Back online: do not wait out the backoff.
@@ -1081,7 +1201,7 @@ function startRoomsRefresh() {
   roomsTimer = setInterval(() => {
     if (document.visibilityState === 'visible')
       refreshRooms();
-  }, rooms_refresh_ms);
+  }, rooms_fallback_ms);
 }
 
 /// For debugging from the console; the page itself never reads it.

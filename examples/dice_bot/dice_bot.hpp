@@ -8,7 +8,7 @@
 /// | the member sends     | the room publishes                                   |
 /// |----------------------|------------------------------------------------------|
 /// | `/roll 2d6`          | the command as sent, then "ann rolled 2d6: 3 + 5 = 8" |
-/// |                      | from "dice-bot"                                       |
+/// |                      | from "#dice-bot"                                      |
 /// | `/roll`              | the same, for 1d6                                     |
 /// | `/roll 2x6`, `0d6`   | nothing: the sender alone gets ERROR_CODE_REFUSED     |
 /// |                      | with the usage line, so a typo does not spam the room |
@@ -33,7 +33,7 @@
 namespace parley::examples {
 
 /// The name the bot's messages carry as sender.
-constexpr std::string_view dice_bot_sender = "dice-bot";
+constexpr std::string_view dice_bot_sender = "#dice-bot";
 
 /// Fewest and most dice in one roll: one die at least, and at most as many as
 /// a chat line can list without becoming a wall of numbers.

@@ -38,7 +38,7 @@ caf::expected<caf::actor> find_child(caf::scoped_actor& self,
 
 int main(int argc, char** argv) {
   CLI::App app{"Pinger and Ponger under a supervisor: plays N rounds, prints the rate.",
-               "ping_pong"};
+               "example_ping_pong"};
   runtime::node_config cfg;
   cfg.name = "ping_pong";
   runtime::add_node_options(app, cfg);
@@ -64,11 +64,11 @@ int main(int argc, char** argv) {
   auto pinger_handle = game ? find_child(self, game, "pinger") : caf::expected<caf::actor>{caf::actor{}};
   auto pinger = caf::actor_cast<actors::pinger_actor>(pinger_handle ? *pinger_handle : caf::actor{});
   if (!pinger) {
-    std::fprintf(stderr, "ping_pong: the game did not start\n");
+    std::fprintf(stderr, "example_ping_pong: the game did not start\n");
     return 1;
   }
 
-  std::fprintf(stderr, "ping_pong: playing %llu rounds%s\n",
+  std::fprintf(stderr, "example_ping_pong: playing %llu rounds%s\n",
                static_cast<unsigned long long>(rounds), crash ? " (the Ponger will crash once)" : "");
   // The reply comes as a message; a down message means the tree stopped
   // (SIGINT/SIGTERM) before the game ended.
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   self->receive(
     [&](const actors::game_result& res) {
       auto secs = std::chrono::duration<double>(res.elapsed).count();
-      std::printf("ping_pong: completed %llu of %llu rounds in %.3f s: %.0f round trips/s; "
+      std::printf("example_ping_pong: completed %llu of %llu rounds in %.3f s: %.0f round trips/s; "
                   "ponger lost %llu time(s)\n",
                   static_cast<unsigned long long>(res.rounds),
                   static_cast<unsigned long long>(rounds), secs,
@@ -86,11 +86,11 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(res.ponger_failures));
     },
     [&](caf::error& err) {
-      std::fprintf(stderr, "ping_pong: game failed: %s\n", node.system().render(err).c_str());
+      std::fprintf(stderr, "example_ping_pong: game failed: %s\n", node.system().render(err).c_str());
       status = 1;
     },
     [&](caf::down_msg&) {
-      std::fprintf(stderr, "ping_pong: interrupted before the game ended\n");
+      std::fprintf(stderr, "example_ping_pong: interrupted before the game ended\n");
     });
   // Report what the supervisor saw.
   if (!node.signalled()) {
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
       .receive(
         [&](const runtime::supervisor_report& report) {
           for (auto& c : report.children)
-            std::printf("ping_pong: supervisor restarted %s %llu time(s)\n", c.id.c_str(),
+            std::printf("example_ping_pong: supervisor restarted %s %llu time(s)\n", c.id.c_str(),
                         static_cast<unsigned long long>(c.restarts));
         },
         [&](caf::error&) {});

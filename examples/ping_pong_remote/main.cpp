@@ -1,8 +1,8 @@
-// ping_pong_remote: the Pinger on one node, the Ponger on another, each its
+// example_ping_pong_remote: the Pinger on one node, the Ponger on another, each its
 // own process; they find each other by name through the cluster.
 //
-//   ping_pong_remote --role=ponger --name=b --cluster-port=4101 --seed=127.0.0.1:4100 ...
-//   ping_pong_remote --role=pinger --name=c --cluster-port=4102 --seed=127.0.0.1:4100 ...
+//   example_ping_pong_remote --role=ponger --name=b --cluster-port=4101 --seed=127.0.0.1:4100 ...
+//   example_ping_pong_remote --role=pinger --name=c --cluster-port=4102 --seed=127.0.0.1:4100 ...
 //
 // The Ponger runs under a supervisor and registers itself as "ponger" each
 // time it starts. The Pinger looks "ponger" up as a typed `ponger_actor`
@@ -128,7 +128,7 @@ runtime::child_spec registered_ponger() {
 } // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"The Pinger and the Ponger on two nodes of a cluster.", "ping_pong_remote"};
+  CLI::App app{"The Pinger and the Ponger on two nodes of a cluster.", "example_ping_pong_remote"};
   runtime::node_config cfg;
   cfg.name = "";
   runtime::add_node_options(app, cfg);
@@ -158,17 +158,17 @@ int main(int argc, char** argv) {
     return *status;
 
   if (cfg.name.empty()) {
-    std::fprintf(stderr, "ping_pong_remote: error: --name is required (unique in the cluster)\n");
+    std::fprintf(stderr, "example_ping_pong_remote: error: --name is required (unique in the cluster)\n");
     return runtime::usage_error_status;
   }
   if (auto bad = runtime::validate(ccfg)) {
-    std::fprintf(stderr, "ping_pong_remote: error: %s\n", bad->c_str());
+    std::fprintf(stderr, "example_ping_pong_remote: error: %s\n", bad->c_str());
     return runtime::usage_error_status;
   }
   for (auto& w : runtime::warnings(ccfg))
-    std::fprintf(stderr, "ping_pong_remote: warning: %s\n", w.c_str());
+    std::fprintf(stderr, "example_ping_pong_remote: warning: %s\n", w.c_str());
   if (!ccfg.enabled()) {
-    std::fprintf(stderr, "ping_pong_remote: error: --cluster-port is required\n");
+    std::fprintf(stderr, "example_ping_pong_remote: error: --cluster-port is required\n");
     return runtime::usage_error_status;
   }
 
@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
   int status = 0;
   // Children start asynchronously: wait until the agent runs.
   if (auto err = runtime::wait_for_agent(node.system(), root, std::chrono::seconds(10))) {
-    std::fprintf(stderr, "ping_pong_remote: the cluster agent did not start: %s\n",
+    std::fprintf(stderr, "example_ping_pong_remote: the cluster agent did not start: %s\n",
                  node.system().render(err).c_str());
     node.stop();
     node.wait();
@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
     auto sink = runtime::find<sink_actor>(node.system(), "sink",
                                           std::chrono::milliseconds(find_timeout_ms));
     if (!sink) {
-      std::fprintf(stderr, "ping_pong_remote: no sink: %s\n",
+      std::fprintf(stderr, "example_ping_pong_remote: no sink: %s\n",
                    node.system().render(sink.error()).c_str());
       status = 1;
     } else {
@@ -215,13 +215,13 @@ int main(int argc, char** argv) {
       self->request(*sink, std::chrono::seconds(120), runtime::get_atom::value)
         .receive([&](uint64_t n) { counted = n - before; },
                  [&](caf::error& err) {
-                   std::printf("ping_pong_remote: the sink did not answer: %s\n",
+                   std::printf("example_ping_pong_remote: the sink did not answer: %s\n",
                                node.system().render(err).c_str());
                    status = 1;
                  });
       auto secs = std::chrono::duration<double>(clock_type::now() - started).count();
       if (status == 0) {
-        std::printf("ping_pong_remote: sent %llu one-way messages in %.3f s: %.0f messages/s; "
+        std::printf("example_ping_pong_remote: sent %llu one-way messages in %.3f s: %.0f messages/s; "
                     "the sink counted %llu\n",
                     static_cast<unsigned long long>(rounds), secs,
                     secs > 0 ? static_cast<double>(rounds) / secs : 0.0,
@@ -238,12 +238,12 @@ int main(int argc, char** argv) {
   auto ponger = runtime::find<actors::ponger_actor>(node.system(), "ponger",
                                                     std::chrono::milliseconds(find_timeout_ms));
   if (!ponger) {
-    std::fprintf(stderr, "ping_pong_remote: no ponger: %s\n",
+    std::fprintf(stderr, "example_ping_pong_remote: no ponger: %s\n",
                  node.system().render(ponger.error()).c_str());
     status = 1;
   } else {
     auto where = (*ponger)->node() == node.system().node() ? "this node" : "another node";
-    std::printf("ping_pong_remote: found the ponger on %s\n", where);
+    std::printf("example_ping_pong_remote: found the ponger on %s\n", where);
     std::fflush(stdout);
     caf::scoped_actor self{node.system()};
     // --in-flight pingers, each playing its share of the rounds in turn:
@@ -263,20 +263,20 @@ int main(int argc, char** argv) {
         [&](uint64_t n, caf::error& reason) {
           played += n;
           if (status == 0)
-            std::printf("ping_pong_remote: the ponger went away after %llu rounds: %s\n",
+            std::printf("example_ping_pong_remote: the ponger went away after %llu rounds: %s\n",
                         static_cast<unsigned long long>(played),
                         node.system().render(reason).c_str());
           status = 1;
         },
         [&](caf::error& err) {
           if (status == 0)
-            std::printf("ping_pong_remote: the game failed: %s\n",
+            std::printf("example_ping_pong_remote: the game failed: %s\n",
                         node.system().render(err).c_str());
           status = 1;
         });
     if (status == 0) {
       auto secs = std::chrono::duration<double>(clock_type::now() - started).count();
-      std::printf("ping_pong_remote: played %llu rounds in %.3f s: %.0f round trips/s, "
+      std::printf("example_ping_pong_remote: played %llu rounds in %.3f s: %.0f round trips/s, "
                   "%.1f us each (%llu in flight)\n",
                   static_cast<unsigned long long>(played), secs,
                   secs > 0 ? static_cast<double>(played) / secs : 0.0,

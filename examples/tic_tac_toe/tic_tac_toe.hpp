@@ -14,7 +14,7 @@
 /// |------------------|---------------------------------------------------------|
 /// | `/move 5`        | valid: the move, transformed into "X on 5" + the board  |
 /// |                  | + whose turn it is; on a win or draw also an announcement |
-/// |                  | from "tic-tac-toe". Invalid: nothing; the sender gets    |
+/// |                  | from "#tic-tac-toe". Invalid: nothing; the sender gets   |
 /// |                  | ERROR_CODE_REFUSED with the reason (spectator, waiting   |
 /// |                  | for an opponent, game over, not your turn, bad or taken  |
 /// |                  | square; checked in that order)                           |
@@ -51,7 +51,7 @@
 namespace parley::examples {
 
 /// The name the game's own announcements carry as sender.
-constexpr std::string_view tic_tac_toe_sender = "tic-tac-toe";
+constexpr std::string_view tic_tac_toe_sender = "#tic-tac-toe";
 
 /// The reason sent with a `/move` whose square is not 1..9.
 extern const std::string move_usage;

@@ -126,15 +126,30 @@ TEST_F(ConnectionTest, HelloIsAnsweredWithAWelcome) {
   EXPECT_EQ(frames[0].ack().welcome().limits().backlog(), 25u);
 }
 
-TEST_F(ConnectionTest, InvalidUserNameIsRefused) {
+TEST_F(ConnectionTest, InvalidUserNameIsRefusedInWordsForThePerson) {
   start();
   auto c = connect();
-  for (auto bad : {std::string{" ann"}, std::string{"a<b>"}, std::string(33, 'x')}) {
+  for (auto bad : {std::string{" ann"}, std::string{"a<b>"}, std::string(33, 'x'),
+                   std::string{"ann\u202e"}, std::string{"\xc3"}}) {
     send(c, hello("r", bad));
     auto frames = c.sink->drain();
     ASSERT_EQ(frames.size(), 1u);
     EXPECT_EQ(frames[0].error().code(), v1::ERROR_CODE_INVALID_ARGUMENT) << bad;
+    auto& reason = frames[0].error().reason();
+    EXPECT_EQ(reason.rfind("that name will not do: a name ", 0), 0u) << reason;
+    EXPECT_EQ(reason.find("hello"), std::string::npos) << "no field names: " << reason;
   }
+}
+
+TEST_F(ConnectionTest, NamesInAnyScriptAreWelcomedInNormalFormC) {
+  start();
+  auto c = connect();
+  // "Jose" and a combining acute: the welcome names the composed "José".
+  send(c, hello("r", "Jose\u0301"));
+  auto frames = c.sink->drain();
+  ASSERT_EQ(frames.size(), 1u);
+  ASSERT_TRUE(frames[0].ack().has_welcome()) << frames[0].DebugString();
+  EXPECT_EQ(frames[0].ack().welcome().user(), "Jos\u00e9");
 }
 
 TEST_F(ConnectionTest, PublishReachesEveryMemberWithTheAckToThePublisher) {
@@ -419,13 +434,20 @@ TEST_F(ConnectionTest, DirectoryStartsOneRoomPerNameAndForgetsIdleOnes) {
 
 TEST_F(ConnectionTest, DirectoryRefusesBadRoomNames) {
   start();
+  // Not NFC ("e" and a combining acute), not UTF-8, a space, a dot first,
+  // a control character, too many bytes.
   for (auto bad : {std::string{}, std::string{".hidden"}, std::string{"a b"},
-                   std::string{"ü"}, std::string(65, 'a')}) {
+                   std::string{"cafe\u0301"}, std::string{"\xff\xfe"}, std::string{"a\tb"},
+                   std::string(65, 'a')}) {
     auto res = ask<room_actor>(rooms, lookup_atom::value, bad);
     ASSERT_FALSE(res) << bad;
     EXPECT_TRUE(is(res.error(), errc::invalid_room_name)) << bad;
   }
   EXPECT_TRUE(ask<room_actor>(rooms, lookup_atom::value, std::string(64, 'a')));
+  // Names in other scripts are rooms too.
+  for (auto good : {std::string{"caf\u00e9"}, std::string{"\u0441\u0430\u043b\u043e\u043d"},
+                    std::string{"\u4f1a\u8b70\u5ba4:2"}})
+    EXPECT_TRUE(ask<room_actor>(rooms, lookup_atom::value, good)) << good;
 }
 
 TEST_F(ConnectionTest, RoomsListShowsOpenRoomsWithMembersAndSeq) {
@@ -471,7 +493,8 @@ TEST_F(ConnectionTest, ErrorReasonsAreThePlainTextNotCafsRendering) {
   ASSERT_EQ(frames.size(), 2u);
   ASSERT_TRUE(frames[1].has_error());
   EXPECT_EQ(frames[1].error().code(), v1::ERROR_CODE_INVALID_ROOM_NAME);
-  EXPECT_EQ(frames[1].error().reason(), "a room name holds only letters, digits and - _ . :");
+  EXPECT_EQ(frames[1].error().reason(),
+            "a room name holds letters, digits and - _ . : only (no spaces)");
 }
 
 // CAF 0.17 keeps a monitor in the monitored actor until that actor ends, and

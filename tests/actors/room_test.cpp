@@ -172,6 +172,45 @@ TEST_F(RoomTest, PresenceListsEachUserOnce) {
   EXPECT_EQ(bob.presence()[1].left(0), "ann");
 }
 
+// "ann" is in the room: "Ann", "аnn" (Cyrillic а) and "ANN" look the same
+// and are refused with NAME_IN_USE while she is; "ann" herself (a second
+// tab) and "anna" are not. Once she leaves, the look-alike may come in.
+TEST_F(RoomTest, ALookAlikeOfAPresentNameIsRefusedUntilItLeaves) {
+  start();
+  auto& ann = add_member("ann");
+  auto& ann_tab = add_member("ann");
+  auto& anna = add_member("anna");
+  auto& capital = add_member("Ann");
+  auto& cyrillic = add_member("\u0430nn");
+  auto& shouting = add_member("ANN");
+  ASSERT_TRUE(join(ann));
+  ASSERT_TRUE(join(ann_tab));
+  ASSERT_TRUE(join(anna));
+  for (auto* m : {&capital, &cyrillic, &shouting}) {
+    auto res = join(*m);
+    ASSERT_FALSE(res);
+    EXPECT_TRUE(errc_ns::is(res.error(), errc_ns::errc::name_in_use)) << render(res.error());
+    EXPECT_NE(render(res.error()).find("choose another name"), std::string::npos)
+      << render(res.error());
+  }
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, ann.id()));
+  EXPECT_FALSE(join(cyrillic)) << "ann's second tab is still in the room";
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, ann_tab.id()));
+  EXPECT_TRUE(join(cyrillic));
+  EXPECT_FALSE(join(capital)) << "now \"Ann\" looks like the one who came in";
+  // "Ian" has two keys (capital I folds to i, and looks like l): both are
+  // held while Ian is in, and both go when Ian leaves.
+  auto& ian = add_member("Ian");
+  auto& small_ian = add_member("ian");
+  auto& lan = add_member("lan");
+  ASSERT_TRUE(join(ian));
+  EXPECT_FALSE(join(small_ian));
+  EXPECT_FALSE(join(lan));
+  ASSERT_TRUE(ask<bool>(room, leave_atom::value, ian.id()));
+  EXPECT_TRUE(join(small_ian));
+  EXPECT_TRUE(join(lan)) << "\"ian\" and \"lan\" do not look alike";
+}
+
 TEST_F(RoomTest, NonMembersCannotPublishAndMembersCannotJoinTwice) {
   start();
   auto& ann = add_member("ann");

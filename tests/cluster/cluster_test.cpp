@@ -1,5 +1,5 @@
 // Nodes as real processes on 127.0.0.1: the example program
-// ping_pong_remote in its three roles, with certificates made by
+// example_ping_pong_remote in its three roles, with certificates made by
 // scripts/cluster-certs.sh. Every wait is bounded and waits for a log line
 // or an exit, never for a fixed time.
 
@@ -305,7 +305,7 @@ TEST_F(Cluster, ACertificateItsOwnCaDidNotSignIsWarnedAboutAtStart) {
   auto rogue = certs().flags("r", "rogue");
   auto n = start_node("r", opts().tls({rogue[0], rogue[1], good[2]}));
   ASSERT_NE(n->port, 0);
-  EXPECT_NE(n->proc->err().find("ping_pong_remote: warning: --cluster-cert "), std::string::npos)
+  EXPECT_NE(n->proc->err().find("example_ping_pong_remote: warning: --cluster-cert "), std::string::npos)
     << n->proc->err();
   EXPECT_NE(n->proc->err().find("is not signed by --cluster-ca"), std::string::npos)
     << n->proc->err();

@@ -134,7 +134,7 @@ TEST(DiceLogicTest, FormatsOneDieWithoutASum) {
 
 TEST_F(DiceBotTest, JoinerIsGreetedByTheBot) {
   auto& ann = join_new("ann");
-  EXPECT_EQ(last(ann, 1), (lines{{"dice-bot", "welcome, ann! type /help for dice commands"}}));
+  EXPECT_EQ(last(ann, 1), (lines{{"#dice-bot", "welcome, ann! type /help for dice commands"}}));
 }
 
 TEST_F(DiceBotTest, RollPublishesTheCommandThenTheAnswerInRange) {
@@ -149,7 +149,7 @@ TEST_F(DiceBotTest, RollPublishesTheCommandThenTheAnswerInRange) {
   EXPECT_EQ(cmd.sender(), "ann");
   EXPECT_EQ(cmd.text(), "/roll 3d6");
   EXPECT_EQ(cmd.seq(), *seq) << "the ack is the command's seq";
-  EXPECT_EQ(answer.sender(), "dice-bot");
+  EXPECT_EQ(answer.sender(), "#dice-bot");
   EXPECT_EQ(answer.seq(), *seq + 1);
   auto parsed = parse_answer(answer.text());
   ASSERT_TRUE(parsed) << answer.text();
@@ -243,7 +243,7 @@ TEST_F(DiceBotTest, HelpIsAnsweredByTheBotAndTheCommandIsNotPublished) {
   ASSERT_TRUE(seq);
   auto msgs = bob.messages();
   ASSERT_EQ(msgs.size(), before + 1);
-  EXPECT_EQ(msgs.back().sender(), "dice-bot");
+  EXPECT_EQ(msgs.back().sender(), "#dice-bot");
   EXPECT_EQ(msgs.back().text(), dice_help);
   EXPECT_EQ(msgs.back().seq(), *seq) << "the ack is the answer's seq";
 }
@@ -289,7 +289,7 @@ TEST_F(DiceBotDirectoryTest, RoomsWhoseNameStartsWithThePrefixGetTheBot) {
   auto& ann = join_new("ann", *dice_room);
   ASSERT_TRUE(publish(ann, "/roll 2d6", *dice_room));
   std::mt19937 rng{seed};
-  EXPECT_EQ(last(ann, 1), (lines{{"dice-bot", format_roll("ann", {2, 6}, roll({2, 6}, rng))}}));
+  EXPECT_EQ(last(ann, 1), (lines{{"#dice-bot", format_roll("ann", {2, 6}, roll({2, 6}, rng))}}));
   auto& bob = join_new("bob", *plain_room);
   ASSERT_TRUE(publish(bob, "/roll 2d6", *plain_room));
   EXPECT_EQ(last(bob, 1), (lines{{"bob", "/roll 2d6"}})) << "no bot in a room without the prefix";

@@ -48,7 +48,7 @@ TEST(PingPongExample, BadFlagPrintsOneLineAndExitsWithTwo) {
     auto res = run_program({PARLEY_PING_PONG_BIN, flag}, generous);
     EXPECT_EQ(res.status, 2) << flag;
     EXPECT_EQ(std::count(res.err.begin(), res.err.end(), '\n'), 1) << flag << ": " << res.err;
-    EXPECT_EQ(res.err.rfind("ping_pong: error: ", 0), 0u) << res.err;
+    EXPECT_EQ(res.err.rfind("example_ping_pong: error: ", 0), 0u) << res.err;
     EXPECT_TRUE(res.out.empty()) << res.out;
   }
 }

@@ -48,6 +48,8 @@ const reconnect_ms = 25_000;
 const test_ms = 60_000;
 /// The backlog the gateway keeps: small, so that the long-drop test publishes little.
 const backlog = 8;
+/// A phone's screen, in CSS pixels.
+const phone_screen = { width: 375, height: 740 };
 /// The room of this story; its name also checks that ':' and '.' pass.
 const room = 'lobby:e2e.1';
 
@@ -215,11 +217,15 @@ async function shot(name) {
 /// WebSocket passes through Playwright, and the returned `inject` object
 /// sends frames of the test's own to the page (`toPage`) or the gateway
 /// (`toServer`, whose answer the page never sees).
-async function openPage(name, baseUrl, { route = false, hash = '', tls = false } = {}) {
+async function openPage(name, baseUrl, { route = false, hash = '', tls = false, phone = false } = {}) {
   // tls: the gateway's certificate is from a private authority made for the
-  // test, which this browser does not know.
-  const context = await browser.newContext({ viewport: { width: 1100, height: 720 },
-                                             ignoreHTTPSErrors: tls });
+  // test, which this browser does not know. phone: a 375 x 740 touch screen,
+  // without motion, so that a drawer is where it ends up when it is measured
+  // (the stylesheet drops its slide under prefers-reduced-motion).
+  const screen = phone ? { viewport: phone_screen, isMobile: true, hasTouch: true, deviceScaleFactor: 2,
+                           reducedMotion: 'reduce' }
+                       : { viewport: { width: 1100, height: 720 } };
+  const context = await browser.newContext({ ...screen, ignoreHTTPSErrors: tls });
   context.setDefaultTimeout(wait_ms);
   const sent = [];
   const inject = {};
@@ -426,7 +432,7 @@ describe('the chat page in Chromium', { timeout: 12 * test_ms }, () => {
     await ann.getByTestId('room-input').press('Enter');
     await ann.getByTestId('room-error').waitFor({ state: 'visible' });
     const reason = await ann.getByTestId('room-error').textContent();
-    assert.match(reason, /room name holds only letters, digits/);
+    assert.match(reason, /room name holds letters, digits/);
     assert.doesNotMatch(reason, /parley\.invalid_room_name\(/, 'CAF\'s rendering is unwrapped');
     assert.equal(await ann.getByTestId('room-title').getAttribute('data-room'), '');
   }));
@@ -453,7 +459,8 @@ describe('the chat page in Chromium', { timeout: 12 * test_ms }, () => {
     assert.equal(await seen(ann, 'hi ann'), s2);
     assert.ok(BigInt(s2) > BigInt(s1));
 
-    await ann.getByTestId('refresh-rooms').click();
+    // The list follows the change without a click or a long timer: bob's
+    // arrival was a presence diff for ann's room.
     await roomListed(ann, room, 2);
     await shot('2-chatting');
   }));
@@ -790,5 +797,174 @@ describe('the chat page over https', { timeout: 4 * test_ms }, () => {
         assert.match(url, new RegExp(`^wss://localhost:${tlsGw.port}/ws`), `${name}'s socket`);
       assert.deepEqual(page_errors[name], []);
     }
+  }));
+});
+
+// -- on a phone, with names in any script (issue "What a newcomer trips over") ------------
+
+/// The box of `testid` on `page` (null if it is not rendered).
+async function box(page, testid) {
+  return page.getByTestId(testid).boundingBox();
+}
+
+function overlaps(a, b) {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+function inside(b, screen) {
+  return b.x >= 0 && b.y >= 0 && b.x + b.width <= screen.width + 0.5 && b.y + b.height <= screen.height + 0.5;
+}
+
+/// What the phone layout promises, from the elements' boxes (not pixels):
+/// each part visible and on the screen, none over another, the message box
+/// at the bottom, and nothing to scroll but the messages.
+async function expectPhoneLayout(page, what) {
+  const parts = {};
+  for (const id of ['status', 'open-rooms', 'room-title', 'open-people', 'messages', 'message-input',
+                    'send-button'])
+    assert.ok(await page.getByTestId(id).isVisible(), `${what}: ${id} is visible`);
+  parts.topbar = await page.locator('header.topbar').boundingBox();
+  parts.head = await page.locator('#chat .panel-head').boundingBox();
+  parts.messages = await box(page, 'messages');
+  parts.composer = await box(page, 'composer');
+  for (const [name, b] of Object.entries(parts))
+    assert.ok(b && inside(b, phone_screen), `${what}: ${name} ${JSON.stringify(b)} is on the screen`);
+  const names = Object.keys(parts);
+  for (let i = 0; i < names.length; ++i)
+    for (let j = i + 1; j < names.length; ++j)
+      assert.ok(!overlaps(parts[names[i]], parts[names[j]]),
+                `${what}: ${names[i]} ${JSON.stringify(parts[names[i]])} overlaps ${names[j]} `
+                + JSON.stringify(parts[names[j]]));
+  const bottom = parts.composer.y + parts.composer.height;
+  assert.ok(bottom >= phone_screen.height - 24, `${what}: the message box is pinned to the bottom (ends at ${bottom})`);
+  for (const id of ['rooms', 'presence'])
+    assert.ok(!(await page.getByTestId(id).isVisible()), `${what}: the ${id} drawer is closed`);
+  const scroll = await page.evaluate(() => ({ h: document.documentElement.scrollHeight,
+                                              w: document.documentElement.scrollWidth }));
+  assert.ok(scroll.h <= phone_screen.height && scroll.w <= phone_screen.width,
+            `${what}: the page itself does not scroll (${JSON.stringify(scroll)})`);
+  const file = path.join(shotDir ?? os.tmpdir(), `phone-${what.replace(/\W+/g, '-')}.png`);
+  await mkdir(path.dirname(file), { recursive: true });
+  await page.screenshot({ path: file });
+}
+
+async function freePort() {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+describe('the chat page on a phone, with names in any script', { timeout: 4 * test_ms }, () => {
+  let phoneGw;
+  let dir;
+  let adminPort;
+  const operatorSecret = 'phone-test-operator-0123456789abcdefghijkl';
+
+  before(async () => {
+    const chromium = await needPlaywright();
+    const executablePath = await needChromium();
+    dir = await mkdtemp(path.join(os.tmpdir(), 'parley-page-phone-'));
+    const tokens = path.join(dir, 'admin.tokens');
+    await writeFile(tokens, `ops:${operatorSecret}\n`, { mode: 0o600 });
+    adminPort = await freePort();
+    phoneGw = await newGateway([`--admin-port=${adminPort}`, `--admin-token-file=${tokens}`]);
+    browser = await chromium.launch({ executablePath, args: chromium_args, timeout: 30_000 });
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    const result = await phoneGw?.stop();
+    await rm(dir, { recursive: true, force: true });
+    if (result && (result.code !== 0 || result.timedOut))
+      throw new Error(`parley-gateway ended with ${JSON.stringify(result)}\n${phoneGw.stderr()}`);
+  });
+
+  test('at 375 x 740 the chat fills the screen, the message box stays at the bottom, rooms and '
+       + 'people are drawers', { timeout: test_ms }, story(async () => {
+    const jose = await openPage('jose', phoneGw.url, { phone: true });
+    await signIn(jose, 'José'); // welcomed as ~José: a name in another script than ASCII
+    assert.doesNotMatch(await jose.getByTestId('message-input').getAttribute('placeholder'), /Shift/,
+                        'a phone has no Shift+Enter');
+    assert.ok(!(await jose.getByTestId('rooms').isVisible()), 'the rooms drawer starts closed');
+    await jose.getByTestId('open-rooms').click();
+    await jose.getByTestId('room-input').waitFor({ state: 'visible' });
+    const drawer = await box(jose, 'rooms');
+    assert.ok(inside(drawer, phone_screen), `the rooms drawer ${JSON.stringify(drawer)} is on the screen`);
+    assert.equal(await jose.getByTestId('open-rooms').getAttribute('aria-expanded'), 'true');
+    await jose.getByTestId('room-input').fill('café');
+    await jose.getByTestId('room-input').press('Enter');
+    await inRoom(jose, 'café');
+    await jose.getByTestId('rooms').waitFor({ state: 'hidden' }); // joining closes the drawer
+    await expectPhoneLayout(jose, 'joined');
+
+    // Enough messages to scroll: the newest stays in view above the message box.
+    let last = null;
+    for (let i = 1; i <= 14; ++i)
+      last = await say(jose, `line ${i} ✓`);
+    const newest = await jose.locator(`[data-testid=message][data-seq="${last}"]`).boundingBox();
+    const composer = await box(jose, 'composer');
+    const list = await box(jose, 'messages');
+    assert.ok(newest.y >= list.y && newest.y + newest.height <= composer.y + 1,
+              `the newest message ${JSON.stringify(newest)} shows above the message box ${JSON.stringify(composer)}`);
+    // One sender in a row: the name and time once, at the top of the group.
+    const kinds = await jose.$$eval('[data-testid=message]', (els) => els.map((e) => e.classList.contains('cont')));
+    assert.equal(kinds[0], false, 'the first message of a group shows its sender');
+    assert.ok(kinds.slice(1).every(Boolean), `the rest of the group does not repeat it: ${kinds}`);
+    await expectPhoneLayout(jose, 'scrolled');
+
+    // A notice (here: a message over the size limit) covers neither the
+    // message box nor the Send button.
+    await jose.getByTestId('message-input').fill('x'.repeat(5000));
+    await jose.getByTestId('send-button').click();
+    await jose.getByTestId('notice').waitFor({ state: 'visible' });
+    const notice = await box(jose, 'notice');
+    for (const id of ['send-button', 'message-input'])
+      assert.ok(!overlaps(notice, await box(jose, id)), `the notice does not cover ${id}`);
+    await jose.getByTestId('message-input').fill('');
+
+    // People: a drawer from the right; the backdrop closes it.
+    assert.equal(await jose.getByTestId('people-count').textContent(), '1');
+    await jose.getByTestId('open-people').click();
+    await jose.getByTestId('presence').waitFor({ state: 'visible' });
+    assert.deepEqual(await jose.$$eval('[data-testid=member]', (els) => els.map((e) => e.dataset.user)),
+                     ['~José']);
+    await jose.getByTestId('drawer-backdrop').click({ position: { x: 10, y: 400 } });
+    await jose.getByTestId('presence').waitFor({ state: 'hidden' });
+
+    // An operator's notice is not dressed as a person's message.
+    const res = await fetch(`http://127.0.0.1:${adminPort}/rooms/${encodeURIComponent('café')}/notice`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorSecret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'maintenance at noon' }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    await seen(jose, 'maintenance at noon');
+    const op = jose.locator('[data-testid=message]', { hasText: 'maintenance at noon' });
+    assert.equal(await op.getAttribute('data-kind'), 'operator');
+    assert.equal(await op.getAttribute('data-sender'), '@ops');
+    assert.equal(await op.getByTestId('sender-badge').textContent(), 'operator');
+    assert.ok(!(await op.evaluate((e) => e.classList.contains('cont'))), 'a new sender starts a group');
+    assert.deepEqual(page_errors.jose, []);
+  }));
+
+  test('a name that looks like someone\'s in the room is refused there, in words for the person',
+       { timeout: test_ms }, story(async () => {
+    const other = await openPage('jose2', phoneGw.url, { phone: true });
+    await signIn(other, 'JOSÉ'); // another name, the same look as ~José's
+    await other.getByTestId('open-rooms').click();
+    await other.getByTestId('room-input').fill('café');
+    await other.getByTestId('room-input').press('Enter');
+    await other.getByTestId('room-error').waitFor({ state: 'visible' });
+    assert.match(await other.getByTestId('room-error').textContent(),
+                 /"~José" is in café and looks like "~JOSÉ": choose another name/);
+    // Another room is fine.
+    await other.getByTestId('room-input').fill('salon');
+    await other.getByTestId('room-input').press('Enter');
+    await inRoom(other, 'salon');
+    assert.deepEqual(page_errors.jose2, []);
   }));
 });

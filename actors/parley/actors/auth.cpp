@@ -1,18 +1,8 @@
 #include "parley/actors/auth.hpp"
 
-namespace parley::actors {
+#include "parley/actors/names.hpp"
 
-bool valid_user_name(const std::string& name) {
-  if (name.empty() || name.size() > 32 || name.front() == ' ' || name.back() == ' ')
-    return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-              || c == '-' || c == '_' || c == '.' || c == ' ';
-    if (!ok)
-      return false;
-  }
-  return true;
-}
+namespace parley::actors {
 
 std::optional<auth_mode> parse_auth_mode(std::string_view text) {
   if (text == "none")
@@ -63,24 +53,16 @@ std::optional<uint8_t> parse_rights(std::string_view text) {
   return bits;
 }
 
-namespace {
-
-bool pattern_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'
-         || c == '_' || c == '.' || c == ':';
-}
-
-} // namespace
-
 std::optional<std::string> check_grant(std::string_view text) {
   auto eq = text.find('=');
   auto pattern = text.substr(0, eq);
   auto body = pattern;
   if (!body.empty() && body.back() == '*')
     body.remove_suffix(1);
-  bool ok = !pattern.empty() && pattern.size() <= 128;
-  for (char c : body)
-    ok = ok && pattern_char(c);
+  // A name or a prefix is what a room name may be (in any script), so that
+  // a grant can name every room a client can join.
+  bool ok = !pattern.empty() && pattern.size() <= 128
+            && (body.empty() || room_name_problem(body, 128).empty());
   if (!ok)
     return "a room grant is NAME, PREFIX* or *, then optionally =RIGHTS (join, publish, "
            "history, presence or all, joined with +): lobby, team-*=join+history";

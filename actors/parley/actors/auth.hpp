@@ -106,11 +106,6 @@ public:
   virtual std::variant<identity, std::string> verify(std::string_view token) const = 0;
 };
 
-/// A user name from a hello or a token's `sub`: 1 to 32 bytes of letters,
-/// digits, - _ . and spaces, not starting or ending with a space (so never
-/// a guest's `~`).
-bool valid_user_name(const std::string& name);
-
 /// A guest's name: `~` and the name they asked for.
 inline std::string guest_name(std::string_view asked) {
   return "~" + std::string{asked};

@@ -1,5 +1,6 @@
 #include "parley/actors/connection.hpp"
 
+#include "parley/actors/names.hpp"
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/runtime/errc.hpp"
 #include "parley/runtime/log.hpp"
@@ -170,7 +171,7 @@ void connection_state::on_bad_frame(const proto::decode_error& err, encoding enc
 void connection_state::on(const std::string& ref, request::hello& req, encoding enc) {
   bool with_token = !req.token.empty() && cfg_.auth != auth_mode::none;
   if ((with_token || !req.user.empty()) && !joined_.empty()) {
-    error(ref, errc::invalid_argument, "hello: say hello before joining rooms", enc);
+    error(ref, errc::invalid_argument, "say hello (and choose a name) before joining rooms", enc);
     return;
   }
   if (with_token) {
@@ -178,16 +179,16 @@ void connection_state::on(const std::string& ref, request::hello& req, encoding 
       return;
   } else if (!authenticated_) {
     if (cfg_.auth == auth_mode::required) {
-      refuse_unauthenticated(ref, "hello.token: this server requires a token", enc);
+      refuse_unauthenticated(ref, "this server requires a token: sign in first", enc);
       return;
     }
     if (!req.user.empty()) {
-      if (!valid_user_name(req.user)) {
-        error(ref, errc::invalid_argument,
-              "hello.user: 1 to 32 letters, digits, spaces or - _ .", enc);
+      auto checked = check_user_name(req.user);
+      if (!checked.ok()) {
+        error(ref, errc::invalid_argument, "that name will not do: " + checked.problem, enc);
         return;
       }
-      user_ = cfg_.auth == auth_mode::guests ? guest_name(req.user) : std::move(req.user);
+      user_ = cfg_.auth == auth_mode::guests ? guest_name(checked.name) : std::move(checked.name);
     }
   }
   // With a token, its name stands and hello.user is not used.

@@ -3,6 +3,7 @@
 // handler reads and writes the same state (members, memory, pending diffs),
 // and splitting the state machine would spread its invariants over files.
 #include "parley/actors/room.hpp"
+#include "parley/actors/names.hpp"
 
 #include "parley/runtime/errc.hpp"
 #include "parley/store/store_service.hpp"
@@ -78,6 +79,20 @@ bool room_state::needs_older(const join_request& req) const {
   return backlog.empty() ? since < memory_->last_seq : since + 1 < backlog.front().seq;
 }
 
+caf::error room_state::look_alike_of(const std::string& user) const {
+  if (users_.count(user) > 0 || look_alikes_.empty())
+    return caf::none;
+  auto i = look_alikes_.end();
+  for (auto& key : look_alike_keys(user))
+    if (i = look_alikes_.find(key); i != look_alikes_.end())
+      break;
+  if (i == look_alikes_.end())
+    return caf::none;
+  return make_error(errc::name_in_use, "\"" + i->second + "\" is in " + room_
+                                         + " and looks like \"" + user
+                                         + "\": choose another name to join it");
+}
+
 bool room_state::joining(const caf::actor_addr& member) const {
   for (auto& [id, r] : reads_)
     if (r.is_join && r.join.member == member)
@@ -149,8 +164,11 @@ join_reply room_state::admit(const join_request& req, const store::page* older) 
   } else {
     reply.messages.assign(backlog.begin(), backlog.end());
   }
-  if (users_[req.user]++ == 0)
+  if (users_[req.user]++ == 0) {
+    for (auto& key : look_alike_keys(req.user))
+      look_alikes_.emplace(std::move(key), req.user);
     presence_diff(req.user, true, addr); // the joiner gets the full list instead
+  }
   reply.member_count = static_cast<uint32_t>(members_.size());
   reply.members = presence(cfg_.max_presence_list);
   // First in the sink: the room writes nothing to this member before it.
@@ -181,6 +199,9 @@ bool room_state::remove(const caf::actor_addr& addr) {
   cfg_.stats->members.fetch_sub(1, std::memory_order_relaxed);
   if (auto u = users_.find(user); u != users_.end() && --u->second == 0) {
     users_.erase(u);
+    for (auto& key : look_alike_keys(user))
+      if (auto k = look_alikes_.find(key); k != look_alikes_.end() && k->second == user)
+        look_alikes_.erase(k);
     presence_diff(user, false);
   }
   if (behavior_) {
@@ -356,8 +377,10 @@ const room_state::member* room_state::find(const caf::actor_addr& addr) const {
 }
 
 void room_state::publish_effects(const room_effects& fx) {
+  // A behaviour speaks as a bot: its sender starts with '#', which no user
+  // name can, so it never passes for a person (and a person never for it).
   for (auto& m : fx.messages)
-    enqueue(m.sender, m.text, m.body);
+    enqueue(m.sender.rfind('#', 0) == 0 ? m.sender : "#" + m.sender, m.text, m.body);
 }
 
 void room_state::broadcast(const v1::ServerFrame& frame, const caf::actor_addr& except) {
@@ -459,6 +482,8 @@ caf::result<join_reply> room_state::on_join(join_request& req) {
     return make_error(errc::invalid_argument, std::string{"join without a member"});
   if (find(req.member) || joining(req.member))
     return make_error(errc::already_member, room_);
+  if (auto err = look_alike_of(req.user))
+    return err;
   if (req.since && *req.since > memory_->last_seq)
     return make_error(errc::invalid_argument,
                       "since_seq " + std::to_string(*req.since) + " is past the latest seq of "
@@ -619,6 +644,11 @@ void room_state::on_stored(uint64_t id, const std::shared_ptr<const store::page>
   if (pr.is_join) {
     if (find(pr.join.member)) {
       pr.join_rp.deliver(make_error(errc::already_member, room_));
+      return;
+    }
+    // Someone who looks the same may have come in during the read.
+    if (auto err = look_alike_of(pr.join.user)) {
+      pr.join_rp.deliver(std::move(err));
       return;
     }
     pr.join_rp.deliver(admit(pr.join, p.get()));

@@ -251,6 +251,9 @@ private:
   /// Reads what a joiner missed from the store, then admits it.
   void admit_after_read(const join_request& req, caf::typed_response_promise<join_reply> rp);
   bool joining(const caf::actor_addr& member) const;
+  /// NAME_IN_USE if someone present goes by another name that looks like
+  /// `user` (names.hpp); none otherwise.
+  caf::error look_alike_of(const std::string& user) const;
   /// Asks the store for the newest `limit` messages in (after, before).
   void read_page(uint64_t id, seq_t after, seq_t before, size_t limit);
   bool busy() const;
@@ -271,6 +274,9 @@ private:
   std::unordered_map<caf::actor_addr, member> members_;
   /// Connections per user, so presence lists each user once.
   std::map<std::string, size_t> users_;
+  /// Present users by their look-alike keys (one or two each): two names
+  /// that look the same are never in the room together.
+  std::unordered_map<std::string, std::string> look_alikes_;
   /// Relays of other nodes with members here, by address.
   std::unordered_map<caf::actor_addr, relay_use> relays_;
   uint64_t idle_generation_ = 0;

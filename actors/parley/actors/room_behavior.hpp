@@ -24,7 +24,9 @@ using on_publish_atom = caf::atom_constant<caf::atom("onpublish")>;
 using on_leave_atom = caf::atom_constant<caf::atom("onleave")>;
 using on_tick_atom = caf::atom_constant<caf::atom("ontick")>;
 
-/// A message the behaviour wants the room to publish, as `sender`.
+/// A message the behaviour wants the room to publish, as `sender`. The room
+/// shows it with a leading '#' (added if missing): a bot's name, which no
+/// user name can be.
 struct say {
   std::string sender;
   std::string text;

@@ -1,6 +1,7 @@
 #include "parley/actors/rooms_directory.hpp"
 
 
+#include "parley/actors/names.hpp"
 #include "parley/actors/placement.hpp"
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/errc.hpp"
@@ -261,21 +262,8 @@ rooms_actor find_rooms_directory(caf::actor_system& sys) {
 }
 
 caf::error validate_room_name(std::string_view name, size_t max) {
-  if (name.empty())
-    return runtime::make_error(errc::invalid_room_name, std::string{"a room name is empty"});
-  if (name.size() > max)
-    return runtime::make_error(errc::invalid_room_name,
-                               "a room name has at most " + std::to_string(max) + " bytes");
-  if (name.front() == '.')
-    return runtime::make_error(errc::invalid_room_name,
-                               std::string{"a room name does not start with '.'"});
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-              || c == '-' || c == '_' || c == '.' || c == ':';
-    if (!ok)
-      return runtime::make_error(errc::invalid_room_name,
-                                 std::string{"a room name holds only letters, digits and - _ . :"});
-  }
+  if (auto why = room_name_problem(name, max); !why.empty())
+    return runtime::make_error(errc::invalid_room_name, std::move(why));
   return caf::none;
 }
 

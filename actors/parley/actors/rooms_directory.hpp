@@ -81,8 +81,9 @@ struct rooms_config {
   caf::timespan period = std::chrono::seconds(10);
 };
 
-/// A room name is 1 to `max` bytes of ASCII letters, digits, '-', '_', '.'
-/// and ':', not starting with '.'. Returns the reason when it is not.
+/// A room name is 1 to `max` bytes of UTF-8 in NFC: letters, marks and
+/// digits of any script, '-', '_', '.' and ':', not starting with '.'
+/// (names.hpp). Returns the reason when it is not.
 caf::error validate_room_name(std::string_view name, size_t max);
 
 /// State of the rooms directory; runs only inside its actor. Lookups on

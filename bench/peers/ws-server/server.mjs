@@ -360,7 +360,7 @@ class Session {
   hello(req) {
     if (req.user) {
       if (Buffer.byteLength(req.user) > 32 || !user_name.test(req.user))
-        throw new RequestError('INVALID_ARGUMENT', 'hello.user: 1 to 32 letters, digits, spaces or - _ .');
+        throw new RequestError('INVALID_ARGUMENT', 'that name will not do');
       if (this.joined.size > 0)
         throw new RequestError('INVALID_ARGUMENT', 'hello.user: say hello before joining rooms');
       this.user = req.user;

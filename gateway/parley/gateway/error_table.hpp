@@ -60,6 +60,7 @@ inline constexpr errc_mapping errc_table[] = {
   {runtime::errc::invalid_room_name, v1::ERROR_CODE_INVALID_ROOM_NAME},
   {runtime::errc::unauthenticated, v1::ERROR_CODE_UNAUTHENTICATED},
   {runtime::errc::forbidden, v1::ERROR_CODE_FORBIDDEN},
+  {runtime::errc::name_in_use, v1::ERROR_CODE_NAME_IN_USE},
   // Anything else that went wrong (an error of CAF's own, say).
   {runtime::errc::internal, v1::ERROR_CODE_INTERNAL},
 };

@@ -1,5 +1,7 @@
 #include "parley/gateway/jwt_verifier.hpp"
 
+#include "parley/actors/names.hpp"
+
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
@@ -161,11 +163,12 @@ public:
     if (!sub)
       return std::string{"it names no user (sub)"};
     actors::identity who;
-    who.user = sub;
+    auto checked = actors::check_user_name(sub);
+    if (!checked.ok())
+      return "its sub is not a user name: " + checked.problem;
+    who.user = std::move(checked.name);
     if (exp)
       who.expires = std::chrono::system_clock::time_point{std::chrono::seconds{*exp}};
-    if (!actors::valid_user_name(who.user))
-      return std::string{"its sub is not a user name (1 to 32 letters, digits, spaces or - _ .)"};
     std::unique_ptr<char, void (*)(void*)> rooms{jwt_get_grants_json(jwt.get(), "rooms"), free};
     if (!rooms) {
       who.rooms = actors::room_access::everything();

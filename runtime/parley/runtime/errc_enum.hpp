@@ -57,6 +57,10 @@ enum class errc : uint8_t {
   /// The history store could not commit (or read): nothing of the request
   /// was acknowledged or delivered; retry.
   store_unavailable,
+  // -- names ------------------------------------------------------------------------
+  /// Someone present in the room goes by another name that looks the same
+  /// (Unicode confusables): pick another name.
+  name_in_use,
   // -- other -----------------------------------------------------------------------
   /// An error the server did not expect (one of CAF's own, say).
   internal,
