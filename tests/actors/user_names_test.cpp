@@ -134,6 +134,11 @@ TEST(RoomNames, AnyScriptInNormalFormCWithoutSpaces) {
             "a room name holds letters, digits and - _ . : only (no spaces)");
   EXPECT_EQ(room_name_problem("a\u202eb", 64),
             "a room name cannot hold control or invisible characters");
+  EXPECT_EQ(room_name_problem("l\u043ebby", 64), // a Cyrillic о among Latin letters
+            "a room name cannot mix letters of scripts that look alike (such as Latin and "
+            "Cyrillic)");
+  EXPECT_EQ(room_name_problem("\u043b\u043e\u0431\u0431\u0438", 64), "") << "all Cyrillic";
+  EXPECT_EQ(room_name_problem("team:\u4f1a\u8b70-2", 64), "") << "Latin with Han";
   EXPECT_EQ(room_name_problem("lobby\u3164", 64),
             "a room name cannot hold control or invisible characters");
   EXPECT_EQ(room_name_problem("lob\ufe0fby", 64),

@@ -162,6 +162,14 @@ std::string room_name_problem(std::string_view name, size_t max_bytes) {
     if (!ok)
       return "a room name holds letters, digits and - _ . : only (no spaces)";
   }
+  // "lоbby" with a Cyrillic о would sit in the rooms list beside "lobby".
+  auto flags = uspoof_checkUTF8(&checker(), name.data(), static_cast<int32_t>(name.size()),
+                                nullptr, &st);
+  if (U_FAILURE(st))
+    return "a room name must be valid Unicode text";
+  if ((flags & USPOOF_RESTRICTION_LEVEL) != 0)
+    return "a room name cannot mix letters of scripts that look alike (such as Latin and "
+           "Cyrillic)";
   return {};
 }
 

@@ -442,11 +442,17 @@ describe('the ws peer', { timeout: 6 * test_ms }, () => {
       [{ ref: 'e1' }, 'ERROR_CODE_EMPTY_FRAME'],
       [{ ref: 'n1', join: { room: '.hidden' } }, 'ERROR_CODE_INVALID_ROOM_NAME'],
       [{ ref: 'n2', join: { room: 'x'.repeat(65) } }, 'ERROR_CODE_INVALID_ROOM_NAME'],
+      [{ ref: 'n3', join: { room: 'cafe\u0301' } }, 'ERROR_CODE_INVALID_ROOM_NAME'], // not NFC
       [{ ref: 'h1', hello: { user: 'no/slash' } }, 'ERROR_CODE_INVALID_ARGUMENT'],
+      [{ ref: 'h2', hello: { user: 'ann  lee' } }, 'ERROR_CODE_INVALID_ARGUMENT'],
       [{ ref: 'm1', publish: { room: 'nowhere', text: 'x' } }, 'ERROR_CODE_NOT_A_MEMBER'],
     ])
       assert.equal((await c.error(frame)).code, code, JSON.stringify(frame));
 
+    // Names in any script, as the gateway takes them.
+    const jose = await c.ack({ ref: 'h3', hello: { user: 'Jose\u0301' } }, 'welcome');
+    assert.ok(jose, 'José is welcomed');
+    await c.ack({ ref: 'j0', join: { room: '会議室' } }, 'joined');
     await c.ack({ ref: 'j', join: { room: 'errors' } }, 'joined');
     assert.equal((await c.error({ ref: 'j2', join: { room: 'errors' } })).code,
                  'ERROR_CODE_ALREADY_MEMBER');
