@@ -11,6 +11,7 @@
 #include "parley/client/ws_client.hpp"
 #include "parley/client/ws_url.hpp"
 #include "parley/runtime/command_line.hpp"
+#include "parley/version.hpp"
 #include "parley_bench/machine.hpp"
 #include "parley_bench/modes.hpp"
 #include "parley_bench/spread.hpp"
@@ -51,6 +52,8 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   options o;
   CLI::App app{"parley-bench: load for a Parley gateway (docs/parley-bench.md)", "parley-bench"};
+  app.set_version_flag("--version", parley::version_text("parley-bench"),
+                       "Print the version, git commit and build type, and exit");
   app.add_option("mode", o.mode, "conns | fanout | echo | churn")
     ->required()
     ->check(CLI::IsMember({"conns", "fanout", "echo", "churn"}));

@@ -8,6 +8,7 @@
 
 #include "cli/admin.hpp"
 #include "cli/commands.hpp"
+#include "parley/version.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -108,7 +109,8 @@ void add_since(CLI::App& sub, options& opt) {
 int main(int argc, char** argv) {
   CLI::App app{"Parley command-line client: talk to a gateway from a shell (docs/cli.md).",
                program};
-  app.set_version_flag("--version", std::string{program} + " 0.1.0");
+  app.set_version_flag("--version", parley::version_text(program),
+                       "Print the version, git commit and build type, and exit");
   app.require_subcommand(1);
   // Global options work after the subcommand too: `parley-cli join lobby --pretty`.
   app.fallthrough();

@@ -6,6 +6,7 @@
 #include "parley/actors/ping_pong.hpp"
 #include "parley/runtime/config.hpp"
 #include "parley/runtime/node.hpp"
+#include "parley/version.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/scoped_actor.hpp>
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
                "example_ping_pong"};
   runtime::node_config cfg;
   cfg.name = "ping_pong";
+  app.set_version_flag("--version", parley::version_text("example_ping_pong"));
   runtime::add_node_options(app, cfg);
   uint64_t rounds = 100000;
   bool crash = false;

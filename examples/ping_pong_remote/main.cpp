@@ -15,6 +15,7 @@
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/config.hpp"
 #include "parley/runtime/node.hpp"
+#include "parley/version.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
@@ -131,6 +132,7 @@ int main(int argc, char** argv) {
   CLI::App app{"The Pinger and the Ponger on two nodes of a cluster.", "example_ping_pong_remote"};
   runtime::node_config cfg;
   cfg.name = "";
+  app.set_version_flag("--version", parley::version_text("example_ping_pong_remote"));
   runtime::add_node_options(app, cfg);
   runtime::cluster_config ccfg;
   runtime::add_cluster_options(app, ccfg);

@@ -168,6 +168,8 @@ TEST(GatewayAdminTest, StatusMetricsAndTheTree) {
   EXPECT_EQ(s.at("draining").as_bool(), false);
   EXPECT_EQ(s.at("tls").as_bool(), false);
   EXPECT_FALSE(s.at("version").as_string().empty());
+  EXPECT_FALSE(s.at("commit").as_string().empty());
+  EXPECT_FALSE(s.at("build_type").as_string().empty());
   auto metrics = call(gw.admin_port(), "GET", "/metrics");
   ASSERT_EQ(metrics.status, 200);
   EXPECT_NE(metrics.body.find("parley_gateway_websockets 1"), std::string::npos)

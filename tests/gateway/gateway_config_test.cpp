@@ -12,6 +12,7 @@
 #include <chrono>
 #include <fstream>
 #include <optional>
+#include <utility>
 #include <string>
 #include <variant>
 #include <vector>
@@ -109,6 +110,73 @@ TEST(GatewayConfig, BadValuesFromAnySourceAreRefusedInOneLine) {
                  "gw-syntax.toml:1:");
   expect_refused({bin, "--config=" + write_file("gw-garbage.toml", "[[[\n\x01\x02=\n")}, "");
   expect_refused({bin, "--config=/nonexistent/parley.toml"}, "/nonexistent/parley.toml");
+}
+
+// The stock gateway's behaviours, given to rooms by configuration (run.hpp).
+TEST(GatewayConfig, RoomsGetTheBehaviourTheConfigurationNames) {
+  auto path = write_file("gw-behaviors.toml",
+                         "room-behavior = [\"dice:*=dice-bot\", \"games:main=tic-tac-toe\"]\n");
+  gateway_process gw{{"--config=" + path}};
+  ASSERT_NE(gw.port(), 0);
+  raw_ws c;
+  ASSERT_TRUE(open_chat(c, gw.port(), "ann"));
+  auto bot_says = [&](const std::string& room, const std::string& sender) {
+    auto joined = ask(c, "j-" + room, R"({"ref":"j-)" + room + R"(","join":{"room":")" + room + R"("}})");
+    if (!joined || !joined->ack().has_joined())
+      return std::string{"join refused"};
+    auto m = read_until(
+      c, [&](const v1::ServerFrame& f) { return f.has_message() && f.message().room() == room; },
+      3s);
+    return m ? m->message().sender() + ": " + m->message().text() : std::string{"nothing"};
+  };
+  EXPECT_EQ(bot_says("dice:1", "#dice-bot"),
+            "#dice-bot: welcome, ~ann! type /help for dice commands")
+    << "a room the prefix rule matches";
+  EXPECT_EQ(bot_says("lobby", ""), "nothing") << "no rule, no behaviour";
+  // A whole name matches that room only: tic-tac-toe in games:main, which
+  // greets nobody but refuses a move from a player without an opponent.
+  ASSERT_NE(bot_says("games:main", ""), "join refused");
+  auto move = ask(c, "m", R"({"ref":"m","publish":{"room":"games:main","text":"/move 5"}})");
+  ASSERT_TRUE(move);
+  EXPECT_TRUE(move->has_error()) << move->DebugString();
+  ASSERT_NE(bot_says("games:other", ""), "join refused");
+  auto chat = ask(c, "m2", R"({"ref":"m2","publish":{"room":"games:other","text":"/move 5"}})");
+  ASSERT_TRUE(chat);
+  EXPECT_TRUE(chat->ack().has_published()) << "no game in games:other: just chat";
+}
+
+TEST(GatewayConfig, ABehaviourThatIsNotThereIsRefusedByName) {
+  const std::string bin = PARLEY_GATEWAY_BIN;
+  expect_refused({bin, "--room-behavior=games:*=chess"},
+                 "no behaviour called 'chess' (known: dice-bot, tic-tac-toe)");
+  expect_refused({bin, "--room-behavior=lobby"}, "a room behaviour is PATTERN=NAME");
+  expect_refused({bin, "--room-behavior==dice-bot"}, "a room behaviour is PATTERN=NAME");
+  expect_refused({bin, "--room-behavior=lob by=dice-bot"}, "'lob by' is not a room, PREFIX* or *");
+  expect_refused({"/usr/bin/env", "PARLEY_ROOM_BEHAVIOR=x=nope", bin},
+                 "environment PARLEY_ROOM_BEHAVIOR=x=nope");
+  expect_refused({bin, "--config=" + write_file("gw-behavior-bad.toml", "room-behavior = 5\n")},
+                 "gw-behavior-bad.toml:1:");
+}
+
+// Every program of the project answers --version with what was built.
+TEST(Programs, VersionSaysWhatWasBuilt) {
+  std::vector<std::pair<std::string, std::string>> programs{
+    {PARLEY_GATEWAY_BIN, "parley-gateway"},
+    {PARLEY_CLI_BIN, "parley-cli"},
+    {PARLEY_EXAMPLE_BIN, "example_ping_pong"},
+#ifdef PARLEY_BENCH_BIN
+    {PARLEY_BENCH_BIN, "parley-bench"},
+#endif
+  };
+  for (auto& [bin, name] : programs) {
+    auto res = parley::test::run_program({bin, "--version"}, 30s);
+    ASSERT_TRUE(res.status) << name;
+    EXPECT_EQ(*res.status, 0) << name << ": " << res.err;
+    // "parley-gateway 0.1.0 (commit 0123456789ab, Debug)", from the build.
+    EXPECT_EQ(res.out.rfind(name + " " PARLEY_PROJECT_VERSION " (commit ", 0), 0u) << res.out;
+    EXPECT_EQ(res.out.find("unknown"), std::string::npos) << "built in a git checkout: " << res.out;
+    EXPECT_EQ(std::count(res.out.begin(), res.out.end(), '\n'), 1) << res.out;
+  }
 }
 
 TEST(GatewayTree, EachWebSocketHasOneConnectionActorUntilItCloses) {

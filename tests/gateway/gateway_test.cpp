@@ -271,7 +271,9 @@ TEST_F(GatewayTest, HttpRoutes) {
   start();
   auto ok = http_get(port, "/healthz");
   EXPECT_EQ(ok.status, 200);
-  EXPECT_EQ(ok.body, "ok\n");
+  // "ok", then what is running: "parley-gateway 0.1.0 (commit ..., Debug)".
+  EXPECT_EQ(ok.body.rfind("ok parley-gateway ", 0), 0u) << ok.body;
+  EXPECT_NE(ok.body.find(" (commit "), std::string::npos) << ok.body;
   EXPECT_EQ(http_get(port, "/nope").status, 404);
   EXPECT_EQ(http_get(port, "/ws").status, 400); // no upgrade
   EXPECT_EQ(http_exchange(port, "NOT HTTP AT ALL\r\n\r\n").status, 400);

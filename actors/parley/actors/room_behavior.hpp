@@ -120,10 +120,12 @@ using room_behavior_factory =
   std::function<room_behavior_actor(caf::actor_system&, const std::string& room)>;
 
 /// Which rooms get which behaviour: the first rule whose prefix starts the
-/// room's name wins.
+/// room's name (or, with `whole_name`, is the room's name) wins.
 struct room_behavior_rule {
   std::string prefix;
   room_behavior_factory factory;
+  /// Only the room called `prefix`, not every room whose name starts so.
+  bool whole_name = false;
   /// How often the behaviour gets `on_tick` (zero: never).
   caf::timespan tick{0};
 };

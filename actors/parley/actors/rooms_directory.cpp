@@ -31,7 +31,7 @@ runtime::child_spec room_spec(const rooms_config& cfg, const std::string& name,
                               std::shared_ptr<room_memory> memory) {
   room_behavior_rule rule;
   for (auto& r : cfg.behaviors)
-    if (name.compare(0, r.prefix.size(), r.prefix) == 0) {
+    if (r.whole_name ? name == r.prefix : name.compare(0, r.prefix.size(), r.prefix) == 0) {
       rule = r;
       break;
     }

@@ -100,9 +100,11 @@ struct admin_config {
   std::vector<address_range> allow;
   /// Keep `/metrics` on the public port too (it moved to the console).
   bool public_metrics = false;
-  /// For `/status`.
+  /// For `/status` (run() fills them from parley/version.hpp).
   std::string node;
   std::string version;
+  std::string commit;
+  std::string build_type;
   std::shared_ptr<admin_backend> backend;
 };
 

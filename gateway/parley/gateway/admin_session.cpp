@@ -250,6 +250,8 @@ private:
     json::object o{
       {"node", admin().node},
       {"version", admin().version},
+      {"commit", admin().commit},
+      {"build_type", admin().build_type},
       {"uptime_s", uptime.count()},
       {"draining", state_->stopping()},
       {"tls", static_cast<bool>(state_->cfg.tls)},

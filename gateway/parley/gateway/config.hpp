@@ -22,6 +22,11 @@ namespace parley::gateway {
 class tls_identity;
 
 struct gateway_config {
+  /// What is running, after "ok" in /healthz: "parley-gateway 0.1.0
+  /// (commit 0123456789ab, Release)" (run() sets it from parley/version.hpp;
+  /// the library does not link the build's commit, so a commit relinks the
+  /// programs only).
+  std::string version = "parley-gateway";
   /// Address to bind; loopback by default so nothing is exposed by accident.
   std::string address = "127.0.0.1";
   /// TCP port; 0 lets the kernel pick one (tests), `listener::port` tells it.

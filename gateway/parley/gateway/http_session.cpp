@@ -236,7 +236,8 @@ private:
         return respond(http::status::method_not_allowed, "method not allowed\n", req.version());
       if (draining)
         return respond(http::status::service_unavailable, "draining\n", req.version());
-      return respond(http::status::ok, "ok\n", req.version());
+      // The first word is what a probe reads; then what is running.
+      return respond(http::status::ok, "ok " + state_->cfg.version + "\n", req.version());
     }
     if (path == "/metrics" && state_->cfg.admin.public_metrics) {
       if (req.method() != http::verb::get)

@@ -310,6 +310,9 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const
     env.restore();
     std::cout << app.help("", CLI::AppFormatMode::All);
     return 0;
+  } catch (const CLI::CallForVersion& e) {
+    std::cout << e.what() << "\n";
+    return 0;
   } catch (const CLI::ParseError& e) {
     // A flag: CLI11 names it; say what was expected.
     auto what = one_line(e.what());
