@@ -13,7 +13,7 @@ packages=(
   libcaf-dev libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev libcli11-dev libspdlog-dev libtomlplusplus-dev
   libprotobuf-dev protobuf-compiler libsqlite3-dev libsqlitecpp-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus-cpp-dev openssl libxxhash-dev iproute2 libjwt-dev libicu-dev
+  prometheus-cpp-dev openssl libxxhash-dev iproute2 libjwt-dev libicu-dev libsystemd-dev
 )
 if [ $with_tests -eq 1 ]; then
   packages+=(chromium)

@@ -12,6 +12,7 @@
 #include "parley/gateway/jwt_verifier.hpp"
 #include "parley/gateway/origin.hpp"
 #include "parley/gateway/run.hpp"
+#include "parley/gateway/systemd_notify.hpp"
 #include "parley/gateway/tls.hpp"
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/cluster_gate.hpp"
@@ -552,6 +553,8 @@ int run(int argc, char** argv, const behavior_registry& behaviors, std::string_v
         spdlog::info("cluster: TLS certificate reloaded");
     });
   }
+  systemd_notifier systemd;
+  node.on_stop([&systemd] { systemd.stopping("draining: closing connections"); });
   auto root = node.start(std::move(children));
   gateway::add_system_metrics(*stats, node.system());
   if (admin)
@@ -586,15 +589,30 @@ int run(int argc, char** argv, const behavior_registry& behaviors, std::string_v
   }
   if (admin_port != 0)
     say(" admin console on %s:%u\n", gcfg.admin.address.c_str(),
-                 static_cast<unsigned>(admin_port));
-  say(" listening on %s:%u%s\n", address.c_str(),
-               static_cast<unsigned>(port), gcfg.tls ? " (TLS: https:// and wss://)" : "");
+        static_cast<unsigned>(admin_port));
+  say(" listening on %s:%u%s\n", address.c_str(), static_cast<unsigned>(port),
+      gcfg.tls ? " (TLS: https:// and wss://)" : "");
   std::fflush(stderr);
+  systemd.ready("listening on " + address + ":" + std::to_string(port));
+  // WatchdogSec= in the unit: ping while the root supervisor answers.
+  if (auto interval = systemd.start_watchdog(
+        [probe = std::make_shared<caf::scoped_actor>(node.system(), true),
+         root](std::chrono::microseconds timeout) {
+          bool answered = false;
+          (*probe)
+            ->request(root, timeout, runtime::find_child_atom::value, std::string{"gateway"})
+            .receive([&](caf::actor&) { answered = true; }, [&](caf::error&) {});
+          return answered;
+        });
+      interval.count() > 0)
+    spdlog::info("systemd watchdog: pinging every {} ms while the actors answer",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(interval / 3).count());
 
   // Returns once the root supervisor stopped: after SIGTERM/SIGINT (the
   // node's watcher asks it to; the gateway drains on the way), or if the
   // tree gave up.
   auto reason = node.wait();
+  systemd.stop_watchdog();
   // What is queued is committed (or refused) before the process ends.
   history->stop();
   say(" stopped\n");

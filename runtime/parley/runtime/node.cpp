@@ -154,7 +154,21 @@ caf::error node::wait() {
   return reason;
 }
 
+void node::on_stop(std::function<void()> hook) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  stop_hooks_.push_back(std::move(hook));
+}
+
 void node::stop() {
+  if (!stop_hooks_ran_.exchange(true)) {
+    std::vector<std::function<void()>> hooks;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      hooks = stop_hooks_;
+    }
+    for (auto& hook : hooks)
+      hook();
+  }
   if (auto root = this->root())
     caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
 }

@@ -75,6 +75,11 @@ public:
   /// SIGTERM does (its default meaning, the terminal went away).
   void on_reload(std::function<void()> hook);
 
+  /// Runs `hook` once, when the node is first asked to stop (a signal or
+  /// `stop()`), before the tree starts stopping: e.g. to tell systemd
+  /// STOPPING=1. It runs on the thread that asked.
+  void on_stop(std::function<void()> hook);
+
   /// A second SIGTERM (or a SIGTERM after a SIGINT) this soon after the
   /// first does not cut the drain short: it is the same request twice.
   static constexpr std::chrono::seconds repeat_grace{2};
@@ -96,6 +101,8 @@ private:
   mutable std::mutex mtx_; // guards root_ and reload_hooks_ against the watcher thread
   supervisor_actor root_;
   std::vector<std::function<void()>> reload_hooks_;
+  std::vector<std::function<void()>> stop_hooks_;
+  std::atomic<bool> stop_hooks_ran_{false};
   std::thread watcher_;
   /// Watches the root for `wait`, made in `start`: CAF 0.17 counts even a
   /// hidden scoped actor as running, so one made later (when the program
