@@ -8,6 +8,7 @@
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/runtime/node.hpp"
 #include "parley/store/store_service.hpp"
+#include "parley/version.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
   app.add_option("--window", window);
   app.add_option("--idle", idle, "Seconds before an empty room leaves memory");
   app.add_option("--threads", threads);
+  app.set_version_flag("--version", parley::version_text("rooms_memory_bench"));
   CLI11_PARSE(app, argc, argv);
   std::string tmp = "/tmp/parley-rooms-bench-XXXXXX";
   tmp = ::mkdtemp(tmp.data());

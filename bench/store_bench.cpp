@@ -12,6 +12,7 @@
 #include "parley/actors/room.hpp"
 #include "parley/runtime/node.hpp"
 #include "parley/store/store_service.hpp"
+#include "parley/version.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -167,6 +168,7 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", opt.seconds)->check(CLI::Range(0.1, 3600.0));
   app.add_option("--threads", opt.threads, "CAF scheduler threads")
     ->check(CLI::Range(size_t{1}, size_t{64}));
+  app.set_version_flag("--version", parley::version_text("store_bench"));
   CLI11_PARSE(app, argc, argv);
 
   std::string tmp;

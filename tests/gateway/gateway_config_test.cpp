@@ -166,6 +166,8 @@ TEST(Programs, VersionSaysWhatWasBuilt) {
     {PARLEY_EXAMPLE_BIN, "example_ping_pong"},
 #ifdef PARLEY_BENCH_BIN
     {PARLEY_BENCH_BIN, "parley-bench"},
+    {PARLEY_STORE_BENCH_BIN, "store_bench"},
+    {PARLEY_ROOMS_MEMORY_BENCH_BIN, "rooms_memory_bench"},
 #endif
   };
   for (auto& [bin, name] : programs) {
