@@ -298,3 +298,12 @@ TEST_F(ConfigTest, HelpShowsRangesAndChoicesInWords) {
   EXPECT_EQ(out.find("UINT"), std::string::npos) << out;
   EXPECT_EQ(out.find(" in ["), std::string::npos) << out;
 }
+
+TEST_F(ConfigTest, HelpShowsAFlagWithItsVariable) {
+  bool quiet = false;
+  app.add_flag("--quiet", quiet, "Say less")->envname("PARLEY_QUIET");
+  ::testing::internal::CaptureStdout();
+  parse({"--help"});
+  auto out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("--quiet (Env:PARLEY_QUIET)"), std::string::npos) << out;
+}

@@ -236,7 +236,8 @@ public:
     auto out = CLI::Formatter::make_option_opts(opt);
     // The type comes first: up to the first space outside brackets.
     auto begin = out.find_first_not_of(' ');
-    if (begin == std::string::npos)
+    // A flag has no type: just "(Env:PARLEY_...)".
+    if (begin == std::string::npos || out[begin] == '(')
       return out;
     auto range = out.find(" in [", begin);
     auto choice = out.find('{', begin);
