@@ -39,8 +39,7 @@ foreach(dir runtime store actors gateway client version proto)
     COMPONENT sdk
     FILES_MATCHING PATTERN "*.hpp"
     PATTERN "internal" EXCLUDE
-    PATTERN "session.hpp" EXCLUDE
-    PATTERN "admin_session.hpp" EXCLUDE)
+    REGEX "gateway/(admin_)?session\\.hpp$" EXCLUDE)
 endforeach()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/gevent/parley DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   COMPONENT sdk FILES_MATCHING PATTERN "*.hpp")
@@ -53,7 +52,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/proto/parley/v1/parley.proto
 
 # The package: the targets, the dependencies found again for the user
 # (including the FindCAF module, since Debian's CAF ships no config) and a
-# version file (same major version, this or a later minor).
+# version file (SameMinorVersion: a project asking for 0.1 gets any 0.1.x).
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/ParleyConfig.cmake.in
   ${PROJECT_BINARY_DIR}/ParleyConfig.cmake
   INSTALL_DESTINATION ${PARLEY_INSTALL_CMAKEDIR})

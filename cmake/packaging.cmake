@@ -11,15 +11,18 @@ include(GNUInstallDirs)
 set(PARLEY_CONFIG_DIR /etc/parley CACHE PATH
     "Where the package puts gateway.toml (absolute: a conffile of the package)")
 
+# The package's files are not part of a plain `cmake --install` (which would
+# write /etc/parley as whoever runs it): only a component install, as CPack's,
+# takes them.
 install(TARGETS parley-gateway parley-cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
-  COMPONENT gateway)
+  COMPONENT gateway EXCLUDE_FROM_ALL)
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/gateway.toml DESTINATION ${PARLEY_CONFIG_DIR}
-  COMPONENT gateway)
+  COMPONENT gateway EXCLUDE_FROM_ALL)
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/parley-gateway.service
-  DESTINATION lib/systemd/system COMPONENT gateway)
+  DESTINATION lib/systemd/system COMPONENT gateway EXCLUDE_FROM_ALL)
 file(GLOB parley_docs ${PROJECT_SOURCE_DIR}/docs/*.md)
-install(FILES ${PROJECT_SOURCE_DIR}/README.md ${parley_docs} DESTINATION ${CMAKE_INSTALL_DOCDIR}
-  COMPONENT gateway)
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${parley_docs} ${PROJECT_SOURCE_DIR}/packaging/copyright
+  DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT gateway EXCLUDE_FROM_ALL)
 
 set(CPACK_PACKAGE_NAME parley)
 set(CPACK_PACKAGE_VENDOR "Parley")
@@ -43,6 +46,8 @@ set(CPACK_DEBIAN_GATEWAY_PACKAGE_CONTROL_EXTRA
   ${PROJECT_SOURCE_DIR}/packaging/conffiles ${PROJECT_SOURCE_DIR}/packaging/postinst
   ${PROJECT_SOURCE_DIR}/packaging/prerm ${PROJECT_SOURCE_DIR}/packaging/postrm)
 set(CPACK_DEBIAN_GATEWAY_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+# postinst makes the parley system user with adduser.
+set(CPACK_DEBIAN_GATEWAY_PACKAGE_DEPENDS "adduser")
 
 set(CPACK_DEBIAN_SDK_PACKAGE_NAME parley-dev)
 set(CPACK_DEBIAN_SDK_PACKAGE_SECTION libdevel)

@@ -10,15 +10,19 @@ if(GIT_FOUND AND EXISTS "${SOURCE_DIR}/.git")
                   OUTPUT_VARIABLE head RESULT_VARIABLE rc ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE)
   if(rc EQUAL 0 AND head)
     set(commit "${head}")
-    execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${SOURCE_DIR}" status --porcelain
-                            --untracked-files=no
+    # --no-optional-locks: a build must not take .git/index.lock from under a
+    # `git commit` running beside it.
+    execute_process(COMMAND "${GIT_EXECUTABLE}" --no-optional-locks -C "${SOURCE_DIR}" status
+                            --porcelain --untracked-files=no
                     OUTPUT_VARIABLE dirty RESULT_VARIABLE rc2 ERROR_QUIET)
     if(rc2 EQUAL 0 AND NOT dirty STREQUAL "")
       string(APPEND commit "-dirty")
     endif()
   endif()
-elseif(DEFINED ENV{PARLEY_COMMIT})
-  # A source tarball (a Debian source package, say) has no .git.
+endif()
+# A source tarball (a Debian source package, say) has no .git, and git may
+# refuse a checkout it does not trust: the packager says which commit it is.
+if(commit STREQUAL "unknown" AND DEFINED ENV{PARLEY_COMMIT})
   set(commit "$ENV{PARLEY_COMMIT}")
 endif()
 if(NOT BUILD_TYPE)

@@ -14,9 +14,13 @@ packages=(
   libprotobuf-dev protobuf-compiler libsqlite3-dev libsqlitecpp-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev openssl libxxhash-dev iproute2 libjwt-dev libicu-dev libsystemd-dev
+  # cpack -G DEB: dpkg-shlibdeps (dpkg-dev) and file read the binaries' needs.
+  dpkg-dev file
 )
 if [ $with_tests -eq 1 ]; then
   packages+=(chromium)
+  # systemd-analyze verify checks the packaged unit.
+  packages+=(systemd)
   # The browser and interop tests run Node.js; keep a newer one if present.
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)

@@ -33,6 +33,7 @@ inc="$work/prefix/include/parley"
 [[ -f "$work/prefix/share/parley/proto/parley/v1/parley.proto" ]] || fail "the schema is not installed"
 [[ ! -e "$inc/gateway/internal" ]] || fail "internal headers were installed"
 [[ ! -e "$inc/gateway/session.hpp" ]] || fail "the gateway's socket session header was installed"
+[[ -f "$inc/client/session.hpp" ]] || fail "the client's session header (public) is not installed"
 for f in ParleyConfig.cmake ParleyConfigVersion.cmake ParleyTargets.cmake FindCAF.cmake; do
   [[ -f "$work/prefix/lib/cmake/Parley/$f" ]] || fail "lib/cmake/Parley/$f is not installed"
 done
@@ -58,7 +59,8 @@ gw="$work/build/echo-gateway"
 
 echo "== --version and --help"
 version=$("$gw" --version)
-[[ "$version" == "echo-gateway "*" (commit "* ]] || fail "--version said: $version"
+# A user's gateway says what it is built on, not that it is Parley's.
+[[ "$version" == "echo-gateway (on Parley "*", commit "* ]] || fail "--version said: $version"
 help=$("$gw" --help) || fail "--help exited $?"
 grep -q "echo-bot: answers /echo TEXT with who said it" <<<"$help" || fail "--help does not list echo-bot: $help"
 if "$gw" --room-behavior='x=dice-bot' 2>"$work/refused.log"; then fail "an unknown behaviour started"; fi

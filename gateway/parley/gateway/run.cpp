@@ -133,6 +133,8 @@ std::optional<std::string> check_behavior_rule(std::string_view text,
 
 actors::room_behavior_rule make_behavior_rule(std::string_view text,
                                               const behavior_registry& behaviors) {
+  if (auto why = check_behavior_rule(text, behaviors))
+    throw std::invalid_argument(*why);
   auto eq = text.rfind('=');
   auto pattern = text.substr(0, eq);
   auto* b = behaviors.find(text.substr(eq + 1));
@@ -147,16 +149,25 @@ actors::room_behavior_rule make_behavior_rule(std::string_view text,
 // -- the gateway ----------------------------------------------------------------------
 
 int run(int argc, char** argv, const behavior_registry& behaviors, std::string_view program) {
-  program_name = std::string{program};
+  if (program.empty() && argc > 0) {
+    std::string_view path{argv[0]};
+    program = path.substr(path.rfind('/') == std::string_view::npos ? 0 : path.rfind('/') + 1);
+  }
+  program_name = std::string{program.empty() ? "parley-gateway" : program};
+  // The stock gateway is Parley's version; a user's own says what it is built on.
+  auto version = program_name == "parley-gateway"
+                   ? version_text(program_name)
+                   : program_name + " (on Parley " + parley::build().version + ", commit "
+                       + parley::build().commit + ", " + parley::build().build_type + ")";
   CLI::App app{"Parley WebSocket gateway: /ws (WebSocket), / (chat page), /healthz, /metrics.",
                program_name};
   runtime::node_config cfg;
   cfg.name = program_name;
-  app.set_version_flag("--version", version_text(program_name),
+  app.set_version_flag("--version", version,
                        "Print the version, git commit and build type, and exit");
   runtime::add_node_options(app, cfg);
   gateway::gateway_config gcfg;
-  gcfg.version = version_text(program_name);
+  gcfg.version = version;
   actors::connection_config ccfg;
   actors::rooms_config rcfg;
   app.add_option("--address", gcfg.address, "Address to listen on")
@@ -528,6 +539,8 @@ int run(int argc, char** argv, const behavior_registry& behaviors, std::string_v
     gcfg.admin.build_type = parley::build().build_type;
   }
   children.push_back(gateway::gateway_child(gcfg, ccfg, stats));
+  // Before the node: the node's stop hook uses it until the node is gone.
+  systemd_notifier systemd;
   runtime::node node{cfg, [&](caf::actor_system_config& sys_cfg) {
                        actors::announce_chat(sys_cfg);
                        if (clcfg.enabled())
@@ -553,7 +566,6 @@ int run(int argc, char** argv, const behavior_registry& behaviors, std::string_v
         spdlog::info("cluster: TLS certificate reloaded");
     });
   }
-  systemd_notifier systemd;
   node.on_stop([&systemd] { systemd.stopping("draining: closing connections"); });
   auto root = node.start(std::move(children));
   gateway::add_system_metrics(*stats, node.system());
@@ -587,6 +599,22 @@ int run(int argc, char** argv, const behavior_registry& behaviors, std::string_v
     node.wait();
     return 1;
   }
+  // WatchdogSec= in the unit: ping while the root supervisor answers. Its
+  // probe is made before the gateway says it is ready (a scoped actor counts
+  // as running), and only when systemd asks for a watchdog.
+  if (systemd_notifier::watchdog_wanted()) {
+    auto interval = systemd.start_watchdog(
+      [probe = std::make_shared<caf::scoped_actor>(node.system(), true),
+       root](std::chrono::microseconds timeout) {
+        bool answered = false;
+        (*probe)
+          ->request(root, timeout, runtime::find_child_atom::value, std::string{"gateway"})
+          .receive([&](caf::actor&) { answered = true; }, [&](caf::error&) {});
+        return answered;
+      });
+    spdlog::info("systemd watchdog: pinging every {} ms while the actors answer",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(interval / 3).count());
+  }
   if (admin_port != 0)
     say(" admin console on %s:%u\n", gcfg.admin.address.c_str(),
         static_cast<unsigned>(admin_port));
@@ -594,19 +622,7 @@ int run(int argc, char** argv, const behavior_registry& behaviors, std::string_v
       gcfg.tls ? " (TLS: https:// and wss://)" : "");
   std::fflush(stderr);
   systemd.ready("listening on " + address + ":" + std::to_string(port));
-  // WatchdogSec= in the unit: ping while the root supervisor answers.
-  if (auto interval = systemd.start_watchdog(
-        [probe = std::make_shared<caf::scoped_actor>(node.system(), true),
-         root](std::chrono::microseconds timeout) {
-          bool answered = false;
-          (*probe)
-            ->request(root, timeout, runtime::find_child_atom::value, std::string{"gateway"})
-            .receive([&](caf::actor&) { answered = true; }, [&](caf::error&) {});
-          return answered;
-        });
-      interval.count() > 0)
-    spdlog::info("systemd watchdog: pinging every {} ms while the actors answer",
-                 std::chrono::duration_cast<std::chrono::milliseconds>(interval / 3).count());
+
 
   // Returns once the root supervisor stopped: after SIGTERM/SIGINT (the
   // node's watcher asks it to; the gateway drains on the way), or if the

@@ -17,12 +17,21 @@ void systemd_notifier::stopping(const std::string& status) {
   sd_notify(0, ("STOPPING=1\nSTATUS=" + status).c_str());
 }
 
+bool systemd_notifier::watchdog_wanted() {
+  uint64_t usec = 0;
+  // > 0: WATCHDOG_USEC is set (and WATCHDOG_PID, if set, is this process).
+  return sd_watchdog_enabled(0, &usec) > 0 && usec > 0;
+}
+
 std::chrono::microseconds
 systemd_notifier::start_watchdog(std::function<bool(std::chrono::microseconds)> alive) {
   uint64_t usec = 0;
-  // > 0: WATCHDOG_USEC is set (and WATCHDOG_PID, if set, is this process).
-  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0 || watchdog_.joinable())
     return std::chrono::microseconds{0};
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    stop_ = false;
+  }
   auto interval = std::chrono::microseconds{usec};
   // A third of the interval to wait and at most a third for the answer:
   // two pings are never further apart than the interval.

@@ -30,11 +30,16 @@ public:
   /// STOPPING=1 with a STATUS= line.
   void stopping(const std::string& status);
 
+  /// Whether the service manager asked this process for a watchdog
+  /// (WATCHDOG_USEC set, and WATCHDOG_PID, if set, this process).
+  static bool watchdog_wanted();
+
   /// When the service manager asked for a watchdog (WATCHDOG_USEC, for this
   /// process), pings WATCHDOG=1 from a thread of its
   /// own (every third of it), each time after `alive` returned true; a process whose actors stop
   /// answering stops pinging, and systemd restarts it. `alive` gets the time
-  /// it may take. Returns the interval, or zero when no watchdog is asked for.
+  /// it may take. Returns the interval, or zero when no watchdog is asked for
+  /// or one already runs.
   std::chrono::microseconds start_watchdog(
     std::function<bool(std::chrono::microseconds)> alive);
 

@@ -155,20 +155,27 @@ caf::error node::wait() {
 }
 
 void node::on_stop(std::function<void()> hook) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  stop_hooks_.push_back(std::move(hook));
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!stop_hooks_ran_) {
+      stop_hooks_.push_back(std::move(hook));
+      return;
+    }
+  }
+  hook(); // the stop was asked for already (a signal during start-up)
 }
 
 void node::stop() {
-  if (!stop_hooks_ran_.exchange(true)) {
-    std::vector<std::function<void()>> hooks;
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      hooks = stop_hooks_;
+  std::vector<std::function<void()>> hooks;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!stop_hooks_ran_) {
+      stop_hooks_ran_ = true;
+      hooks = std::move(stop_hooks_);
     }
-    for (auto& hook : hooks)
-      hook();
   }
+  for (auto& hook : hooks)
+    hook();
   if (auto root = this->root())
     caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
 }

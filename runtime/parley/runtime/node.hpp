@@ -77,7 +77,8 @@ public:
 
   /// Runs `hook` once, when the node is first asked to stop (a signal or
   /// `stop()`), before the tree starts stopping: e.g. to tell systemd
-  /// STOPPING=1. It runs on the thread that asked.
+  /// STOPPING=1. It runs on the thread that asked; registered after the
+  /// stop was asked for, it runs at once. What it uses must outlive the node.
   void on_stop(std::function<void()> hook);
 
   /// A second SIGTERM (or a SIGTERM after a SIGINT) this soon after the
@@ -98,11 +99,11 @@ private:
   node_config cfg_;
   caf::actor_system_config sys_cfg_;
   std::unique_ptr<caf::actor_system> system_;
-  mutable std::mutex mtx_; // guards root_ and reload_hooks_ against the watcher thread
+  mutable std::mutex mtx_; // guards root_ and the hooks against the watcher thread
   supervisor_actor root_;
   std::vector<std::function<void()>> reload_hooks_;
   std::vector<std::function<void()>> stop_hooks_;
-  std::atomic<bool> stop_hooks_ran_{false};
+  bool stop_hooks_ran_ = false; // guarded by mtx_
   std::thread watcher_;
   /// Watches the root for `wait`, made in `start`: CAF 0.17 counts even a
   /// hidden scoped actor as running, so one made later (when the program
