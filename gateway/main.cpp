@@ -17,5 +17,5 @@ int main(int argc, char** argv) {
   auto game = parley::examples::tic_tac_toe_rule("", 1s, 60);
   behaviors.add("tic-tac-toe", "a game for two, the first two to join: /move 1-9, /board, /reset; 60 s a move", game.factory,
                 game.tick);
-  return parley::gateway::run(argc, argv, behaviors);
+  return parley::gateway::run(argc, argv, behaviors, "parley-gateway");
 }

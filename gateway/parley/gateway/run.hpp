@@ -71,8 +71,9 @@ actors::room_behavior_rule make_behavior_rule(std::string_view text,
 /// starts the node, serves until SIGTERM/SIGINT and drains. Returns the
 /// process's exit status (0 after a clean stop, 2 for a usage error, 1 when
 /// the gateway could not start). `program` names it in messages and
-/// `--version`.
+/// `--version` (empty: the name it was started as, argv[0] without its
+/// folder). One gateway per process: signals are the process's.
 int run(int argc, char** argv, const behavior_registry& behaviors = {},
-        std::string_view program = "parley-gateway");
+        std::string_view program = {});
 
 } // namespace parley::gateway
