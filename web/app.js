@@ -41,6 +41,9 @@ const heartbeat_ms = 20_000;
 /// `rooms_fallback_ms` while the page is visible.
 const rooms_settle_ms = 300;
 const rooms_fallback_ms = 30_000;
+/// After the server refused a rooms request as too many, the next comes
+/// within this long.
+const rooms_retry_ms = 3_000;
 /// Messages from one sender closer than this in time show as one group.
 const group_ms = 5 * 60_000;
 /// Messages kept on screen, and in sessionStorage for a reload.
@@ -415,7 +418,11 @@ function onFrame(data) {
 
 // -- rooms --------------------------------------------------------------------------
 
-async function refreshRooms() {
+/// Fetches the rooms list. `asked`: the person clicked Refresh, so a refusal
+/// is worth a notice; a refresh the page started itself just tries again a
+/// little later, without covering a notice the person needs (such as "too
+/// fast" while they are the one sending too fast).
+async function refreshRooms({ asked = false } = {}) {
   if (!welcomed)
     return;
   // aria-busy, not disabled: disabling would take the focus from the button.
@@ -424,8 +431,11 @@ async function refreshRooms() {
     const ack = await request({ rooms: {} });
     renderRooms(ack.rooms?.rooms ?? []);
   } catch (e) {
-    if (e.code === 'ERROR_CODE_RATE_LIMITED')
-      showNotice('Too many requests: the rooms list will refresh in a moment.');
+    if (e.code === 'ERROR_CODE_RATE_LIMITED') {
+      if (asked)
+        showNotice('Too many requests: the rooms list will refresh in a moment.');
+      roomsChanged(rooms_retry_ms);
+    }
   } finally {
     ui.roomList.removeAttribute('aria-busy');
   }
@@ -1161,7 +1171,7 @@ ui.messageInput.addEventListener('keydown', (ev) => {
 });
 ui.messageInput.addEventListener('input', autosize);
 ui.leaveButton.addEventListener('click', () => leaveRoom());
-ui.refreshRooms.addEventListener('click', () => refreshRooms());
+ui.refreshRooms.addEventListener('click', () => refreshRooms({ asked: true }));
 ui.signOut.addEventListener('click', () => signOut());
 ui.noticeClose.addEventListener('click', hideNotice);
 ui.openRooms.addEventListener('click', () => openDrawer('rooms'));
