@@ -10,18 +10,8 @@
 set -euo pipefail
 
 build=$(realpath "$1")
-work=$(mktemp -d /tmp/parley-deb-test.XXXXXX)
-gw_pid=
-cleanup() {
-  [[ -n "$gw_pid" ]] && kill -KILL "$gw_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [[ -f "$work/gw.log" ]] && sed 's/^/  gateway: /' "$work/gw.log" >&2
-  exit 1
-}
+source "$(dirname "$0")/../support/gateway_process.sh"
+work_folder parley-deb-test
 
 echo "== cpack -G DEB"
 (cd "$work" && cpack -G DEB --config "$build/CPackConfig.cmake" -B "$work/out") >"$work/cpack.log" 2>&1 \
@@ -92,24 +82,11 @@ echo "== run the packaged binary with the packaged configuration"
 mkdir "$work/data"
 # The file says data-dir = /var/lib/parley (systemd's StateDirectory); a flag
 # beats the file, as on the unit's command line.
-"$root/usr/bin/parley-gateway" --config="$conf" --data-dir="$work/data" --port=0 2>"$work/gw.log" &
-gw_pid=$!
-port=
-for _ in $(seq 1 300); do # up to 30 s for the listening line
-  port=$(sed -n 's/^parley-gateway listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/gw.log")
-  [[ -n "$port" ]] && break
-  kill -0 "$gw_pid" 2>/dev/null || fail "the gateway ended before listening"
-  sleep 0.1
-done
-[[ -n "$port" ]] || fail "the gateway did not say where it listens"
+start_gateway "$root/usr/bin/parley-gateway" --config="$conf" --data-dir="$work/data"
 "$root/usr/bin/parley-cli" --url="ws://127.0.0.1:$port/ws" --user=ann publish lobby 'from the package' \
   >/dev/null || fail "publish"
 "$root/usr/bin/parley-cli" --url="ws://127.0.0.1:$port/ws" join lobby | grep -q 'from the package' \
   || fail "the message is not in the lobby"
-kill -TERM "$gw_pid"
-status=0
-wait "$gw_pid" || status=$?
-gw_pid=
-[[ $status -eq 0 ]] || fail "exit $status after SIGTERM"
+stop_gateway
 ls "$work/data" | grep -q . || fail "nothing in the data folder"
 echo "OK: the packages install a gateway that runs as packaged"

@@ -11,18 +11,8 @@ set -euo pipefail
 build=$(realpath "$1")
 cli=$(realpath "$2")
 src=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d /tmp/parley-sdk-test.XXXXXX)
-gw_pid=
-cleanup() {
-  [[ -n "$gw_pid" ]] && kill -KILL "$gw_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [[ -f "$work/gw.log" ]] && sed 's/^/  gateway: /' "$work/gw.log" >&2
-  exit 1
-}
+source "$src/tests/support/gateway_process.sh"
+work_folder parley-sdk-test
 
 echo "== install into $work/prefix"
 cmake --install "$build" --prefix "$work/prefix" --component sdk >/dev/null
@@ -68,16 +58,7 @@ grep -q "no behaviour called 'dice-bot' (known: echo-bot)" "$work/refused.log" \
   || fail "refusal said: $(cat "$work/refused.log")"
 
 echo "== run it"
-"$gw" --port=0 --store=memory --room-behavior='echo:*=echo-bot' 2>"$work/gw.log" &
-gw_pid=$!
-port=
-for _ in $(seq 1 300); do # up to 30 s for the listening line
-  port=$(sed -n 's/^echo-gateway listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/gw.log")
-  [[ -n "$port" ]] && break
-  kill -0 "$gw_pid" 2>/dev/null || fail "the gateway ended before listening"
-  sleep 0.1
-done
-[[ -n "$port" ]] || fail "the gateway did not say where it listens"
+start_gateway "$gw" --store=memory --room-behavior='echo:*=echo-bot'
 url="ws://127.0.0.1:$port/ws"
 
 "$cli" --url="$url" --user=ann publish echo:1 '/echo hi there' >"$work/pub.json" || fail "publish to echo:1"
@@ -92,10 +73,6 @@ grep -q '"text":"/echo hi there"' "$work/lobby.json" || fail "lobby lost the mes
 grep -q 'echo-bot' "$work/lobby.json" && fail "lobby has a bot it was not given"
 
 echo "== stop"
-kill -TERM "$gw_pid"
-status=0
-wait "$gw_pid" || status=$?
-gw_pid=
-[[ $status -eq 0 ]] || fail "the gateway exited $status after SIGTERM"
+stop_gateway
 grep -q "echo-gateway stopped" "$work/gw.log" || fail "no 'stopped' line"
 echo "OK: an out-of-tree gateway built against the installed SDK runs its own behaviour"
