@@ -54,6 +54,6 @@ set(CPACK_DEBIAN_SDK_PACKAGE_SECTION libdevel)
 set(CPACK_COMPONENT_SDK_DESCRIPTION
   "The Parley SDK, to write room behaviours and gateways of your own: static\nlibraries, headers and a CMake package. find_package(Parley CONFIG) and link\nParley::gateway_main (a whole gateway) or Parley::actors.")
 set(CPACK_DEBIAN_SDK_PACKAGE_DEPENDS
-  "cmake (>= 3.25), pkg-config, libcaf-dev (>= 0.17.6), libboost1.81-dev, libboost-url1.81-dev, libboost-json1.81-dev, libcli11-dev, libspdlog-dev, libtomlplusplus-dev, libprotobuf-dev, libsqlitecpp-dev, libsqlite3-dev, libssl-dev, prometheus-cpp-dev, libxxhash-dev, libjwt-dev, libicu-dev, libsystemd-dev")
+  "cmake (>= 3.25), pkg-config, libcaf-dev (>= 0.17.6), libboost1.81-dev, libboost-url1.81-dev, libboost-json1.81-dev, libcli11-dev, libspdlog-dev, libtomlplusplus-dev, libprotobuf-dev, libsqlitecpp-dev, libsqlite3-dev, libpq-dev, libssl-dev, prometheus-cpp-dev, libxxhash-dev, libjwt-dev, libicu-dev, libsystemd-dev")
 
 include(CPack)

@@ -11,7 +11,7 @@ with_tests=0
 packages=(
   g++ cmake make ccache pkg-config
   libcaf-dev libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev libcli11-dev libspdlog-dev libtomlplusplus-dev
-  libprotobuf-dev protobuf-compiler libsqlite3-dev libsqlitecpp-dev libssl-dev
+  libprotobuf-dev protobuf-compiler libsqlite3-dev libsqlitecpp-dev libpq-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev openssl libxxhash-dev iproute2 libjwt-dev libicu-dev libsystemd-dev
   # cpack -G DEB: dpkg-shlibdeps (dpkg-dev) and file read the binaries' needs.
@@ -21,6 +21,9 @@ if [ $with_tests -eq 1 ]; then
   packages+=(chromium)
   # systemd-analyze verify checks the packaged unit.
   packages+=(systemd)
+  # The PostgreSQL store's tests start a server of their own (initdb,
+  # pg_ctl), as an unprivileged user they create when run as root.
+  packages+=(postgresql-15 passwd util-linux)
   # The browser and interop tests run Node.js; keep a newer one if present.
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)

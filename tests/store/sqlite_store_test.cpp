@@ -1,8 +1,12 @@
-// The stores' contract (memory and SQLite alike), SQLite's files (reopen,
-// migrations, bad files, a folder in use), and the service's group commit
-// and recovery from a full disk. Real files in a temporary folder.
+// The stores' contract (memory, SQLite and PostgreSQL alike), SQLite's
+// files (reopen, migrations, bad files, a folder in use), PostgreSQL's
+// schema and room ownership (fencing epochs, leases), and the service's
+// group commit and recovery from a full disk. Real files in a temporary
+// folder; a real PostgreSQL server (the CTest fixture `postgres`).
 #include "parley/store/history_store.hpp"
 #include "parley/store/store_service.hpp"
+
+#include "support/postgres.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
@@ -47,8 +51,15 @@ room_batch batch(std::string room, seq_t first, size_t n, int64_t sent_ms = 0) {
   return b;
 }
 
+// Takes the room (a store that arbitrates ownership gives an epoch that
+// the batch must carry) and returns the batch ready to commit.
+room_batch owned(history_store& s, room_batch b) {
+  b.epoch = s.load(b.room, 0).epoch;
+  return b;
+}
+
 void commit_one(history_store& s, room_batch b) {
-  std::vector<room_batch> v{std::move(b)};
+  std::vector<room_batch> v{owned(s, std::move(b))};
   s.commit(v);
   ASSERT_EQ(v[0].error, "");
 }
@@ -72,6 +83,12 @@ protected:
   void SetUp() override {
     if (GetParam() == "memory") {
       store = make_memory_store();
+    } else if (GetParam() == "postgres") {
+      std::string why;
+      auto url = parley::test::fresh_postgres_database();
+      ASSERT_FALSE(url.empty());
+      store = open_postgres_store({url, "node-a", std::chrono::seconds(2)}, why);
+      ASSERT_TRUE(store) << why;
     } else {
       std::string why;
       store = open_sqlite_store({dir.path.string(), sync_mode::normal}, why);
@@ -94,7 +111,8 @@ TEST_P(StoreContract, KeepsWhatWasCommittedAndLoadsTheNewest) {
 
 TEST_P(StoreContract, RefusesSeqsItHoldsAlreadyButCommitsTheOtherRooms) {
   commit_one(*store, batch("lobby", 1, 3));
-  std::vector<room_batch> v{batch("lobby", 3, 2), batch("other", 1, 1)};
+  std::vector<room_batch> v{owned(*store, batch("lobby", 3, 2)),
+                            owned(*store, batch("other", 1, 1))};
   store->commit(v);
   EXPECT_NE(v[0].error.find("conflict"), std::string::npos) << v[0].error;
   EXPECT_EQ(v[0].store_last_seq, 3u);
@@ -158,7 +176,8 @@ TEST_P(StoreContract, AdoptsALastSeqWithoutMessages) {
   EXPECT_EQ(store->load("moved", 5).last_seq, 41u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, ::testing::Values("memory", "sqlite"));
+INSTANTIATE_TEST_SUITE_P(Stores, StoreContract,
+                         ::testing::Values("memory", "sqlite", "postgres"));
 
 // -- SQLite's file ----------------------------------------------------------------
 
@@ -262,6 +281,200 @@ TEST(SqliteStore, RefusesAFolderItCannotCreate) {
                                   sync_mode::normal},
                                  why));
   EXPECT_NE(why.find("cannot create the data folder"), std::string::npos) << why;
+}
+
+// -- PostgreSQL: schema and ownership --------------------------------------------
+
+using parley::test::fresh_postgres_database;
+using parley::test::postgres_exec;
+using parley::test::postgres_value;
+
+std::unique_ptr<history_store> open_pg(const std::string& url, const std::string& node,
+                                       std::chrono::milliseconds lease = std::chrono::seconds(2)) {
+  std::string why;
+  auto s = open_postgres_store({url, node, lease}, why);
+  EXPECT_TRUE(s) << why;
+  return s;
+}
+
+std::string commit_error(history_store& s, room_batch b, bool* fenced = nullptr) {
+  std::vector<room_batch> v{std::move(b)};
+  s.commit(v);
+  if (fenced)
+    *fenced = v[0].fenced;
+  return v[0].error;
+}
+
+TEST(PostgresStore, ANodeThatLostTheRoomCannotCommitAnyMore) {
+  auto url = fresh_postgres_database();
+  auto a = open_pg(url, "node-a");
+  auto b = open_pg(url, "node-b");
+  ASSERT_TRUE(a && b);
+  auto on_a = a->load("lobby", 10);
+  EXPECT_EQ(on_a.epoch, 1u);
+  auto first = batch("lobby", 1, 2);
+  first.epoch = on_a.epoch;
+  ASSERT_EQ(commit_error(*a, first), "");
+  // Node b sees node a (the cluster found it does not run the room): it
+  // takes the room with the next epoch.
+  b->set_view({"node-a", "node-b"});
+  auto on_b = b->load("lobby", 10);
+  EXPECT_EQ(on_b.epoch, 2u);
+  EXPECT_EQ(on_b.last_seq, 2u);
+  // Node a still believes it owns the room: its next batch, with seq 3, is
+  // refused as fenced, and b's seq 3 goes in.
+  auto stale = batch("lobby", 3, 1);
+  stale.epoch = on_a.epoch;
+  bool fenced = false;
+  auto why = commit_error(*a, stale, &fenced);
+  EXPECT_TRUE(fenced) << why;
+  EXPECT_NE(why.find("held by node 'node-b'"), std::string::npos) << why;
+  auto fresh = batch("lobby", 3, 1);
+  fresh.epoch = on_b.epoch;
+  fresh.records[0].text = "from b";
+  EXPECT_EQ(commit_error(*b, fresh), "");
+  auto p = b->read("lobby", 0, 0, 10, false);
+  ASSERT_EQ(p.records.size(), 3u);
+  EXPECT_EQ(p.records[2].text, "from b") << "one message per seq, the owner's";
+}
+
+TEST(PostgresStore, AMinorityDoesNotTakeARoomFromALiveNodeItCannotSee) {
+  auto url = fresh_postgres_database();
+  auto a = open_pg(url, "node-a");
+  auto b = open_pg(url, "node-b");
+  auto c = open_pg(url, "node-c");
+  ASSERT_TRUE(a && b && c);
+  a->load("lobby", 0);
+  // a is cut off from b and c; all three still reach the database. a holds
+  // the room; b alone (1 of 3) may not take it ...
+  try {
+    b->load("lobby", 0);
+    ADD_FAILURE() << "a node that sees 1 of 3 live nodes took the room";
+  } catch (const store_error& e) {
+    EXPECT_NE(std::string{e.what()}.find("not a majority"), std::string::npos) << e.what();
+  }
+  // ... but b with c (2 of 3) may.
+  b->set_view({"node-b", "node-c"});
+  EXPECT_EQ(b->load("lobby", 0).epoch, 2u) << "the refused attempt took no epoch";
+  // And a, on its side (1 of 3), cannot take it back.
+  EXPECT_THROW(a->load("lobby", 0), store_error);
+}
+
+TEST(PostgresStore, ARoomOfANodeWhoseLeaseRanOutIsTakenAndItsOldOwnerIsTold) {
+  auto url = fresh_postgres_database();
+  auto a = open_pg(url, "node-a", std::chrono::milliseconds(300));
+  ASSERT_TRUE(a);
+  std::promise<std::vector<std::string>> told;
+  std::atomic<bool> once{false};
+  a->watch_ownership([&](std::vector<std::string> rooms) {
+    if (!once.exchange(true))
+      told.set_value(std::move(rooms));
+  });
+  a->load("lobby", 0);
+  a->load("kept", 0);
+  // What the database holds after node a hung for longer than its lease
+  // and node b took the room meanwhile (one transaction: node a's lease
+  // thread must not renew in between).
+  ASSERT_EQ(postgres_exec(url, "UPDATE parley_nodes SET lease_until = now() - interval '1 "
+                               "minute' WHERE name = 'node-a';"
+                               "UPDATE parley_rooms SET owner = 'node-b', epoch = epoch + 1 "
+                               "WHERE name = 'lobby'"),
+            "");
+  auto got = told.get_future();
+  ASSERT_EQ(got.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+    << "node a was not told it lost the room";
+  EXPECT_EQ(got.get(), (std::vector<std::string>{"lobby"})) << "only the room taken";
+}
+
+TEST(PostgresStore, AStoreClosedCleanlyLetsItsRoomsGoAtOnce) {
+  auto url = fresh_postgres_database();
+  {
+    auto a = open_pg(url, "node-a", std::chrono::seconds(60));
+    ASSERT_TRUE(a);
+    a->load("lobby", 0);
+  }
+  auto b = open_pg(url, "node-b");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->load("lobby", 0).epoch, 2u);
+}
+
+TEST(PostgresStore, MigratesADatabaseOfTheFirstSchemaKeepingItsHistory) {
+  auto url = fresh_postgres_database();
+  std::string why;
+  ASSERT_TRUE(create_postgres_schema_at(url, 1, why)) << why;
+  ASSERT_EQ(postgres_exec(url, "INSERT INTO parley_rooms(name, last_seq) VALUES ('lobby', 2);"
+                               "INSERT INTO parley_messages VALUES (1, 1, 'alice', 'one', "
+                               "'\\x00'::bytea, 1), (1, 2, 'bob', 'two', ''::bytea, 2)"),
+            "");
+  auto s = open_pg(url, "node-a");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(postgres_value(url, "SELECT version FROM parley_schema"),
+            std::to_string(postgres_schema_version));
+  auto head = s->load("lobby", 10);
+  EXPECT_EQ(head.last_seq, 2u);
+  ASSERT_EQ(head.recent.size(), 2u);
+  EXPECT_EQ(head.recent[0].body, std::string(1, '\0'));
+  EXPECT_EQ(head.recent[1].text, "two");
+  auto next = batch("lobby", 3, 1);
+  next.epoch = head.epoch;
+  EXPECT_EQ(commit_error(*s, next), "");
+}
+
+TEST(PostgresStore, RefusesADatabaseOfANewerSchema) {
+  auto url = fresh_postgres_database();
+  std::string why;
+  ASSERT_TRUE(create_postgres_schema_at(url, postgres_schema_version, why)) << why;
+  ASSERT_EQ(postgres_exec(url, "UPDATE parley_schema SET version = 99"), "");
+  auto s = open_postgres_store({url, "node-a"}, why);
+  EXPECT_FALSE(s);
+  EXPECT_NE(why.find("newer Parley (schema version 99"), std::string::npos) << why;
+  EXPECT_EQ(postgres_value(url, "SELECT version FROM parley_schema"), "99") << "left as it was";
+}
+
+TEST(PostgresStore, RefusesTablesOfItsNamesWithoutAVersion) {
+  auto url = fresh_postgres_database();
+  ASSERT_EQ(postgres_exec(url, "CREATE TABLE parley_rooms (x int)"), "");
+  std::string why;
+  EXPECT_FALSE(open_postgres_store({url, "node-a"}, why));
+  EXPECT_NE(why.find("no schema version"), std::string::npos) << why;
+}
+
+TEST(PostgresStore, AnUnreachableServerIsAClearError) {
+  std::string why;
+  // A port nothing listens on (the discard port, closed on loopback).
+  EXPECT_FALSE(open_postgres_store({"postgresql://nobody@127.0.0.1:9/x", "node-a"}, why));
+  EXPECT_NE(why.find("PostgreSQL:"), std::string::npos) << why;
+  EXPECT_NE(why.find("127.0.0.1"), std::string::npos) << why;
+  EXPECT_FALSE(open_postgres_store({"", "node-a"}, why));
+  EXPECT_NE(why.find("--postgres-url"), std::string::npos) << why;
+}
+
+TEST(PostgresStore, CommitsFailWhileTheServerIsDownAndWorkWhenItIsBack) {
+  auto dir = parley::test::postgres_dir();
+  ASSERT_FALSE(dir.empty());
+  // A server of this test's own, to stop and start.
+  auto own = dir + "-restart-" + std::to_string(::getpid());
+  auto script = std::string{std::getenv("PARLEY_TEST_PG_SCRIPT")};
+  ASSERT_EQ(std::system(("bash " + script + " start " + own + " >/dev/null").c_str()), 0);
+  std::ifstream in{own + "/url"};
+  std::string url;
+  std::getline(in, url);
+  auto s = open_pg(url, "node-a");
+  ASSERT_TRUE(s);
+  auto head = s->load("lobby", 0);
+  auto b1 = batch("lobby", 1, 1);
+  b1.epoch = head.epoch;
+  EXPECT_EQ(commit_error(*s, b1), "");
+  ASSERT_EQ(std::system(("bash " + script + " stop " + own).c_str()), 0);
+  auto b2 = batch("lobby", 2, 1);
+  b2.epoch = head.epoch;
+  std::vector<room_batch> v{b2};
+  EXPECT_THROW(s->commit(v), store_error);
+  ASSERT_EQ(std::system(("bash " + script + " start " + own + " >/dev/null").c_str()), 0);
+  EXPECT_EQ(commit_error(*s, b2), "") << "the store reconnects by itself";
+  EXPECT_EQ(s->read("lobby", 0, 0, 10, false).records.size(), 2u);
+  s.reset();
+  std::system(("bash " + script + " rm " + own).c_str());
 }
 
 // -- the service ------------------------------------------------------------------

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -36,6 +37,11 @@ struct record {
 /// What a room starts from: the last seq given out and the newest messages.
 struct room_head {
   seq_t last_seq = 0;
+  /// The fencing epoch this load took the room's ownership with, for a
+  /// store that arbitrates ownership (PostgreSQL); 0 for the others. Every
+  /// batch of the room carries it: once another node took the room (a
+  /// higher epoch), the store refuses them.
+  uint64_t epoch = 0;
   /// The newest messages, oldest first (at most as many as asked for).
   std::vector<record> recent;
 };
@@ -58,8 +64,13 @@ struct room_batch {
   /// The room's last seq after this batch (the last record's, or more when
   /// a room adopts a seq from elsewhere without its messages).
   seq_t last_seq = 0;
+  /// The room's epoch from its load (room_head::epoch).
+  uint64_t epoch = 0;
   /// Filled by `commit`: empty when the batch is in, else why not.
   std::string error;
+  /// Filled by `commit`: the batch was refused because another node holds
+  /// the room now (its epoch is past this batch's); the room must stop.
+  bool fenced = false;
   /// Filled by `commit` on a conflict: the store's last seq for the room.
   seq_t store_last_seq = 0;
 };
@@ -114,6 +125,33 @@ public:
   virtual trim_result trim(const std::vector<std::string>& rooms, const retention& keep,
                            int64_t now_ms, size_t budget) = 0;
 
+  /// True for a store every node of a cluster shares (PostgreSQL): it is
+  /// the truth about a room's seq, and what other nodes remember of a room
+  /// is never newer.
+  virtual bool shared() const {
+    return false;
+  }
+
+  /// The nodes of the cluster this node sees now, itself included, for a
+  /// store that arbitrates ownership (may be called from any thread).
+  virtual void set_view(const std::vector<std::string>& nodes) {
+    (void) nodes;
+  }
+
+  /// For a store that arbitrates ownership: `lost` is called (from a
+  /// thread of the store) with the rooms this node loaded that another
+  /// node took over while this one could not renew its lease (it hung, or
+  /// was cut off): they must stop, their members join again.
+  virtual void watch_ownership(std::function<void(std::vector<std::string>)> lost) {
+    (void) lost;
+  }
+
+  /// The room stopped on this node: the store forgets its ownership
+  /// (nothing is written; another node may take it at once).
+  virtual void forget(const std::string& room) {
+    (void) room;
+  }
+
   /// Moves what commits wrote ahead (a log) into the store proper, without
   /// holding commits up; called now and then from a thread that is not the
   /// committer's. Throws store_error. Nothing to do for most stores.
@@ -158,5 +196,28 @@ constexpr int sqlite_schema_version = 2;
 
 /// For tests of migrations: creates a database at an older schema version.
 bool create_sqlite_schema_at(const std::string& file, int version, std::string& why);
+
+struct postgres_options {
+  /// A libpq connection string or URL (postgresql://user@host:port/db).
+  std::string url;
+  /// This node's name: the owner of the rooms it loads.
+  std::string node;
+  /// How long a node's lease on its rooms lasts without renewal; renewed
+  /// every third of it. A node that could not renew it for this long
+  /// (hung, cut off) may have lost its rooms to another node.
+  std::chrono::milliseconds lease{std::chrono::seconds(1)};
+};
+
+/// Connects to PostgreSQL, creating or migrating Parley's tables, and
+/// takes this node's lease. On failure returns null and says why in `why`
+/// (unreachable, refused, a schema from a newer Parley).
+std::unique_ptr<history_store> open_postgres_store(const postgres_options& opts,
+                                                   std::string& why);
+
+/// The schema version this build writes (table parley_schema).
+constexpr int postgres_schema_version = 2;
+
+/// For tests of migrations: creates the tables at an older schema version.
+bool create_postgres_schema_at(const std::string& url, int version, std::string& why);
 
 } // namespace parley::store
