@@ -1,8 +1,10 @@
 // store_bench: acknowledged publishes per second and publish-to-ack latency
-// in one process (rooms and the history store, no sockets), for the memory
-// and SQLite stores. docs/benchmarks.md ("History store") has figures.
+// in one process (rooms and the history store, no sockets), for the memory,
+// SQLite and PostgreSQL stores. docs/benchmarks.md ("History store") has
+// figures.
 //
 //   store_bench --store=sqlite --sync=normal --rooms=100 --window=16 --seconds=5
+//   store_bench --store=postgres --postgres-url=postgresql://me@127.0.0.1:5432/bench
 //   store_bench --store=sqlite --rooms=10 --rate=10000      # open loop: fixed rate
 //
 // Closed loop: each room has one publisher keeping `window` publishes in
@@ -43,6 +45,7 @@ struct options {
   std::string store = "sqlite";
   std::string sync = "normal";
   std::string data_dir;
+  std::string postgres_url;
   size_t rooms = 1;
   size_t window = 64;
   double rate = 0; // total publishes per second; 0: closed loop
@@ -157,7 +160,8 @@ struct bench_config : caf::actor_system_config {
 int main(int argc, char** argv) {
   options opt;
   CLI::App app{"In-process history-store benchmark: acknowledged publishes/s and latency"};
-  app.add_option("--store", opt.store)->check(CLI::IsMember({"memory", "sqlite"}));
+  app.add_option("--store", opt.store)->check(CLI::IsMember({"memory", "sqlite", "postgres"}));
+  app.add_option("--postgres-url", opt.postgres_url, "With --store=postgres: the database");
   app.add_option("--sync", opt.sync)->check(CLI::IsMember({"normal", "full"}));
   app.add_option("--data-dir", opt.data_dir, "SQLite folder (default: a fresh one in /tmp)");
   app.add_option("--rooms", opt.rooms)->check(CLI::Range(size_t{1}, size_t{100'000}));
@@ -186,9 +190,21 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "store_bench: %s\n", why.c_str());
       return 2;
     }
+  } else if (opt.store == "postgres") {
+    std::string why;
+    backend = store::open_postgres_store({opt.postgres_url, "store-bench"}, why);
+    if (!backend) {
+      std::fprintf(stderr, "store_bench: %s\n", why.c_str());
+      return 2;
+    }
   } else {
     backend = store::make_memory_store();
   }
+  // Each room starts as the rooms directory starts it: from its head in the
+  // store (its seq, and the ownership epoch its commits carry).
+  std::vector<store::room_head> heads;
+  for (size_t i = 0; i < opt.rooms; ++i)
+    heads.push_back(backend->load("bench-" + std::to_string(i), 0));
   auto service = std::make_shared<store::store_service>(std::move(backend));
   {
     bench_config cfg{opt.threads};
@@ -208,8 +224,10 @@ int main(int argc, char** argv) {
                           std::chrono::duration<double>(opt.seconds));
     for (size_t i = 0; i < opt.rooms; ++i) {
       auto name = "bench-" + std::to_string(i);
-      rooms.push_back(sys.spawn(room_impl, name, rc, std::make_shared<room_memory>(),
-                                room_behavior_rule{}));
+      auto memory = std::make_shared<room_memory>();
+      memory->last_seq = heads[i].last_seq;
+      memory->epoch = heads[i].epoch;
+      rooms.push_back(sys.spawn(room_impl, name, rc, memory, room_behavior_rule{}));
       results.push_back(std::make_shared<pub_result>());
       pubs.push_back(sys.spawn(publisher, rooms.back(), run, results.back(), opt.window,
                                opt.rate / static_cast<double>(opt.rooms)));

@@ -933,8 +933,10 @@ function onLeft(l) {
   updateComposer();
   switch (l.reason) {
     case 'LEFT_REASON_ROOM_RESTARTED':
-    case 'LEFT_REASON_ROOM_STOPPED': {
-      // Its seq and backlog survive a restart: rejoin from the last seq shown.
+    case 'LEFT_REASON_ROOM_STOPPED':
+    case 'LEFT_REASON_ROOM_MOVED': {
+      // Its seq and backlog survive a restart or a move to another node:
+      // rejoin from the last seq shown.
       setRoomStatus(`${l.detail || 'The room restarted'}: rejoining…`);
       const sock = ws;
       rejoinTimer = setTimeout(() => rejoin(sock), 100 + Math.random() * 400);

@@ -1,9 +1,12 @@
-// Durable rooms over the real gateway binary and a real SQLite file:
-// nothing acknowledged is lost to kill -9 (20 rounds at random moments),
+// Durable rooms over the real gateway binary, a real SQLite file and a real
+// PostgreSQL server: nothing acknowledged is lost to kill -9 (20 rounds at
+// random moments, on either store), PostgreSQL stopped and started again
+// under the gateway refuses publishes with STORE_UNAVAILABLE and recovers,
 // seqs go on across restarts, a full disk refuses publishes with
 // STORE_UNAVAILABLE and recovers by itself, idle rooms leave memory and come
 // back from the store, and a bad data folder stops the gateway with exit 2.
 #include "support/gateway_process.hpp"
+#include "support/postgres.hpp"
 #include "support/raw_chat.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -81,8 +84,32 @@ std::vector<v1::Message> whole_history(raw_ws& c, const std::string& room) {
   return all;
 }
 
-TEST(Durable, NothingAcknowledgedIsLostToKillNine) {
+std::vector<std::string> postgres_args(const std::string& url) {
+  // A stable --name: the restarted gateway is the rooms' owner and takes
+  // them back at once (another name would wait for the old lease).
+  return {"--store=postgres", "--postgres-url=" + url, "--name=durable",
+          "--rate-limit=1000000", "--rate-burst=1000000"};
+}
+
+// The kill -9 rounds on each durable store.
+class DurableStores : public ::testing::TestWithParam<std::string> {
+protected:
   temp_dir dir;
+  std::string url;
+
+  std::vector<std::string> args() {
+    if (GetParam() == "postgres") {
+      if (url.empty())
+        url = fresh_postgres_database();
+      return postgres_args(url);
+    }
+    return sqlite_args(dir.path);
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Durable, DurableStores, ::testing::Values("sqlite", "postgres"));
+
+TEST_P(DurableStores, NothingAcknowledgedIsLostToKillNine) {
   std::random_device rd;
   auto seed = rd();
   std::mt19937 rng{seed};
@@ -92,7 +119,7 @@ TEST(Durable, NothingAcknowledgedIsLostToKillNine) {
   uint64_t next_text = 0;
   constexpr int rounds = 20;
   for (int round = 0; round < rounds; ++round) {
-    gateway_process gw{sqlite_args(dir.path)};
+    gateway_process gw{args()};
     ASSERT_NE(gw.port(), 0) << "round " << round;
     raw_ws c;
     ASSERT_TRUE(open_chat(c, gw.port(), "writer"));
@@ -142,7 +169,7 @@ TEST(Durable, NothingAcknowledgedIsLostToKillNine) {
   }
   // Back on the same data: every acknowledged seq, once, with its text;
   // seqs contiguous; nothing anyone did not send.
-  gateway_process gw{sqlite_args(dir.path)};
+  gateway_process gw{args()};
   ASSERT_NE(gw.port(), 0);
   raw_ws c;
   ASSERT_TRUE(open_chat(c, gw.port(), "reader"));
@@ -345,6 +372,66 @@ TEST(DurableBadData, AClusterOnSqliteNeedsToSaySo) {
   auto status = p.wait(30s).value_or(-1);
   EXPECT_EQ(status, 2);
   EXPECT_NE(p.err().find("--allow-sqlite-cluster"), std::string::npos) << p.err();
+}
+
+TEST(Durable, PostgresStoppedUnderTheGatewayRefusesPublishesAndRecoversByItself) {
+  // A server of this test's own, to stop and start.
+  auto own = postgres_dir() + "-gw-" + std::to_string(::getpid());
+  auto script = std::string{std::getenv("PARLEY_TEST_PG_SCRIPT")};
+  ASSERT_EQ(std::system(("bash " + script + " start " + own + " >/dev/null").c_str()), 0);
+  std::ifstream in{own + "/url"};
+  std::string url;
+  std::getline(in, url);
+  {
+    gateway_process gw{postgres_args(url)};
+    ASSERT_NE(gw.port(), 0);
+    raw_ws c;
+    ASSERT_TRUE(open_chat(c, gw.port(), "alice"));
+    ASSERT_TRUE(join(c, "lobby"));
+    auto ok = ask(c, "p1", publish_json("p1", "lobby", "before"));
+    ASSERT_TRUE(ok && ok->ack().has_published());
+    EXPECT_EQ(ok->ack().published().seq(), 1u);
+    ASSERT_EQ(std::system(("bash " + script + " stop " + own).c_str()), 0);
+    auto refused = ask(c, "p2", publish_json("p2", "lobby", "while down"));
+    ASSERT_TRUE(refused && refused->has_error());
+    EXPECT_EQ(refused->error().code(), v1::ERROR_CODE_STORE_UNAVAILABLE)
+      << refused->DebugString();
+    // Reads go on from memory while the store is away.
+    raw_ws reader;
+    ASSERT_TRUE(open_chat(reader, gw.port(), "bob"));
+    auto joined = join(reader, "lobby");
+    ASSERT_TRUE(joined && joined->ack().has_joined()) << (joined ? joined->DebugString() : "");
+    EXPECT_EQ(joined->ack().joined().seq(), 1u);
+    ASSERT_EQ(std::system(("bash " + script + " start " + own + " >/dev/null").c_str()), 0);
+    auto back = ask(c, "p3", publish_json("p3", "lobby", "after"));
+    ASSERT_TRUE(back && back->ack().has_published()) << (back ? back->DebugString() : "");
+    EXPECT_EQ(back->ack().published().seq(), 2u) << "the refused publish took no seq";
+    await_log(gw, "store: commit failed, refusing publishes");
+    await_log(gw, "store: commits work again after 1 failed commits");
+    EXPECT_EQ(gw.stop(), 0);
+  }
+  std::system(("bash " + script + " rm " + own).c_str());
+}
+
+TEST(Durable, AnUnreachableOrNewerPostgresStopsTheGatewayWithExitTwo) {
+  {
+    process p{{PARLEY_GATEWAY_BIN, "--port=0", "--store=postgres",
+               "--postgres-url=postgresql://nobody@127.0.0.1:9/x"}};
+    EXPECT_EQ(p.wait(30s).value_or(-1), 2);
+    EXPECT_NE(p.err().find("--store=postgres: PostgreSQL:"), std::string::npos) << p.err();
+  }
+  {
+    process p{{PARLEY_GATEWAY_BIN, "--port=0", "--store=postgres"}};
+    EXPECT_EQ(p.wait(30s).value_or(-1), 2);
+    EXPECT_NE(p.err().find("needs --postgres-url"), std::string::npos) << p.err();
+  }
+  auto url = fresh_postgres_database();
+  ASSERT_EQ(postgres_exec(url, "CREATE TABLE parley_schema (version int NOT NULL);"
+                               "INSERT INTO parley_schema VALUES (7)"),
+            "");
+  process p{{PARLEY_GATEWAY_BIN, "--port=0", "--store=postgres", "--postgres-url=" + url}};
+  EXPECT_EQ(p.wait(30s).value_or(-1), 2);
+  EXPECT_NE(p.err().find("newer Parley (schema version 7"), std::string::npos) << p.err();
 }
 
 } // namespace

@@ -21,17 +21,21 @@ public:
   /// Starts the gateway with `extra` flags; check `port()` != 0 after.
   /// `wrapper` runs it (say, {"/usr/bin/prlimit", "--nofile=64:64", "--"}).
   /// Most tests read /metrics from the public port (`--public-metrics`);
-  /// the admin console's tests pass `public_metrics = false`.
+  /// the admin console's tests pass `public_metrics = false`. `address`:
+  /// where it listens (`--address`), for a gateway in a network namespace.
   explicit gateway_process(std::vector<std::string> extra = {},
-                           std::vector<std::string> wrapper = {}, bool public_metrics = true) {
+                           std::vector<std::string> wrapper = {}, bool public_metrics = true,
+                           const std::string& address = "127.0.0.1") {
     std::vector<std::string> argv = std::move(wrapper);
     for (const char* arg : {PARLEY_GATEWAY_BIN, "--port=0", "--threads=2"})
       argv.emplace_back(arg);
+    if (address != "127.0.0.1")
+      argv.push_back("--address=" + address);
     if (public_metrics)
       argv.emplace_back("--public-metrics");
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<process>(argv);
-    const std::string prefix = "parley-gateway listening on 127.0.0.1:";
+    const std::string prefix = "parley-gateway listening on " + address + ":";
     auto rest = proc_->wait_for_line(prefix, std::chrono::seconds(30));
     if (!rest) {
       ADD_FAILURE() << "the gateway did not start\nstderr:\n" << proc_->err();

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 namespace parley::test {
 
@@ -63,6 +64,33 @@ inline std::string postgres_value(const std::string& url, const std::string& sql
   } else {
     out = std::string{"error: "} + PQerrorMessage(c);
   }
+  PQfinish(c);
+  return out;
+}
+
+/// Every row of `sql` on `url`, as text (empty on an error, which fails the
+/// test).
+inline std::vector<std::vector<std::string>> postgres_rows(const std::string& url,
+                                                           const std::string& sql) {
+  std::vector<std::vector<std::string>> out;
+  PGconn* c = PQconnectdb(url.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    ADD_FAILURE() << PQerrorMessage(c);
+    PQfinish(c);
+    return out;
+  }
+  PGresult* r = PQexec(c, sql.c_str());
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    ADD_FAILURE() << PQresultErrorMessage(r);
+  } else {
+    for (int i = 0; i < PQntuples(r); ++i) {
+      std::vector<std::string> row;
+      for (int j = 0; j < PQnfields(r); ++j)
+        row.emplace_back(PQgetvalue(r, i, j));
+      out.push_back(std::move(row));
+    }
+  }
+  PQclear(r);
   PQfinish(c);
   return out;
 }

@@ -10,6 +10,10 @@
 #
 # initdb refuses to run as root: as root, the server runs as the system user
 # parley-pg, created here if missing.
+#
+# PARLEY_PG_LISTEN (default 127.0.0.1) lists the addresses it listens on, and
+# PARLEY_PG_TRUST a network (10.78.0.0/24) whose clients it lets in, for a
+# test whose gateways run in network namespaces.
 set -euo pipefail
 
 cmd=${1:?usage: postgres.sh start|stop|kill|rm DIR}
@@ -44,6 +48,10 @@ case "$cmd" in
         --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
+    if [ -n "${PARLEY_PG_TRUST:-}" ] && ! grep -q "^host all all $PARLEY_PG_TRUST trust" "$dir/data/pg_hba.conf"; then
+      echo "host all all $PARLEY_PG_TRUST trust" >>"$dir/data/pg_hba.conf"
+    fi
+    listen=${PARLEY_PG_LISTEN:-127.0.0.1}
     port=""
     [ -f "$dir/port" ] && port=$(cat "$dir/port")
     for attempt in 1 2 3 4 5 6 7 8; do
@@ -54,7 +62,7 @@ case "$cmd" in
       # fsync off: the tests kill the gateway, not the machine; a commit is
       # still one the server acknowledged.
       if pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-          -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" \
+          -o "-c listen_addresses=$listen -p $port -k $dir -c fsync=off -c max_connections=200" \
           start >/dev/null; then
         echo "$port" >"$dir/port"
         url="postgresql://$owner@127.0.0.1:$port/postgres"

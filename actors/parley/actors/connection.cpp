@@ -99,8 +99,10 @@ void connection_state::init(std::string session_id, connection_config cfg, rooms
       // The room ended under us: tell the client, who rejoins with since_seq.
       bool crashed = static_cast<bool>(msg.reason)
                      && msg.reason != caf::exit_reason::user_shutdown;
-      reply::left news{i->first, crashed ? reply::left_reason::room_restarted
-                                         : reply::left_reason::room_stopped};
+      reply::left news{i->first, runtime::is(msg.reason, runtime::errc::moved)
+                                   ? reply::left_reason::room_moved
+                                 : crashed ? reply::left_reason::room_restarted
+                                           : reply::left_reason::room_stopped};
       joined_.erase(i);
       send({"", std::move(news)}, delivery_enc_);
       report();

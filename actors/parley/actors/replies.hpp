@@ -38,6 +38,7 @@ enum class left_reason : uint8_t {
   requested,      ///< the client left
   room_restarted, ///< the room crashed and restarted: join again with since_seq
   room_stopped,   ///< the room ended (its node stops)
+  room_moved,     ///< another node holds the room now: join again with since_seq
 };
 
 /// The member is out of `room`: the answer to a leave, or news of a room

@@ -257,6 +257,7 @@ void room_state::submit() {
   store::room_batch b;
   b.room = room_;
   b.last_seq = base + current_.messages.size();
+  b.epoch = memory_->epoch;
   b.records.reserve(current_.messages.size());
   for (auto& m : current_.messages)
     b.records.push_back(store::record{m.seq, m.sender, m.text, m.body, m.server_time_ms});
@@ -308,6 +309,20 @@ void room_state::on_committed(uint64_t id, const std::string& error, seq_t store
   current_ = batch{};
   if (error.empty()) {
     apply(b);
+  } else if (store_last == store::fenced) {
+    // Another node took the room while this one could not renew its lease
+    // (it hung, or was cut off): nothing of this batch is in, and nothing
+    // more will be. Publishers are told to retry, members to join again
+    // (they find the room where it is now).
+    spdlog::warn("room {}: {}; stopping here, members join again", room_, error);
+    auto why = make_error(errc::moved, "room " + room_ + ": " + error);
+    for (auto& ack : b.acks)
+      ack.rp.deliver(why);
+    for (auto& ack : next_.acks)
+      ack.rp.deliver(why);
+    next_ = batch{};
+    self_->quit(why);
+    return;
   } else if (store_last > 0) {
     // The store holds seqs this room did not give (an incarnation that
     // crashed with a commit in flight): go on after them, and send the

@@ -129,6 +129,8 @@ struct room_config {
 /// What a room keeps across its own restarts; owned by the rooms directory.
 struct room_memory {
   seq_t last_seq = 0;
+  /// The fencing epoch the room was loaded with (store::room_head::epoch).
+  uint64_t epoch = 0;
   std::deque<chat_message> backlog;
   /// How many times a room with this name started.
   uint64_t incarnations = 0;

@@ -41,13 +41,42 @@ void relay_state::init(relay_config cfg, std::shared_ptr<relay_stats> stats) {
                    cfg_.owner_node, self_->system().render(msg.reason));
       if (auto dir = find_rooms_directory(self_->system()); dir && last_seq_ > 0)
         caf::anon_send(dir, seed_atom::value, cfg_.room, seed());
-      self_->quit(make_error(errc::unavailable, "room " + cfg_.room + ": its node '"
-                                                  + cfg_.owner_node + "' went away"));
+      auto gone = make_error(errc::unavailable, "room " + cfg_.room + ": its node '"
+                                                  + cfg_.owner_node
+                                                  + "' went away with the publish; publish "
+                                                    "again (with the same id)");
+      for (auto& [id, rp] : publishes_)
+        rp.deliver(gone);
+      publishes_.clear();
+      // A room that moved to another node: its members are told so.
+      if (runtime::is(msg.reason, errc::moved))
+        self_->quit(msg.reason);
+      else
+        self_->quit(make_error(errc::unavailable, "room " + cfg_.room + ": its node '"
+                                                    + cfg_.owner_node + "' went away"));
       return;
     }
     remove(msg.source);
   });
   arm_idle_timer();
+}
+
+caf::result<seq_t> relay_state::forward_publish(publish_request& req) {
+  auto rp = self_->make_response_promise<seq_t>();
+  auto id = ++publish_id_;
+  publishes_.emplace(id, rp);
+  auto settle = [this, id](auto&& outcome) {
+    auto i = publishes_.find(id);
+    if (i == publishes_.end())
+      return; // answered already: the room's node went away
+    auto promise = std::move(i->second);
+    publishes_.erase(i);
+    promise.deliver(std::forward<decltype(outcome)>(outcome));
+  };
+  self_->request(cfg_.owner, caf::infinite, publish_atom::value, std::move(req))
+    .then([settle](seq_t seq) mutable { settle(seq); },
+          [settle](caf::error& err) mutable { settle(std::move(err)); });
+  return rp;
 }
 
 caf::result<join_reply> relay_state::on_join(join_request& req) {
@@ -179,9 +208,7 @@ relay_actor::behavior_type relay_impl(relay_state::pointer self, relay_config cf
   return {
     [self](join_atom, join_request& req) { return self->state.on_join(req); },
     [self](leave_atom, const member_id& m) { return self->state.on_leave(m); },
-    [self, owner](publish_atom, publish_request& req) -> caf::result<seq_t> {
-      return self->delegate(owner(), publish_atom::value, std::move(req));
-    },
+    [self](publish_atom, publish_request& req) { return self->state.forward_publish(req); },
     [self, owner](history_atom, history_request& req) -> caf::result<history_reply> {
       return self->delegate(owner(), history_atom::value, std::move(req));
     },

@@ -75,6 +75,9 @@ public:
 
   caf::result<join_reply> on_join(join_request& req);
   caf::result<bool> on_leave(const member_id& member);
+  /// Hands a publish to the room; answered with the room's answer, or with
+  /// UNAVAILABLE at once when the room's node goes away first.
+  caf::result<seq_t> forward_publish(publish_request& req);
   void on_frame(relay_frame& frame);
   void on_idle(uint64_t generation);
 
@@ -109,6 +112,11 @@ private:
   std::shared_ptr<relay_stats> stats_;
   std::unordered_map<caf::actor_addr, local_member> members_;
   uint64_t idle_generation_ = 0;
+  /// Publishes handed to the room and not answered yet, by id: a room on a
+  /// node that died never answers, and its publishers should not wait for
+  /// their timeouts to publish again.
+  std::unordered_map<uint64_t, caf::typed_response_promise<seq_t>> publishes_;
+  uint64_t publish_id_ = 0;
   /// The last seq this relay saw, and the messages it kept (at most
   /// `cfg_.backlog`), oldest first.
   seq_t last_seq_ = 0;

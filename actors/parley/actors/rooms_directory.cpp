@@ -163,11 +163,13 @@ void rooms_directory_state::loaded(const std::string& name,
   }
   auto mem = std::make_shared<room_memory>();
   mem->last_seq = head->last_seq;
+  mem->epoch = head->epoch;
   for (auto& r : head->recent)
     mem->backlog.push_back(chat_message{name, r.seq, r.sender, r.text, r.body, r.sent_ms});
   // A seed from another node (a cluster on per-node stores) that is ahead of
   // this node's store: go on from it.
-  if (auto i = memory.find(name); i != memory.end() && i->second
+  // A shared store (PostgreSQL) is the truth: nothing a relay saw is newer.
+  if (auto i = memory.find(name); !cfg.room.store->shared() && i != memory.end() && i->second
                                   && i->second->last_seq > mem->last_seq)
     mem = i->second;
   memory[name] = mem;
@@ -273,6 +275,32 @@ void rooms_directory_state::init(rooms_config c, runtime::supervisor_actor paren
   if (!cfg.node.empty())
     nodes.insert(cfg.node);
   self_->set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
+  if (cfg.room.store) {
+    auto addr = self_->address();
+    cfg.room.store->watch_ownership([addr](std::vector<std::string> rooms) {
+      if (auto dir = caf::actor_cast<caf::actor>(addr))
+        caf::anon_send(dir, moved_atom::value, std::move(rooms));
+    });
+    tell_store_view();
+  }
+}
+
+void rooms_directory_state::tell_store_view() {
+  if (cfg.room.store && !cfg.node.empty())
+    cfg.room.store->set_view({nodes.begin(), nodes.end()});
+}
+
+void rooms_directory_state::moved(const std::vector<std::string>& rooms) {
+  for (auto& name : rooms) {
+    auto i = live.find(name);
+    if (i == live.end() || relayed.count(name) > 0)
+      continue;
+    spdlog::warn("rooms: room {} is held by another node now (this one was away for longer "
+                 "than its lease); stopping it here, its members join again",
+                 name);
+    self_->send_exit(i->second, runtime::make_error(errc::moved, "room " + name
+                                                      + " is held by another node now"));
+  }
 }
 
 void rooms_directory_state::on_down(const caf::down_msg& msg) {
@@ -287,8 +315,10 @@ void rooms_directory_state::on_down(const caf::down_msg& msg) {
     // With a store, a room that ended leaves memory: its next start loads
     // it from the store (a room the supervisor restarts keeps its own). A
     // relay's memory is a seed for the room's next owner: kept.
-    if (cfg.room.store && !was_relay)
+    if (cfg.room.store && !was_relay) {
       memory.erase(i->second);
+      cfg.room.store->forget(i->second);
+    }
   }
   names.erase(i);
 }
@@ -298,12 +328,14 @@ void rooms_directory_state::member_up(const runtime::node_info& info) {
   if (info.has_role("rooms"))
     nodes.insert(info.name);
   heard_of.erase(info.name);
+  tell_store_view();
 }
 
 void rooms_directory_state::member_down(const runtime::node_info& info) {
   nodes.erase(info.name);
   heard_of.erase(info.name);
   peers.erase(info.name);
+  tell_store_view();
 }
 
 rooms_actor::behavior_type rooms_directory_impl(rooms_directory_state::pointer self,
@@ -330,6 +362,7 @@ rooms_actor::behavior_type rooms_directory_impl(rooms_directory_state::pointer s
     [self](loaded_atom, const std::string& name,
            const std::shared_ptr<const store::room_head>& head,
            const std::string& error) { self->state.loaded(name, head, error); },
+    [self](moved_atom, const std::vector<std::string>& rooms) { self->state.moved(rooms); },
   };
 }
 

@@ -39,6 +39,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<const parley::store::room_head>)
 namespace parley::actors {
 
 using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
+using moved_atom = caf::atom_constant<caf::atom("moved")>;
 
 /// Finds or starts the room of a given name.
 /// Lists the open rooms (at most `max_listed_rooms`).
@@ -60,7 +61,10 @@ using rooms_actor = caf::typed_actor<
   caf::reacts_to<runtime::member_down_atom, runtime::node_info>,
   // Internal, from the store's thread: a room's head loaded (or why not).
   caf::reacts_to<loaded_atom, std::string, std::shared_ptr<const store::room_head>,
-                 std::string>>;
+                 std::string>,
+  // Internal, from the store's lease thread: rooms that run here and that
+  // another node holds now (this node hung or was cut off): they stop.
+  caf::reacts_to<moved_atom, std::vector<std::string>>>;
 
 struct rooms_config {
   room_config room;
@@ -122,6 +126,10 @@ public:
 
   void member_up(const runtime::node_info& info);
   void member_down(const runtime::node_info& info);
+  /// Stops the rooms another node holds now; their members join again.
+  void moved(const std::vector<std::string>& rooms);
+  /// Tells the store which nodes this one sees (it arbitrates ownership).
+  void tell_store_view();
 
   /// A room's head from the store: starts the room from it.
   void loaded(const std::string& name, const std::shared_ptr<const store::room_head>& head,

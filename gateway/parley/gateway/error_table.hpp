@@ -49,6 +49,7 @@ inline constexpr errc_mapping errc_table[] = {
   {runtime::errc::timeout, v1::ERROR_CODE_UNAVAILABLE},
   {runtime::errc::supervisor_stopping, v1::ERROR_CODE_UNAVAILABLE},
   {runtime::errc::unavailable, v1::ERROR_CODE_UNAVAILABLE},
+  {runtime::errc::moved, v1::ERROR_CODE_UNAVAILABLE},
   {runtime::errc::capacity_exceeded, v1::ERROR_CODE_RATE_LIMITED},
   // The history store refused a commit: nothing was acknowledged; retry.
   {runtime::errc::store_unavailable, v1::ERROR_CODE_STORE_UNAVAILABLE},

@@ -18,6 +18,8 @@ v1::LeftReason wire_reason(reply::left_reason r) {
       return v1::LEFT_REASON_ROOM_RESTARTED;
     case reply::left_reason::room_stopped:
       return v1::LEFT_REASON_ROOM_STOPPED;
+    case reply::left_reason::room_moved:
+      return v1::LEFT_REASON_ROOM_MOVED;
   }
   return v1::LEFT_REASON_UNSPECIFIED;
 }
@@ -30,6 +32,8 @@ const char* detail_of(reply::left_reason r) {
       return "the room restarted: join again with sinceSeq";
     case reply::left_reason::room_stopped:
       return "the room stopped";
+    case reply::left_reason::room_moved:
+      return "another node holds the room now: join again with sinceSeq";
   }
   return "";
 }

@@ -34,6 +34,7 @@
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
+#include <unistd.h>
 
 namespace parley::gateway {
 
@@ -339,14 +340,29 @@ int run(int argc, char** argv, const behavior_registry& behaviors, std::string_v
   std::string store_kind = "sqlite";
   app.add_option("--store", store_kind,
                  "Where rooms keep their history: sqlite (a file under --data-dir, kept across "
-                 "restarts) or memory (gone when the process ends; for tests and benchmarks)")
+                 "restarts), postgres (one database every node of a cluster shares, which "
+                 "also decides which node owns a room; --postgres-url) or memory (gone when "
+                 "the process ends; for tests and benchmarks)")
     ->envname("PARLEY_STORE")
-    ->check(CLI::IsMember({"memory", "sqlite"}))
+    ->check(CLI::IsMember({"memory", "sqlite", "postgres"}))
     ->capture_default_str();
   store::sqlite_options sqlite_opts;
   app.add_option("--data-dir", sqlite_opts.data_dir,
                  "Folder of the SQLite history, created if missing; one gateway per folder")
     ->envname("PARLEY_DATA_DIR")
+    ->capture_default_str();
+  store::postgres_options pg_opts;
+  app.add_option("--postgres-url", pg_opts.url,
+                 "With --store=postgres: the database, as a libpq URL or connection string "
+                 "(postgresql://user@host:5432/parley); a password is better kept in "
+                 "~/.pgpass or PGPASSFILE than here")
+    ->envname("PARLEY_POSTGRES_URL");
+  int64_t lease_ms = 0;
+  app.add_option("--store-lease-ms", lease_ms,
+                 "With --store=postgres: how long this node's hold on its rooms lasts "
+                 "without renewal (0: the cluster failure timeout, or 1000 alone)")
+    ->envname("PARLEY_STORE_LEASE_MS")
+    ->check(CLI::Range(int64_t{0}, int64_t{600'000}))
     ->capture_default_str();
   std::string store_sync = "normal";
   app.add_option("--store-sync", store_sync,
@@ -418,6 +434,28 @@ int run(int argc, char** argv, const behavior_registry& behaviors, std::string_v
       backend = store::open_sqlite_store(sqlite_opts, why);
       if (!backend) {
         say(": error: %s\n", why.c_str());
+        return runtime::usage_error_status;
+      }
+    } else if (store_kind == "postgres") {
+      // The owner of the rooms this node loads: its cluster name, or alone
+      // one per host and port (two gateways on one database must differ).
+      pg_opts.node = cfg.name;
+      if (!clcfg.enabled() && app.get_option("--name")->count() == 0) {
+        char host[256] = {};
+        ::gethostname(host, sizeof(host) - 1);
+        pg_opts.node += std::string{"@"} + host + ":"
+                        + (gcfg.port != 0 ? std::to_string(gcfg.port)
+                                          : "pid" + std::to_string(::getpid()));
+      }
+      pg_opts.lease = std::chrono::milliseconds(
+        lease_ms > 0 ? lease_ms
+        : clcfg.enabled()
+          ? std::chrono::duration_cast<std::chrono::milliseconds>(clcfg.failure_timeout).count()
+          : 1000);
+      std::string why;
+      backend = store::open_postgres_store(pg_opts, why);
+      if (!backend) {
+        say(": error: --store=postgres: %s\n", why.c_str());
         return runtime::usage_error_status;
       }
     } else {

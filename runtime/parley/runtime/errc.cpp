@@ -44,6 +44,8 @@ std::string to_string(errc x) {
       return "forbidden";
     case errc::store_unavailable:
       return "store_unavailable";
+    case errc::moved:
+      return "moved";
     case errc::name_in_use:
       return "name_in_use";
     case errc::internal:

@@ -57,6 +57,10 @@ enum class errc : uint8_t {
   /// The history store could not commit (or read): nothing of the request
   /// was acknowledged or delivered; retry.
   store_unavailable,
+  /// Another node holds the room now (the store's fencing epoch is past
+  /// this node's): the room stops here and its members join again. An
+  /// actor that ends with it is done, not failed: not restarted.
+  moved,
   // -- names ------------------------------------------------------------------------
   /// Someone present in the room goes by another name that looks the same
   /// (Unicode confusables): pick another name.

@@ -48,7 +48,9 @@ std::string to_string(restart_strategy x) {
 
 bool is_normal_exit(const caf::error& reason) {
   // exit_reason::normal is code 0, i.e. an empty error.
-  return !reason || reason == caf::exit_reason::user_shutdown;
+  // A child whose work moved elsewhere (a room another node holds now) is
+  // done: restarting it here would take the work back.
+  return !reason || reason == caf::exit_reason::user_shutdown || is(reason, errc::moved);
 }
 
 // -- initialisation ---------------------------------------------------------------

@@ -686,9 +686,10 @@ private:
         break;
       guard.unlock();
       auto now = clock::now();
-      // Stopped (SIGSTOP, a hung VM) or starved for a lease: the database
-      // may have seen the lease run out even if the renewal below works.
-      if (now - renewed > opts_.lease)
+      // Stopped (SIGSTOP, a hung VM) or starved for two renewals: the lease
+      // may have run out, or come close enough that the cluster gave this
+      // node up, even if the renewal below works. Check the rooms.
+      if (now - renewed > 2 * every)
         suspect = true;
       try {
         if (renew())

@@ -205,7 +205,7 @@ void store_service::commit_group(std::vector<pending_append>& group) {
       stats_.conflicts.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("store: {}", b.error);
     }
-    group[i].done(b.error, b.store_last_seq);
+    group[i].done(b.error, b.fenced ? fenced : b.store_last_seq);
   }
   (void) messages;
 }

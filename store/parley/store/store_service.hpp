@@ -60,10 +60,15 @@ struct service_options {
   std::chrono::milliseconds checkpoint_interval{200};
 };
 
+/// The `store_last_seq` of a commit refused because another node holds the
+/// room now (room_batch::fenced): the room must stop, not retry.
+constexpr seq_t fenced = ~seq_t{0};
+
 class store_service {
 public:
   /// Empty `error` on success; else why, and the store's last seq when the
-  /// batch conflicted with what the store holds (0 otherwise).
+  /// batch conflicted with what the store holds (`fenced` when another
+  /// node holds the room; 0 otherwise).
   using commit_fn = std::function<void(const std::string& error, seq_t store_last_seq)>;
   using load_fn = std::function<void(room_head* head, const std::string& error)>;
   using read_fn = std::function<void(page* p, const std::string& error)>;
@@ -94,6 +99,22 @@ public:
   /// thread and their callbacks before they return.
   bool in_place() const {
     return inline_;
+  }
+
+  /// The store is every node's (PostgreSQL): see history_store::shared.
+  bool shared() const {
+    return store_->shared();
+  }
+
+  /// See history_store::set_view, watch_ownership and forget.
+  void set_view(const std::vector<std::string>& nodes) {
+    store_->set_view(nodes);
+  }
+  void watch_ownership(std::function<void(std::vector<std::string>)> lost) {
+    store_->watch_ownership(std::move(lost));
+  }
+  void forget(const std::string& room) {
+    store_->forget(room);
   }
 
   /// True while the last commit failed.
