@@ -134,6 +134,8 @@ protected:
     memory->last_seq = head.last_seq;
     for (auto& r : head.recent)
       memory->backlog.push_back(chat_message{"lobby", r.seq, r.sender, r.text, r.body, r.sent_ms});
+    for (auto& [key, seq] : head.keys)
+      memory->remember(key, seq);
     room = sys.spawn(room_impl, std::string{"lobby"}, rc, memory, room_behavior_rule{});
   }
 
@@ -155,8 +157,9 @@ protected:
     return ask<join_reply>(join_atom::value, m.join_request(since));
   }
 
-  caf::expected<seq_t> publish(const member_probe& m, std::string text) {
-    return ask<seq_t>(publish_atom::value, publish_request{m.id(), std::move(text), {}});
+  caf::expected<seq_t> publish(const member_probe& m, std::string text, std::string id = {}) {
+    return ask<seq_t>(publish_atom::value,
+                      publish_request{m.id(), std::move(text), {}, std::move(id)});
   }
 
   caf::expected<history_reply> history(seq_t after, seq_t before, uint32_t limit) {
@@ -374,6 +377,71 @@ TEST_F(RoomStoreTest, AFailedReadRefusesTheResumeAndTheRoomGoesOn) {
   auto again = join(bob, seq_t{1});
   ASSERT_TRUE(again) << "not left half-joined";
   EXPECT_EQ(seqs_of(again->messages), (seqs{2, 3, 4, 5}));
+}
+
+TEST_F(RoomStoreTest, ARepeatedPublishIdIsStoredOnceAndAcknowledgedWithTheFirstSeq) {
+  start();
+  auto& alice = add_member("alice");
+  auto& bob = add_member("bob");
+  ASSERT_TRUE(join(alice));
+  ASSERT_TRUE(join(bob));
+  // The repeat arrives while the first copy is in the store.
+  gate->set_open(false);
+  self->send(room, publish_atom::value, publish_request{alice.id(), "hello", {}, "id-1"});
+  gate->wait_entered(1);
+  self->send(room, publish_atom::value, publish_request{alice.id(), "hello", {}, "id-1"});
+  ASSERT_TRUE(ask<room_summary>(summary_atom::value));
+  gate->set_open(true);
+  std::vector<seq_t> acks;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](seq_t s) { acks.push_back(s); }, caf::after(10s) >> [] {});
+  EXPECT_EQ(acks, (seqs{1, 1}));
+  // After the commit, at once.
+  EXPECT_EQ(seq_or_0(publish(alice, "hello", "id-1")), 1u);
+  // The same id from someone else is their own message.
+  EXPECT_EQ(seq_or_0(publish(bob, "hello", "id-1")), 2u);
+  EXPECT_EQ(seq_or_0(publish(alice, "again")), 3u) << "no id: always a new message";
+  auto h = history(0, 0, 10);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(seqs_of(h->messages), (seqs{1, 2, 3}));
+  EXPECT_EQ(bob.seqs(), (seqs{1, 2, 3})) << "delivered once each";
+}
+
+TEST_F(RoomStoreTest, APublishIdTheStoreRefusedIsAppliedOnRetry) {
+  start();
+  auto& alice = add_member("alice");
+  ASSERT_TRUE(join(alice));
+  {
+    std::lock_guard<std::mutex> guard{gate->mtx};
+    gate->fail = "database or disk is full";
+  }
+  auto refused = publish(alice, "retry me", "id-7");
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(is(refused.error(), runtime::errc::store_unavailable));
+  {
+    std::lock_guard<std::mutex> guard{gate->mtx};
+    gate->fail.clear();
+  }
+  EXPECT_EQ(seq_or_0(publish(alice, "retry me", "id-7")), 1u);
+  EXPECT_EQ(seq_or_0(publish(alice, "retry me", "id-7")), 1u);
+  auto h = history(0, 0, 10);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->messages.size(), 1u);
+}
+
+TEST_F(RoomStoreTest, PublishIdsOutliveTheRoomThroughTheStore) {
+  start();
+  auto& alice = add_member("alice");
+  ASSERT_TRUE(join(alice));
+  ASSERT_EQ(seq_or_0(publish(alice, "one", "id-a")), 1u);
+  ASSERT_EQ(seq_or_0(publish(alice, "two")), 2u);
+  self->send_exit(room, caf::exit_reason::user_shutdown);
+  self->wait_for(room);
+  start(); // a new incarnation, from the store
+  auto& again = add_member("alice");
+  ASSERT_TRUE(join(again));
+  EXPECT_EQ(seq_or_0(publish(again, "one", "id-a")), 1u) << "the stored id is known";
+  EXPECT_EQ(seq_or_0(publish(again, "three", "id-b")), 3u);
 }
 
 } // namespace

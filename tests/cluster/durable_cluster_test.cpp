@@ -400,7 +400,7 @@ TEST_F(DurableCluster, AnOwnerCutOffFromEverythingLosesTheRoomToTheMajorityAndIs
                     "CAP_NET_ADMIN): the partition cannot be made";
   // A server of this test's own that the namespaces reach over the bridge.
   auto own = parley::test::postgres_dir() + "-netns-" + std::to_string(::getpid());
-  auto script = std::string{std::getenv("PARLEY_TEST_PG_SCRIPT")};
+  auto script = parley::test::postgres_script();
   ASSERT_EQ(std::system(("PARLEY_PG_LISTEN=127.0.0.1," + net.host
                          + " PARLEY_PG_TRUST=10.78.0.0/24 bash " + script + " start " + own
                          + " >/dev/null")

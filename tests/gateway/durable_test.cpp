@@ -377,7 +377,7 @@ TEST(DurableBadData, AClusterOnSqliteNeedsToSaySo) {
 TEST(Durable, PostgresStoppedUnderTheGatewayRefusesPublishesAndRecoversByItself) {
   // A server of this test's own, to stop and start.
   auto own = postgres_dir() + "-gw-" + std::to_string(::getpid());
-  auto script = std::string{std::getenv("PARLEY_TEST_PG_SCRIPT")};
+  auto script = parley::test::postgres_script();
   ASSERT_EQ(std::system(("bash " + script + " start " + own + " >/dev/null").c_str()), 0);
   std::ifstream in{own + "/url"};
   std::string url;
@@ -432,6 +432,43 @@ TEST(Durable, AnUnreachableOrNewerPostgresStopsTheGatewayWithExitTwo) {
   process p{{PARLEY_GATEWAY_BIN, "--port=0", "--store=postgres", "--postgres-url=" + url}};
   EXPECT_EQ(p.wait(30s).value_or(-1), 2);
   EXPECT_NE(p.err().find("newer Parley (schema version 7"), std::string::npos) << p.err();
+}
+
+// A client that lost an ack (the gateway killed between the commit and the
+// ack) publishes again with the same id after the restart: stored once.
+TEST_P(DurableStores, ARetryWithTheSameIdAfterAKillIsStoredOnce) {
+  auto with_id = [](const std::string& ref, const std::string& text, const std::string& id) {
+    return R"({"ref":")" + ref + R"(","publish":{"room":"lobby","text":")" + text
+           + R"(","id":")" + id + R"("}})";
+  };
+  {
+    gateway_process gw{args()};
+    ASSERT_NE(gw.port(), 0);
+    raw_ws c;
+    ASSERT_TRUE(open_chat(c, gw.port(), "alice"));
+    ASSERT_TRUE(join(c, "lobby"));
+    auto ack = ask(c, "p1", with_id("p1", "only once", "msg-1"));
+    ASSERT_TRUE(ack && ack->ack().has_published());
+    EXPECT_EQ(ack->ack().published().seq(), 1u);
+    gw.proc().signal(SIGKILL);
+    gw.proc().wait(10s);
+  }
+  gateway_process gw{args()};
+  ASSERT_NE(gw.port(), 0);
+  raw_ws c;
+  ASSERT_TRUE(open_chat(c, gw.port(), "alice"));
+  ASSERT_TRUE(join(c, "lobby"));
+  auto again = ask(c, "p2", with_id("p2", "only once", "msg-1"));
+  ASSERT_TRUE(again && again->ack().has_published()) << (again ? again->DebugString() : "");
+  EXPECT_EQ(again->ack().published().seq(), 1u) << "acknowledged with the first one's seq";
+  auto next = ask(c, "p3", with_id("p3", "another", "msg-2"));
+  ASSERT_TRUE(next && next->ack().has_published());
+  EXPECT_EQ(next->ack().published().seq(), 2u);
+  auto all = whole_history(c, "lobby");
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].text(), "only once");
+  EXPECT_EQ(all[1].text(), "another");
+  EXPECT_EQ(gw.stop(), 0);
 }
 
 } // namespace

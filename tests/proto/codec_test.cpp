@@ -177,6 +177,7 @@ TEST(CodecTest, OversizedFieldsAreRefusedNamingTheField) {
          {R"({"ref":"1","presence":{"room":"abcdef"}})", "presence.room"},
          {R"({"ref":"1","publish":{"room":"r","text":"1234567"}})", "publish.text"},
          {R"({"ref":"1","publish":{"room":"r","body":"MTIzNDU2Nzg="}})", "publish.body"},
+         {R"({"ref":"1","publish":{"room":"r","text":"t","id":"12345"}})", "publish.id"},
          {R"({"ref":"1","hello":{"clientName":"123456789"}})", "hello"},
        }) {
     auto err = decode_fail(p.json, encoding::json, l);

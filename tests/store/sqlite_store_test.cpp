@@ -454,7 +454,7 @@ TEST(PostgresStore, CommitsFailWhileTheServerIsDownAndWorkWhenItIsBack) {
   ASSERT_FALSE(dir.empty());
   // A server of this test's own, to stop and start.
   auto own = dir + "-restart-" + std::to_string(::getpid());
-  auto script = std::string{std::getenv("PARLEY_TEST_PG_SCRIPT")};
+  auto script = parley::test::postgres_script();
   ASSERT_EQ(std::system(("bash " + script + " start " + own + " >/dev/null").c_str()), 0);
   std::ifstream in{own + "/url"};
   std::string url;

@@ -22,6 +22,13 @@ inline std::string postgres_dir() {
   return dir ? dir : "";
 }
 
+/// tests/support/postgres.sh, to start and stop servers of a test's own.
+/// (A compile definition: CTest's ENVIRONMENT of gtest_discover_tests
+/// takes one variable only, its list separator splits the rest off.)
+inline std::string postgres_script() {
+  return PARLEY_TEST_PG_SCRIPT;
+}
+
 /// The URL of the server's `postgres` database; empty if none runs.
 inline std::string postgres_server_url() {
   auto dir = postgres_dir();

@@ -222,11 +222,14 @@ struct publish_request {
   member_id member;
   std::string text;
   std::string body;
+  /// The client's idempotency key (empty: none): the room stores a
+  /// message once per (user, id) among its newest `publish_id_window`.
+  std::string id;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, publish_request& x) {
-  return f(caf::meta::type_name("parley.publish_request"), x.member, x.text, x.body);
+  return f(caf::meta::type_name("parley.publish_request"), x.member, x.text, x.body, x.id);
 }
 
 struct history_request {

@@ -332,7 +332,8 @@ void connection_state::on(const std::string& ref, request::publish& req, encodin
     return;
   }
   ask(room, publish_atom::value,
-      publish_request{self_->address(), std::move(req.text), std::move(req.body)})
+      publish_request{self_->address(), std::move(req.text), std::move(req.body),
+                      std::move(req.id)})
     .then(
       [this, ref, enc, name = req.room](seq_t seq) {
         done();

@@ -37,6 +37,8 @@ struct publish {
   std::string room;
   std::string text;
   std::string body;
+  /// The client's idempotency key (empty: none).
+  std::string id;
 };
 
 /// A page of a room's history: before (0: no bound), after, limit (0: the

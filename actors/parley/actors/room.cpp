@@ -226,6 +226,23 @@ bool room_state::remove(const caf::actor_addr& addr) {
 void room_state::enqueue(std::string sender, std::string text, std::string body) {
   next_.messages.push_back(
     chat_message{room_, 0, std::move(sender), std::move(text), std::move(body), now_ms()});
+  next_.keys.emplace_back();
+}
+
+void room_state::refuse_repeats(const batch& b, const caf::error& err) {
+  for (auto& key : b.keys)
+    if (!key.empty())
+      settle_key(key, err);
+}
+
+void room_state::settle_key(const std::string& key, const caf::error& err) {
+  auto i = repeats_.find(key);
+  if (i == repeats_.end())
+    return;
+  auto waiting = std::move(i->second);
+  repeats_.erase(i);
+  for (auto& rp : waiting)
+    rp.deliver(err);
 }
 
 void room_state::ack_last_queued(caf::typed_response_promise<seq_t> rp) {
@@ -259,8 +276,11 @@ void room_state::submit() {
   b.last_seq = base + current_.messages.size();
   b.epoch = memory_->epoch;
   b.records.reserve(current_.messages.size());
-  for (auto& m : current_.messages)
-    b.records.push_back(store::record{m.seq, m.sender, m.text, m.body, m.server_time_ms});
+  for (size_t i = 0; i < current_.messages.size(); ++i) {
+    auto& m = current_.messages[i];
+    b.records.push_back(
+      store::record{m.seq, m.sender, m.text, m.body, m.server_time_ms, current_.keys[i]});
+  }
   // A store on threads of its own answers by message; the memory store
   // answers at once, in this call.
   bool answered = false;
@@ -295,6 +315,20 @@ void room_state::apply(batch& b) {
   }
   for (auto& ack : b.acks)
     ack.rp.deliver(ack.index < 0 ? before : b.messages[static_cast<size_t>(ack.index)].seq);
+  // Keyed messages: remembered, and their repeats get the same seq.
+  for (size_t i = 0; i < b.keys.size(); ++i) {
+    auto& key = b.keys[i];
+    if (key.empty())
+      continue;
+    auto seq = b.messages[i].seq;
+    memory_->remember(key, seq);
+    if (auto r = repeats_.find(key); r != repeats_.end()) {
+      auto waiting = std::move(r->second);
+      repeats_.erase(r);
+      for (auto& rp : waiting)
+        rp.deliver(seq);
+    }
+  }
   for (auto& msg : b.messages)
     backlog.push_back(std::move(msg));
   while (backlog.size() > cfg_.backlog)
@@ -320,6 +354,8 @@ void room_state::on_committed(uint64_t id, const std::string& error, seq_t store
       ack.rp.deliver(why);
     for (auto& ack : next_.acks)
       ack.rp.deliver(why);
+    refuse_repeats(b, why);
+    refuse_repeats(next_, why);
     next_ = batch{};
     self_->quit(why);
     return;
@@ -334,13 +370,17 @@ void room_state::on_committed(uint64_t id, const std::string& error, seq_t store
     auto shift = static_cast<ptrdiff_t>(b.messages.size());
     for (auto& m : next_.messages)
       b.messages.push_back(std::move(m));
+    for (auto& k : next_.keys)
+      b.keys.push_back(std::move(k));
     for (auto& ack : next_.acks)
       b.acks.push_back({std::move(ack.rp), ack.index < 0 ? ack.index : ack.index + shift});
     next_ = std::move(b);
   } else {
     // Not committed: not delivered to anyone, not acknowledged.
+    auto why = make_error(errc::store_unavailable, error);
     for (auto& ack : b.acks)
-      ack.rp.deliver(make_error(errc::store_unavailable, error));
+      ack.rp.deliver(why);
+    refuse_repeats(b, why);
   }
   submit();
 }
@@ -568,9 +608,23 @@ caf::result<seq_t> room_state::on_publish(publish_request& req) {
   auto* m = find(req.member);
   if (!m)
     return make_error(errc::not_a_member, room_);
+  // A retry of a keyed publish: the first one's seq, once it has one.
+  // ('\x1f' cannot be in a user name: the key is the user's and the id's.)
+  std::string key = req.id.empty() ? std::string{} : m->user + '\x1f' + req.id;
+  if (!key.empty()) {
+    if (auto k = memory_->keys.find(key); k != memory_->keys.end())
+      return k->second;
+    if (auto r = repeats_.find(key); r != repeats_.end()) {
+      auto rp = self_->make_response_promise<seq_t>();
+      r->second.push_back(rp);
+      return rp;
+    }
+    repeats_[key]; // the first one is on its way
+  }
   auto rp = self_->make_response_promise<seq_t>();
   if (!behavior_) {
     enqueue(m->user, std::move(req.text), std::move(req.body));
+    next_.keys.back() = std::move(key);
     ack_last_queued(rp);
     submit();
     return rp;
@@ -579,22 +633,31 @@ caf::result<seq_t> room_state::on_publish(publish_request& req) {
   auto user = m->user;
   self_->request(behavior_, cfg_.behavior_timeout, on_publish_atom::value, ev)
     .await(
-      [this, rp, ev, user](publish_verdict& v) mutable {
+      [this, rp, ev, user, key](publish_verdict& v) mutable {
         switch (v.action) {
           case publish_action::pass:
             enqueue(user, ev.text, ev.body);
+            next_.keys.back() = key;
             ack_last_queued(rp);
             break;
           case publish_action::transform:
             enqueue(user, std::move(v.text), std::move(v.body));
+            next_.keys.back() = key;
             ack_last_queued(rp);
             break;
-          case publish_action::reject:
-            rp.deliver(make_error(errc::refused, v.reason));
+          case publish_action::reject: {
+            auto why = make_error(errc::refused, v.reason);
+            rp.deliver(why);
+            settle_key(key, why);
             return;
+          }
           case publish_action::answer:
             // Nothing of the member's is published: its ack carries the
-            // room's seq after the answer.
+            // room's seq after the answer. A repeat is asked to retry (it
+            // is answered by the behaviour again).
+            settle_key(key, make_error(errc::unavailable,
+                                       std::string{"the first publish with this id was "
+                                                   "answered, not stored: publish again"}));
             publish_effects(v.effects);
             ack_last_queued(rp);
             submit();
@@ -603,8 +666,10 @@ caf::result<seq_t> room_state::on_publish(publish_request& req) {
         publish_effects(v.effects);
         submit();
       },
-      [this, rp](caf::error& err) mutable {
-        rp.deliver(make_error(errc::behavior_failed, self_->system().render(err)));
+      [this, rp, key](caf::error& err) mutable {
+        auto why = make_error(errc::behavior_failed, self_->system().render(err));
+        rp.deliver(why);
+        settle_key(key, why);
       });
   return rp;
 }

@@ -134,6 +134,22 @@ struct room_memory {
   std::deque<chat_message> backlog;
   /// How many times a room with this name started.
   uint64_t incarnations = 0;
+  /// Idempotency keys of the newest keyed publishes (store::publish_id_window
+  /// at most), with their seqs; `key_order` is oldest first.
+  std::unordered_map<std::string, seq_t> keys;
+  std::deque<std::string> key_order;
+
+  /// Remembers a committed keyed message, forgetting the oldest past the
+  /// window.
+  void remember(const std::string& key, seq_t seq) {
+    if (!keys.emplace(key, seq).second)
+      return;
+    key_order.push_back(key);
+    while (key_order.size() > store::publish_id_window) {
+      keys.erase(key_order.front());
+      key_order.pop_front();
+    }
+  }
 };
 
 /// State of one room; runs only inside its actor.
@@ -222,6 +238,8 @@ private:
 
   struct batch {
     std::vector<chat_message> messages;
+    /// Each message's idempotency key (empty: none), by index.
+    std::vector<std::string> keys;
     std::vector<ack_waiter> acks;
   };
 
@@ -239,6 +257,10 @@ private:
   void enqueue(std::string sender, std::string text, std::string body);
   /// The next publisher to acknowledge, with the last message queued.
   void ack_last_queued(caf::typed_response_promise<seq_t> rp);
+  /// Answers the repeats of the keyed messages of `b` with `err`.
+  void refuse_repeats(const batch& b, const caf::error& err);
+  /// Answers the repeats of a key whose publish ended without a message.
+  void settle_key(const std::string& key, const caf::error& err);
   /// Sends the queued messages to the store unless a commit is running
   /// (without a store: commits them at once).
   void submit();
@@ -291,6 +313,9 @@ private:
   batch current_;
   bool in_flight_ = false;
   uint64_t batch_id_ = 0;
+  /// Keyed publishes whose first copy is queued or being committed: the
+  /// repeats that came meanwhile, answered with its outcome.
+  std::unordered_map<std::string, std::vector<caf::typed_response_promise<seq_t>>> repeats_;
   /// Reads from the store in progress, by id.
   std::unordered_map<uint64_t, pending_read> reads_;
   uint64_t read_id_ = 0;

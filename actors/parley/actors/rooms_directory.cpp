@@ -166,6 +166,8 @@ void rooms_directory_state::loaded(const std::string& name,
   mem->epoch = head->epoch;
   for (auto& r : head->recent)
     mem->backlog.push_back(chat_message{name, r.seq, r.sender, r.text, r.body, r.sent_ms});
+  for (auto& [key, seq] : head->keys)
+    mem->remember(key, seq);
   // A seed from another node (a cluster on per-node stores) that is ahead of
   // this node's store: go on from it.
   // A shared store (PostgreSQL) is the truth: nothing a relay saw is newer.

@@ -28,7 +28,7 @@ std::variant<actors::client_request, proto::decode_error> to_request(v1::ClientF
     case v1::ClientFrame::kPublish: {
       auto& p = *frame.mutable_publish();
       req.what = request::publish{std::move(*p.mutable_room()), std::move(*p.mutable_text()),
-                                  std::move(*p.mutable_body())};
+                                  std::move(*p.mutable_body()), std::move(*p.mutable_id())};
       break;
     }
     case v1::ClientFrame::kHistory: {

@@ -62,6 +62,8 @@ std::optional<decode_error> check_limits(const v1::ClientFrame& f, const codec_l
         return too_large("publish.text", f.publish().text().size(), l.max_text_bytes, ref);
       if (over(f.publish().body(), l.max_body_bytes))
         return too_large("publish.body", f.publish().body().size(), l.max_body_bytes, ref);
+      if (over(f.publish().id(), l.max_ref_bytes))
+        return too_large("publish.id", f.publish().id().size(), l.max_ref_bytes, ref);
       return std::nullopt;
     case v1::ClientFrame::kHistory:
       return room(f.history().room(), "history");

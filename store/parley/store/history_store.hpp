@@ -32,7 +32,14 @@ struct record {
   std::string text;
   std::string body;
   int64_t sent_ms = 0;
+  /// The publish's idempotency key (the user's and the client's id; empty:
+  /// none).
+  std::string key = {};
 };
+
+/// How many of a room's newest keyed publishes a room remembers (and a
+/// store loads) to acknowledge a retry with the first one's seq.
+constexpr size_t publish_id_window = 10'000;
 
 /// What a room starts from: the last seq given out and the newest messages.
 struct room_head {
@@ -44,6 +51,9 @@ struct room_head {
   uint64_t epoch = 0;
   /// The newest messages, oldest first (at most as many as asked for).
   std::vector<record> recent;
+  /// The keys of the room's newest keyed messages (at most
+  /// `publish_id_window`), with their seqs, oldest first.
+  std::vector<std::pair<std::string, seq_t>> keys;
 };
 
 /// Messages of a room in a seq range, oldest first.
@@ -192,7 +202,7 @@ struct sqlite_options {
 std::unique_ptr<history_store> open_sqlite_store(const sqlite_options& opts, std::string& why);
 
 /// The schema version this build writes (`PRAGMA user_version`).
-constexpr int sqlite_schema_version = 2;
+constexpr int sqlite_schema_version = 3;
 
 /// For tests of migrations: creates a database at an older schema version.
 bool create_sqlite_schema_at(const std::string& file, int version, std::string& why);
@@ -215,7 +225,7 @@ std::unique_ptr<history_store> open_postgres_store(const postgres_options& opts,
                                                    std::string& why);
 
 /// The schema version this build writes (table parley_schema).
-constexpr int postgres_schema_version = 2;
+constexpr int postgres_schema_version = 3;
 
 /// For tests of migrations: creates the tables at an older schema version.
 bool create_postgres_schema_at(const std::string& url, int version, std::string& why);

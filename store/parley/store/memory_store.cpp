@@ -32,6 +32,10 @@ public:
     auto& msgs = i->second.messages;
     auto n = std::min(recent, msgs.size());
     head.recent.assign(msgs.end() - static_cast<ptrdiff_t>(n), msgs.end());
+    for (auto j = msgs.rbegin(); j != msgs.rend() && head.keys.size() < publish_id_window; ++j)
+      if (!j->key.empty())
+        head.keys.emplace_back(j->key, j->seq);
+    std::reverse(head.keys.begin(), head.keys.end());
     return head;
   }
 

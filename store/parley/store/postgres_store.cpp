@@ -58,6 +58,8 @@ const char* const pg_migrations[] = {
   "CREATE TABLE parley_nodes ("
   "  name text PRIMARY KEY,"
   "  lease_until timestamptz NOT NULL);",
+  // 3: idempotency keys of publishes (NULL: none).
+  "ALTER TABLE parley_messages ADD COLUMN idem_key text;",
 };
 static_assert(std::size(pg_migrations) == postgres_schema_version);
 
@@ -375,7 +377,7 @@ public:
       size_t n = 0;
       size_t to = from;
       while (to < batches.size()) {
-        size_t need = 4 + 6 * batches[to].records.size();
+        size_t need = 4 + 7 * batches[to].records.size();
         if (to > from && n + need > max_params)
           break;
         n += need;
@@ -509,6 +511,14 @@ private:
         head.recent.push_back(record_of(rows, i));
       std::reverse(head.recent.begin(), head.recent.end());
     }
+    params k;
+    k.add(id);
+    k.add(static_cast<int64_t>(publish_id_window));
+    auto keys = w_.query("SELECT idem_key, seq FROM parley_messages WHERE room = $1 AND "
+                         "idem_key IS NOT NULL ORDER BY seq DESC LIMIT $2",
+                         k);
+    for (int i = keys.rows() - 1; i >= 0; --i)
+      head.keys.emplace_back(keys.text(i, 0), static_cast<seq_t>(keys.integer(i, 1)));
     w_.exec("COMMIT");
     std::lock_guard<std::mutex> guard{mtx_};
     owned_[room] = head.epoch;
@@ -571,11 +581,12 @@ private:
         p.add(r.text);
         p.add(r.body, true);
         p.add(static_cast<int64_t>(r.sent_ms));
+        p.add(r.key);
         msg_values += (msg_values.empty() ? "" : ",");
         msg_values += "($" + std::to_string(a) + "::text,$" + std::to_string(m) + "::bigint,$"
                       + std::to_string(m + 1) + "::text,$" + std::to_string(m + 2) + "::text,$"
                       + std::to_string(m + 3) + "::bytea,$" + std::to_string(m + 4)
-                      + "::bigint)";
+                      + "::bigint,NULLIF($" + std::to_string(m + 5) + "::text, ''))";
       }
     }
     std::string sql = "WITH v(name, epoch, first, last) AS (VALUES " + rooms_values + "), "
@@ -583,9 +594,10 @@ private:
                       "WHERE r.name = v.name AND r.epoch = v.epoch AND r.last_seq < v.first "
                       "RETURNING r.id, r.name)";
     if (!msg_values.empty())
-      sql += ", m(name, seq, sender, text, body, sent_ms) AS (VALUES " + msg_values + "), "
-             "ins AS (INSERT INTO parley_messages(room, seq, sender, text, body, sent_ms) "
-             "SELECT upd.id, m.seq, m.sender, m.text, m.body, m.sent_ms FROM m "
+      sql += ", m(name, seq, sender, text, body, sent_ms, idem_key) AS (VALUES " + msg_values
+             + "), ins AS (INSERT INTO parley_messages(room, seq, sender, text, body, sent_ms, "
+               "idem_key) SELECT upd.id, m.seq, m.sender, m.text, m.body, m.sent_ms, m.idem_key "
+               "FROM m "
              "JOIN upd ON upd.name = m.name RETURNING 1)";
     sql += " SELECT name FROM upd";
     auto in = w_.query(sql, p);

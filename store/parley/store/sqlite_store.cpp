@@ -47,6 +47,8 @@ const char* const migrations[] = {
   "  PRIMARY KEY (room, seq)) WITHOUT ROWID;",
   // 2: retention by age finds old messages without reading every room.
   "CREATE INDEX messages_by_age ON messages(sent_ms);",
+  // 3: idempotency keys of publishes (NULL: none).
+  "ALTER TABLE messages ADD COLUMN idem_key TEXT;",
 };
 static_assert(std::size(migrations) == sqlite_schema_version);
 
@@ -96,8 +98,10 @@ public:
       find_room_(*w_, "SELECT id, last_seq FROM rooms WHERE name = ?"),
       add_room_(*w_, "INSERT INTO rooms(name, last_seq) VALUES (?, 0)"),
       set_last_(*w_, "UPDATE rooms SET last_seq = ? WHERE id = ?"),
-      insert_(*w_, "INSERT INTO messages(room, seq, sender, text, body, sent_ms) "
-                   "VALUES (?, ?, ?, ?, ?, ?)"),
+      insert_(*w_, "INSERT INTO messages(room, seq, sender, text, body, sent_ms, idem_key) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      keys_(*w_, "SELECT idem_key, seq FROM messages WHERE room = ? AND idem_key IS NOT NULL "
+                 "ORDER BY seq DESC LIMIT ?"),
       recent_(*w_, "SELECT seq, sender, text, body, sent_ms FROM messages "
                    "WHERE room = ? ORDER BY seq DESC LIMIT ?"),
       trim_count_(*w_, "DELETE FROM messages WHERE room = ? AND seq <= ?"),
@@ -136,10 +140,20 @@ public:
       while (recent_.executeStep())
         head.recent.push_back(read_record(recent_));
       std::reverse(head.recent.begin(), head.recent.end());
+      recent_.reset();
+      keys_.reset();
+      keys_.bind(1, id);
+      keys_.bind(2, static_cast<int64_t>(publish_id_window));
+      while (keys_.executeStep())
+        head.keys.emplace_back(keys_.getColumn(0).getString(),
+                               static_cast<seq_t>(keys_.getColumn(1).getInt64()));
+      keys_.reset();
+      std::reverse(head.keys.begin(), head.keys.end());
       return head;
     } catch (const SQLite::Exception& e) {
       find_room_.tryReset();
       recent_.tryReset();
+      keys_.tryReset();
       throw store_error{sqlite_reason(e)};
     }
   }
@@ -306,6 +320,10 @@ private:
       insert_.bindNoCopy(4, r.text);
       insert_.bindNoCopy(5, r.body.data(), static_cast<int>(r.body.size()));
       insert_.bind(6, static_cast<int64_t>(r.sent_ms));
+      if (r.key.empty())
+        insert_.bind(7);
+      else
+        insert_.bindNoCopy(7, r.key);
       insert_.exec();
     }
     set_last_.reset();
@@ -335,6 +353,7 @@ private:
   SQLite::Statement add_room_;
   SQLite::Statement set_last_;
   SQLite::Statement insert_;
+  SQLite::Statement keys_;
   SQLite::Statement recent_;
   SQLite::Statement trim_count_;
   SQLite::Statement trim_age_;
