@@ -13,7 +13,8 @@
 #
 # PARLEY_PG_LISTEN (default 127.0.0.1) lists the addresses it listens on, and
 # PARLEY_PG_TRUST a network (10.78.0.0/24) whose clients it lets in, for a
-# test whose gateways run in network namespaces.
+# test whose gateways run in network namespaces. PARLEY_PG_FSYNC=on starts it
+# with fsync on (PostgreSQL's default), for benchmarks (docs/benchmarks.md).
 set -euo pipefail
 
 cmd=${1:?usage: postgres.sh start|stop|kill|rm DIR}
@@ -59,10 +60,10 @@ case "$cmd" in
         port=$(shuf -i 20000-59999 -n 1)
         port_free "$port" || continue
       fi
-      # fsync off: the tests kill the gateway, not the machine; a commit is
-      # still one the server acknowledged.
+      # fsync off for tests: they kill the gateway, not the machine; a
+      # commit is still one the server acknowledged.
       if pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-          -o "-c listen_addresses=$listen -p $port -k $dir -c fsync=off -c max_connections=200" \
+          -o "-c listen_addresses=$listen -p $port -k $dir -c fsync=${PARLEY_PG_FSYNC:-off} -c max_connections=200" \
           start >/dev/null; then
         echo "$port" >"$dir/port"
         url="postgresql://$owner@127.0.0.1:$port/postgres"

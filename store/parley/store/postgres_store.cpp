@@ -198,6 +198,9 @@ public:
       }
       throw store_error{"PostgreSQL: " + why};
     }
+    // The server's NOTICEs ("relation ... already exists, skipping" from
+    // the migrations) are not news to whoever reads the gateway's log.
+    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
     // A statement stuck behind a lock or a stalled server gives up.
     exec("SET statement_timeout = 10000");
     return conn_;
