@@ -236,13 +236,7 @@ void room_state::refuse_repeats(const batch& b, const caf::error& err) {
 }
 
 void room_state::settle_key(const std::string& key, const caf::error& err) {
-  auto i = repeats_.find(key);
-  if (i == repeats_.end())
-    return;
-  auto waiting = std::move(i->second);
-  repeats_.erase(i);
-  for (auto& rp : waiting)
-    rp.deliver(err);
+  answer_repeats(key, err);
 }
 
 void room_state::ack_last_queued(caf::typed_response_promise<seq_t> rp) {
@@ -322,12 +316,7 @@ void room_state::apply(batch& b) {
       continue;
     auto seq = b.messages[i].seq;
     memory_->remember(key, seq);
-    if (auto r = repeats_.find(key); r != repeats_.end()) {
-      auto waiting = std::move(r->second);
-      repeats_.erase(r);
-      for (auto& rp : waiting)
-        rp.deliver(seq);
-    }
+    answer_repeats(key, seq);
   }
   for (auto& msg : b.messages)
     backlog.push_back(std::move(msg));

@@ -261,6 +261,17 @@ private:
   void refuse_repeats(const batch& b, const caf::error& err);
   /// Answers the repeats of a key whose publish ended without a message.
   void settle_key(const std::string& key, const caf::error& err);
+  /// Answers the repeats waiting on `key` (its seq, or why it has none).
+  template <class Outcome>
+  void answer_repeats(const std::string& key, const Outcome& outcome) {
+    auto i = repeats_.find(key);
+    if (i == repeats_.end())
+      return;
+    auto waiting = std::move(i->second);
+    repeats_.erase(i);
+    for (auto& rp : waiting)
+      rp.deliver(outcome);
+  }
   /// Sends the queued messages to the store unless a commit is running
   /// (without a store: commits them at once).
   void submit();
