@@ -2,6 +2,8 @@
 # parley-gateway's static web assets: the binary serves its chat page with
 # nothing to install beside it. Run with cmake -P:
 #   -DOUTPUT=<file.cpp> -DROOT=<folder> -DFILES=<a|b|...> (paths under ROOT)
+#   [-DMAP=<from>=<to>|...]: a file whose path starts with <from> is served at
+#   /<to> and the rest of its path (the first rule that matches); others at /<path>
 # Plain CMake instead of a tool such as xxd, which Debian ships in vim's
 # packages and a build machine need not have.
 cmake_minimum_required(VERSION 3.25)
@@ -31,6 +33,7 @@ function(content_type_of name out)
 endfunction()
 
 string(REPLACE "|" ";" FILES "${FILES}")
+string(REPLACE "|" ";" MAP "${MAP}")
 set(arrays "")
 set(table "")
 set(i 0)
@@ -41,8 +44,22 @@ foreach(rel IN LISTS FILES)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "'\\\\x\\1'," bytes "${hex}")
   string(REGEX REPLACE "(('[^']+',){16})" "\\1\n  " bytes "${bytes}")
   content_type_of("${rel}" type)
+  set(url "${rel}")
+  foreach(rule IN LISTS MAP)
+    string(FIND "${rule}" "=" eq)
+    string(SUBSTRING "${rule}" 0 ${eq} from)
+    math(EXPR to_at "${eq} + 1")
+    string(SUBSTRING "${rule}" ${to_at} -1 to)
+    string(LENGTH "${from}" from_len)
+    string(SUBSTRING "${rel}" 0 ${from_len} head)
+    if(head STREQUAL from)
+      string(SUBSTRING "${rel}" ${from_len} -1 tail)
+      set(url "${to}${tail}")
+      break()
+    endif()
+  endforeach()
   string(APPEND arrays "const char file_${i}[] = {\n  ${bytes}0};\n")
-  string(APPEND table "  {\"/${rel}\", \"${type}\", std::string_view{file_${i}, ${size}}},\n")
+  string(APPEND table "  {\"/${url}\", \"${type}\", std::string_view{file_${i}, ${size}}},\n")
   math(EXPR i "${i} + 1")
 endforeach()
 

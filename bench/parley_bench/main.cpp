@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
                                "echo: each round trip publishes to the connection's room and "
                                "waits for its ack (a commit, with a history store)");
   app.add_flag("--ping", "echo: each round trip is a ping (the default)")->excludes(publish);
+  app.add_option("--in-flight", o.in_flight,
+                 "echo: requests each connection keeps outstanding (a new one per reply)")
+    ->check(CLI::Range(size_t{1}, size_t{1000}))
+    ->capture_default_str();
   app.add_option("--threads", o.threads, "I/O threads, one io_context each")
     ->capture_default_str()->check(CLI::Range(1, 64));
   app.add_option("--sources", o.sources, "source addresses 127.0.0.1.. (0: enough for --per-address)")

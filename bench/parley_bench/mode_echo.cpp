@@ -2,6 +2,8 @@
 
 #include "parley_bench/machine.hpp"
 
+#include <cstdlib>
+
 namespace parley::bench {
 
 using namespace std::chrono_literals;
@@ -14,16 +16,24 @@ run_result run_echo(engine& e, const options& o, size_t n, barrier_fn barrier,
   };
   // A ping, or with --publish a message to the connection's own room (its
   // ack comes once the message is committed).
+  // With --in-flight above 1 a request's ref carries its send time ("e" and
+  // microseconds), so each reply is timed against its own request.
+  const bool timed_refs = o.in_flight > 1;
   auto next = [&](connection& self) {
-    return o.publish ? publish("e", room_of(self.id), "echo") : ping();
+    auto f = o.publish ? publish("e", room_of(self.id), "echo") : ping();
+    if (timed_refs)
+      f.set_ref("e" + std::to_string(now_us()));
+    return f;
   };
   auto on_frame = [&](connection& self, v1::ServerFrame& f, thread_state& st) {
-    if (f.ref() != "e")
+    const auto& ref = f.ref();
+    if (ref.empty() || ref[0] != 'e' || (ref.size() > 1) != timed_refs)
       return;
     if (f.has_ack() && (f.ack().has_pong() || f.ack().has_published())) {
       if (c.stop)
         return; // after the duration: neither counted nor timed
-      st.latency.record(now_us() - self.mark_us);
+      int64_t sent = timed_refs ? std::strtoll(ref.c_str() + 1, nullptr, 10) : self.mark_us;
+      st.latency.record(now_us() - sent);
       ++c.round_trips;
       self.mark_us = now_us();
       self.send(next(self));
@@ -44,11 +54,12 @@ run_result run_echo(engine& e, const options& o, size_t n, barrier_fn barrier,
   auto end = t1 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                     std::chrono::duration<double>(o.duration));
   for (auto& conn : conns)
-    net::post(conn->context(), [conn, &next] {
+    net::post(conn->context(), [conn, &next, &o] {
       if (conn->counter != 1)
         return; // did not join
       conn->mark_us = now_us();
-      conn->send(next(*conn));
+      for (size_t k = 0; k < o.in_flight; ++k)
+        conn->send(next(*conn));
     });
   bool run_in_time = wait_until([&] { return std::chrono::steady_clock::now() >= end; }, deadline,
              [&] { return "round trips " + std::to_string(c.round_trips); }, o);

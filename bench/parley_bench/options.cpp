@@ -38,7 +38,8 @@ std::vector<std::string> worker_argv(const options& o, size_t conns, size_t room
                                 "--room-offset=" + std::to_string(room_offset),
                                 "--run-id=" + o.run_id,
                                 o.no_leave ? "--no-leave" : "--leave",
-                                o.publish ? "--publish" : "--ping"};
+                                o.publish ? "--publish" : "--ping",
+                                "--in-flight=" + std::to_string(o.in_flight)};
   if (!o.ca_file.empty())
     argv.push_back("--ca-file=" + o.ca_file);
   if (o.insecure)

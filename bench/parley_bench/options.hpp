@@ -29,6 +29,7 @@ struct options {
   double hold = 0;        ///< conns: seconds to stay connected after all joined
   bool no_leave = false;  ///< churn: close without leaving the room
   bool publish = false;   ///< echo: publish and await its ack instead of a ping
+  size_t in_flight = 1;   ///< echo: requests each connection keeps outstanding
   size_t threads = 2;
   size_t sources = 0;     ///< 0: enough for --per-address
   size_t per_address = parley::bench::default_per_address;

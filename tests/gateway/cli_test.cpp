@@ -120,7 +120,8 @@ protected:
   double frames_in(const std::string& kind) {
     auto reply = parley::client::http_get(gateway->port(), "/metrics");
     EXPECT_EQ(reply.status, 200);
-    auto key = "parley_gateway_frames_total{direction=\"in\",kind=\"" + kind + "\"} ";
+    auto key = "parley_gateway_frames_total{direction=\"in\",kind=\"" + kind
+               + "\",transport=\"websocket\"} ";
     auto pos = reply.body.find(key);
     if (pos == std::string::npos) {
       ADD_FAILURE() << "no " << key << " in /metrics";

@@ -347,6 +347,9 @@ TEST_F(GatewayTest, WebRootServesThePageFromDiskAsItIsNow) {
   std::ofstream{root + "/style.css", std::ios::trunc} << "p { color: blue }";
   EXPECT_EQ(http_get(port, "/style.css").body, "p { color: blue }") << "read per request";
   EXPECT_EQ(http_get(port, "/app.js").status, 404) << "only what the folder has";
+  auto lib = http_get(port, "/parley-client/index.js");
+  EXPECT_EQ(lib.status, 200) << "but the client library stays the compiled-in one";
+  EXPECT_NE(lib.body.find("ParleyClient"), std::string::npos) << lib.body;
   EXPECT_EQ(http_get(port, "/../secret.txt").status, 404);
   EXPECT_EQ(http_get(port, "/%2e%2e/secret.txt").status, 404);
   EXPECT_EQ(http_get(port, "/healthz").status, 200) << "the other routes stay";

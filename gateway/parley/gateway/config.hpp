@@ -65,6 +65,16 @@ struct gateway_config {
   /// A WebSocket that receives nothing this long is pinged at half of it and
   /// closed at the end (Beast's suggested server setting is 300 s).
   std::chrono::seconds idle_timeout{300};
+  /// Long-polling: the longest a poll waits for a frame before it answers
+  /// with none (a client may ask for less). Below the 30-60 s after which
+  /// proxies commonly cut an idle response.
+  std::chrono::seconds poll_timeout{25};
+  /// A session of the HTTP transports with no poll waiting and no event
+  /// stream open for this long is closed (its client went away).
+  std::chrono::seconds session_idle_timeout{60};
+  /// Server-Sent Events: a comment this often keeps proxies from closing an
+  /// event stream that carries nothing.
+  std::chrono::seconds sse_keepalive{15};
   /// On stop: how long open WebSockets get to finish their close handshake
   /// before the process exits anyway.
   std::chrono::seconds drain_timeout{10};

@@ -2,6 +2,7 @@
 #include "parley/gateway/listener.hpp"
 
 #include "parley/gateway/admin_session.hpp"
+#include "parley/gateway/internal/http_channel.hpp"
 #include "parley/gateway/session.hpp"
 #include "parley/runtime/log.hpp"
 
@@ -293,12 +294,34 @@ struct listener::impl {
     });
   }
 
+  /// Closes and forgets the HTTP transports' sessions that nobody polls
+  /// (http_channel::sweep), once a second.
+  void do_sweep() {
+    sweeper.expires_after(std::chrono::seconds(1));
+    sweeper.async_wait([this](boost::system::error_code ec) {
+      if (ec)
+        return;
+      auto idle = std::chrono::duration_cast<std::chrono::milliseconds>(
+        state->cfg.session_idle_timeout);
+      // While draining, a closed session whose client is not there to hear
+      // it does not hold the drain up for long.
+      if (state->stopping())
+        idle = std::min(idle, std::chrono::milliseconds{2000});
+      auto now = std::chrono::steady_clock::now();
+      for (auto& ch : state->all_channels())
+        if (ch->sweep(now, idle))
+          state->forget_channel(ch->id());
+      do_sweep();
+    });
+  }
+
   // Declared first so it is destroyed last: pending handlers (and the
   // sessions they hold) go before the acceptor and the state.
   net::io_context ioc;
   tcp::acceptor acceptor;
   /// Waits before the next accept when no descriptor is free.
   net::steady_timer backoff{acceptor.get_executor()};
+  net::steady_timer sweeper{acceptor.get_executor()};
   /// Held so that one can be given up to shed a connection when the process
   /// is out of descriptors (`out_of_descriptors`).
   int spare_fd = -1;
@@ -369,6 +392,7 @@ std::optional<std::string> listener::start() {
                address(), port(), cfg.io_threads, cfg.max_connections,
                cfg.max_connections_per_address);
   impl_->do_accept();
+  impl_->do_sweep();
   if (impl_->admin_acceptor.is_open()) {
     spdlog::info("gateway: admin console on {}:{} ({} operator token(s))",
                  impl_->admin_bound.address().to_string(), impl_->admin_bound.port(),
@@ -434,7 +458,8 @@ void listener::stop() {
   // Drain: every WebSocket gets 1001; HTTP is still served meanwhile, so a
   // load balancer sees /healthz answer 503 and new upgrades are refused.
   auto open = st.websockets.load();
-  spdlog::info("gateway: draining {} WebSocket(s), at most {} s", open, st.cfg.drain_timeout.count());
+  spdlog::info("gateway: draining {} WebSocket(s) and {} HTTP session(s), at most {} s", open,
+               st.channels.load(), st.cfg.drain_timeout.count());
   st.shutdown_all();
   if (!st.wait_no_websockets(st.cfg.drain_timeout))
     spdlog::warn("gateway: {} WebSocket(s) still open after {} s, dropping them",
@@ -455,9 +480,12 @@ void listener::stop() {
   net::post(impl_->acceptor.get_executor(), [this, &closed] {
     boost::system::error_code ignored;
     impl_->acceptor.close(ignored);
+    impl_->sweeper.cancel();
     closed.set_value();
   });
   closed.get_future().wait();
+  // The HTTP transports' sessions hold the state, which lists them.
+  st.forget_all_channels();
   st.shutdown_all(); // HTTP sessions that came during the drain
   if (!st.wait_empty(std::chrono::seconds(2)))
     impl_->ioc.stop();

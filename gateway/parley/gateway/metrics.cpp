@@ -32,17 +32,27 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   refused_ = &family(prometheus::BuildCounter(), r, "parley_gateway_refused_total",
                      "Connections refused (HTTP 503; \"descriptors\": closed at once, the process had "
                      "no descriptor free), by reason");
+  http_sessions_ = &family(prometheus::BuildGauge(), r, "parley_gateway_http_sessions",
+                           "Open sessions of the HTTP transports (long-polling, Server-Sent Events)")
+                      .Add({});
   auto& frames = family(prometheus::BuildCounter(), r, "parley_gateway_frames_total",
-                        "WebSocket messages, by direction and kind (text: JSON, binary: protobuf)");
+                        "Client and server frames, by direction, kind (text: JSON, binary: "
+                        "protobuf) and transport (websocket, http: long-polling and SSE)");
   auto& bytes = family(prometheus::BuildCounter(), r, "parley_gateway_bytes_total",
-                       "WebSocket payload bytes, by direction and kind");
+                       "Frame payload bytes, by direction, kind and transport");
   const char* dirs[] = {"in", "out"};
   const char* kinds[] = {"binary", "text"};
-  for (int d = 0; d < 2; ++d)
-    for (int k = 0; k < 2; ++k) {
-      frames_[d][k] = &frames.Add({{"direction", dirs[d]}, {"kind", kinds[k]}});
-      bytes_[d][k] = &bytes.Add({{"direction", dirs[d]}, {"kind", kinds[k]}});
-    }
+  const char* transports[] = {"websocket", "http"};
+  for (int t = 0; t < 2; ++t)
+    for (int d = 0; d < 2; ++d)
+      for (int k = 0; k < 2; ++k) {
+        if (t == 1 && k == 0)
+          continue; // the HTTP transports speak JSON only
+        prometheus::Labels labels{
+          {"direction", dirs[d]}, {"kind", kinds[k]}, {"transport", transports[t]}};
+        frames_[t][d][k] = &frames.Add(labels);
+        bytes_[t][d][k] = &bytes.Add(labels);
+      }
   closes_ = &family(prometheus::BuildCounter(), r, "parley_gateway_closes_total",
                     "Close frames the server sent, by code (1008: slow consumer or flooding)");
   dropped_ = &family(prometheus::BuildCounter(), r, "parley_gateway_dropped_total",
@@ -59,7 +69,9 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
     labelled(closes_cache_, *closes_, "code", std::to_string(static_cast<uint16_t>(c.code)));
   for (auto reason : {"idle_timeout", "handshake_failed", "slow_consumer", "reset"})
     labelled(dropped_cache_, *dropped_, "reason", reason);
-  for (unsigned status : {200, 400, 404, 405, 503})
+  // A wrong session key (docs/protocol.md, "Without WebSockets").
+  labelled(refused_cache_, *refused_, "reason", "session_key");
+  for (unsigned status : {200, 201, 202, 204, 400, 403, 404, 405, 413, 503})
     labelled(http_cache_, *http_, "code", std::to_string(status));
   // Every code the protocol has but UNSPECIFIED.
   auto* codes = v1::ErrorCode_descriptor();
@@ -94,14 +106,22 @@ void metrics::refused(std::string_view reason) {
   labelled(refused_cache_, *refused_, "reason", std::string{reason}).Increment();
 }
 
-void metrics::frame_in(bool text, size_t n) {
-  frames_[0][text]->Increment();
-  bytes_[0][text]->Increment(static_cast<double>(n));
+void metrics::frame_in(bool text, size_t n, bool http) {
+  frames_[http][0][text || http]->Increment();
+  bytes_[http][0][text || http]->Increment(static_cast<double>(n));
 }
 
-void metrics::frame_out(bool text, size_t n) {
-  frames_[1][text]->Increment();
-  bytes_[1][text]->Increment(static_cast<double>(n));
+void metrics::frame_out(bool text, size_t n, bool http) {
+  frames_[http][1][text || http]->Increment();
+  bytes_[http][1][text || http]->Increment(static_cast<double>(n));
+}
+
+void metrics::channel_opened() {
+  http_sessions_->Increment();
+}
+
+void metrics::channel_closed() {
+  http_sessions_->Decrement();
 }
 
 void metrics::close_sent(uint16_t code) {

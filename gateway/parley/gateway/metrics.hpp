@@ -39,14 +39,18 @@ public:
 
   void websocket_opened();
   void websocket_closed();
+  /// A session of the HTTP transports opened or ended.
+  void channel_opened();
+  void channel_closed();
   void accepted();
   /// `reason`: "max_connections", "per_address" or "draining".
   void refused(std::string_view reason);
 
   // -- traffic --------------------------------------------------------------
 
-  void frame_in(bool text, size_t bytes);
-  void frame_out(bool text, size_t bytes);
+  /// `http`: long-polling or Server-Sent Events (always text).
+  void frame_in(bool text, size_t bytes, bool http = false);
+  void frame_out(bool text, size_t bytes, bool http = false);
   /// A close frame the server sent, by code.
   void close_sent(uint16_t code);
   /// A WebSocket that ended without a close handshake the server started:
@@ -78,8 +82,10 @@ private:
   prometheus::Gauge* websockets_;
   prometheus::Counter* accepted_;
   prometheus::Counter* slow_consumers_;
-  prometheus::Counter* frames_[2][2]; // [in/out][binary/text]
-  prometheus::Counter* bytes_[2][2];
+  prometheus::Gauge* http_sessions_;
+  // [websocket/http][in/out][binary/text]; http has text only.
+  prometheus::Counter* frames_[2][2][2] = {};
+  prometheus::Counter* bytes_[2][2][2] = {};
   counter_family* refused_;
   counter_family* closes_;
   counter_family* dropped_;

@@ -261,6 +261,13 @@ int run(int argc, char** argv, const behavior_registry& behaviors, std::string_v
               "Seconds for the HTTP request and the WebSocket handshake", 3600);
   add_seconds(app, "--idle-timeout", gcfg.idle_timeout, "PARLEY_IDLE_TIMEOUT",
               "Seconds of silence before a WebSocket is dropped; pinged at half", 86400);
+  add_seconds(app, "--poll-timeout", gcfg.poll_timeout, "PARLEY_POLL_TIMEOUT",
+              "Seconds a long-poll waits for frames before it answers with none", 300);
+  add_seconds(app, "--session-idle-timeout", gcfg.session_idle_timeout,
+              "PARLEY_SESSION_IDLE_TIMEOUT",
+              "Seconds a long-polling or SSE session lives with nobody polling or listening", 86400);
+  add_seconds(app, "--sse-keepalive", gcfg.sse_keepalive, "PARLEY_SSE_KEEPALIVE",
+              "Seconds between the comments that keep an idle event stream open", 3600);
   add_seconds(app, "--drain-timeout", gcfg.drain_timeout, "PARLEY_DRAIN_TIMEOUT",
               "Seconds clients get to close after SIGTERM before the process exits", 3600);
   app.add_option("--outbound-frames", gcfg.outbound.max_frames,

@@ -24,6 +24,8 @@
 
 namespace parley::gateway::internal {
 
+class http_channel;
+
 /// Frames and bytes waiting in a session's write queue.
 struct queue_depth {
   size_t frames = 0;
@@ -99,6 +101,9 @@ struct shared_state {
   std::atomic<uint64_t> next_id{0};
   /// Open WebSockets; `listener::stop` waits for it to reach zero.
   std::atomic<size_t> websockets{0};
+  /// Live sessions of the HTTP transports (http_channel.hpp); the drain
+  /// waits for them too.
+  std::atomic<size_t> channels{0};
 
   /// Takes one slot for a socket from `address`: empty with the reason
   /// ("max_connections", "per_address") when the gateway is full.
@@ -139,6 +144,60 @@ struct shared_state {
     }
     stats->websocket_closed();
     cv_.notify_all();
+  }
+
+  void channel_opened() {
+    channels.fetch_add(1);
+    stats->channel_opened();
+  }
+
+  void channel_closed() {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      channels.fetch_sub(1);
+    }
+    stats->channel_closed();
+    cv_.notify_all();
+  }
+
+  /// Lists a channel under its id (its key is what protects it).
+  void add_channel(const std::string& id, std::shared_ptr<http_channel> ch) {
+    std::lock_guard<std::mutex> guard{channels_mtx_};
+    channels_.emplace(id, std::move(ch));
+  }
+
+  /// The channel `id`, or null.
+  std::shared_ptr<http_channel> find_channel(const std::string& id) const {
+    std::lock_guard<std::mutex> guard{channels_mtx_};
+    auto i = channels_.find(id);
+    return i == channels_.end() ? nullptr : i->second;
+  }
+
+  /// Forgets the channel `id` (it is destroyed once no request holds it).
+  void forget_channel(const std::string& id) {
+    std::shared_ptr<http_channel> gone;
+    std::lock_guard<std::mutex> guard{channels_mtx_};
+    if (auto i = channels_.find(id); i != channels_.end()) {
+      gone = std::move(i->second);
+      channels_.erase(i);
+    }
+  }
+
+  /// Every listed channel, to sweep outside the lock.
+  std::vector<std::shared_ptr<http_channel>> all_channels() const {
+    std::lock_guard<std::mutex> guard{channels_mtx_};
+    std::vector<std::shared_ptr<http_channel>> out;
+    out.reserve(channels_.size());
+    for (auto& kv : channels_)
+      out.push_back(kv.second);
+    return out;
+  }
+
+  /// Lets go of every channel (the listener stopped).
+  void forget_all_channels() {
+    std::unordered_map<std::string, std::shared_ptr<http_channel>> gone;
+    std::lock_guard<std::mutex> guard{channels_mtx_};
+    gone.swap(channels_);
   }
 
   /// Adds a session; false if the gateway is stopping (then the session
@@ -193,11 +252,13 @@ struct shared_state {
     return cv_.wait_for(guard, timeout, [this] { return sessions_.empty(); });
   }
 
-  /// Waits until no WebSocket is open or `timeout` passed.
+  /// Waits until no WebSocket is open and no HTTP session lives, or
+  /// `timeout` passed.
   template <class Duration>
   bool wait_no_websockets(Duration timeout) {
     std::unique_lock<std::mutex> guard{mtx_};
-    return cv_.wait_for(guard, timeout, [this] { return websockets.load() == 0; });
+    return cv_.wait_for(guard, timeout,
+                        [this] { return websockets.load() == 0 && channels.load() == 0; });
   }
 
   /// The sizes of the per-connection records, for /metrics: each returns to
@@ -269,6 +330,11 @@ private:
         live.push_back(std::move(s));
     return live;
   }
+
+  /// The HTTP transports' sessions by id. A separate lock: a channel's
+  /// destructor takes `mtx_` (remove), and may run when this map lets go.
+  mutable std::mutex channels_mtx_;
+  std::unordered_map<std::string, std::shared_ptr<http_channel>> channels_;
 
   mutable std::mutex ready_mtx_;
   std::vector<std::shared_ptr<session_base>> ready_;
