@@ -6,6 +6,7 @@
 //
 //   node bench/transports.mjs [--gateway=build/release/gateway/parley-gateway]
 //        [--sessions=2000] [--members=200] [--rate=20] [--duration=10] [--runs=1]
+//        [--transports=websocket,longpoll,sse] [--only=memory,fanout]
 //
 // Needs tests/js/node_modules (`bash scripts/deps.sh --test`) for `ws`.
 // Prints one markdown table per measurement. Not a test: nothing is asserted.
@@ -32,6 +33,7 @@ const rate = Number(args.rate ?? 20);
 const duration = Number(args.duration ?? 10);
 const runs = Number(args.runs ?? 1);
 const transports = (args.transports ?? 'websocket,longpoll,sse').split(',');
+const only = args.only ?? 'memory,fanout'; // which measurements
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const tick = 100; // USER_HZ on Linux
@@ -216,6 +218,7 @@ async function fanout(kind) {
 const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 
 console.log(`gateway: ${gatewayBin}`);
+if (only.includes('memory')) {
 console.log(`\n### Memory per idle joined session (${sessions} sessions, 100 rooms)\n`);
 console.log('| transport | run | RSS per session (bytes) | live heap per session (bytes) |');
 console.log('|---|---:|---:|---:|');
@@ -224,6 +227,8 @@ for (let run = 1; run <= runs; ++run)
     const m = await memory(kind);
     console.log(`| ${kind} | ${run} | ${fmt(m.rss)} | ${fmt(m.heap)} |`);
   }
+}
+if (only.includes('fanout')) {
 console.log(`\n### Fan-out: 1 room, ${members} members, ${rate} messages/s for ${duration} s\n`);
 console.log('| transport | run | delivered / expected | server user CPU per delivery (µs) | system (µs) | total (µs) |');
 console.log('|---|---:|---:|---:|---:|---:|');
@@ -232,4 +237,5 @@ for (let run = 1; run <= runs; ++run)
     const f = await fanout(kind);
     console.log(`| ${kind} | ${run} | ${f.delivered} / ${f.expected} | ${fmt(f.user_us, 2)} | ${fmt(f.sys_us, 2)} | ${fmt(f.total_us, 2)} |`);
   }
+}
 process.exit(0);
