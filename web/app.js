@@ -1,40 +1,37 @@
-// Parley's chat page: one WebSocket to the gateway that served it, speaking the
-// JSON mapping of parley.v1 (docs/protocol.md). Plain DOM, no framework.
-// Long (about 1,000 lines) because the page carries its own protocol client
-// (refs, reconnect with backoff, resume by seq); that part moves into the
-// shared JavaScript client library of the transports issue (issue 14).
+// Parley's chat page: the view. The connection is the project's JavaScript
+// client library (client/js/src, which the gateway serves at /parley-client/):
+// it picks the transport (WebSocket, else Server-Sent Events, else
+// long-polling), reconnects with backoff, rejoins the room from the last seq
+// it delivered and hands each message on once, in seq order. This file
+// turns its events into DOM and the user's actions into its calls.
+// Plain DOM, no framework.
 //
-// Connection states (shown in #status, data-state):
+// Connection states (shown in #status, data-state; the transport beside it):
 //
 //   offline --sign in--> connecting --welcome--> connected
-//      ^                    |  ^                    |
-//      |                  close |                close / no pong
-//   sign out                v   |                   v
-//      +------------- reconnecting (backoff with jitter, capped) <-+
+//      ^                    |                       |
+//      |                 no way in           the transport ended
+//   sign out                v                       v
+//      +-------------- reconnecting ("reconnecting in N s…") <-+
 //
-// Resume: the page remembers the room and the last seq it showed (also in
-// sessionStorage, with the transcript, so a reload is a reconnect). After a
-// welcome it joins with sinceSeq = that seq and gets only what it missed;
-// every message is keyed by seq, so nothing is ever shown twice.
+// Resume: the page keeps the room and its transcript in sessionStorage, so a
+// reload is a reconnect: it joins with sinceSeq = the last seq it shows and
+// gets only what it missed. Messages are keyed by seq here too, so nothing is
+// ever shown twice.
 //
 // User text only ever reaches the DOM through textContent.
 
+import { ParleyClient } from './parley-client/index.js';
+
 // -- settings -----------------------------------------------------------------------
 
-/// First reconnect delay; doubles per failed attempt up to backoff_cap_ms. Each
-/// delay is drawn from [d/2, d] so that many pages dropped at once (a gateway
-/// restart) do not come back in the same millisecond.
-const backoff_base_ms = 300;
-const backoff_cap_ms = 10_000;
-/// A connection counts as healthy (the backoff starts over) once it has been
-/// welcomed and stayed up this long; a server that closes right after the
-/// welcome (flood, slow consumer) is not hammered.
+/// Reconnect delays: the first about 300 ms, doubling per failed attempt up
+/// to 10 s, each drawn from [d/2, d] so that many pages dropped at once (a
+/// gateway restart) do not come back in the same millisecond. The backoff
+/// starts over once a connection has stayed up `stable_after_ms`: a server
+/// that closes right after the welcome (flood, slow consumer) is not hammered.
+const backoff = Object.freeze({ initialMs: 300, maxMs: 10_000, factor: 2, jitter: 0.5 });
 const stable_after_ms = 5_000;
-/// A request without an answer after this long has failed.
-const request_timeout_ms = 10_000;
-/// An application-level ping (browsers cannot see WebSocket pings) finds a
-/// connection that died without a close, e.g. behind a NAT that forgot it.
-const heartbeat_ms = 20_000;
 /// The rooms list is fetched again when the page sees a room change (a join,
 /// a leave, someone coming or going, a reconnect), at most once per this
 /// many ms; rooms the page does not see into are looked at every
@@ -44,6 +41,9 @@ const rooms_fallback_ms = 30_000;
 /// After the server refused a rooms request as too many, the next comes
 /// within this long.
 const rooms_retry_ms = 3_000;
+/// A first join (after a reload) that failed for a passing reason is tried
+/// again after this long. Rejoins after a reconnect are the library's.
+const resume_retry_ms = 2_000;
 /// Messages from one sender closer than this in time show as one group.
 const group_ms = 5 * 60_000;
 /// Messages kept on screen, and in sessionStorage for a reload.
@@ -53,15 +53,31 @@ const max_stored_messages = 200;
 const notice_ms = 6_000;
 
 const client_name = 'parley-web';
+const client_version = '0.2';
 /// A sign-in token handed over in the page's fragment (`/#token=...`, as a
 /// login service redirects back): never sent to the server in a URL, never
 /// stored; sent in hello, whose `sub` is then the user's name.
 const page_token = new URLSearchParams(location.hash.slice(1)).get('token');
-const client_version = '0.1';
 
 const key_user = 'parley.user';
 const key_room = 'parley.room';
 const key_transcript = 'parley.transcript';
+
+/// The transports by the library's names, as the status line says them
+/// (the short form on a phone).
+const transport_names = {
+  websocket: { long: 'WebSocket', short: 'WS' },
+  sse: { long: 'Server-Sent Events', short: 'SSE' },
+  longpoll: { long: 'long-polling', short: 'polling' },
+};
+
+/// Hello refusals: the name or the token, not the network. Back to the form.
+const hello_refusals = new Set(['ERROR_CODE_UNAUTHENTICATED', 'ERROR_CODE_INVALID_ARGUMENT',
+                                'ERROR_CODE_TOO_LARGE']);
+/// Join refusals that trying again would only repeat.
+const final_join_codes = new Set(['ERROR_CODE_INVALID_ROOM_NAME', 'ERROR_CODE_REFUSED',
+                                  'ERROR_CODE_NAME_IN_USE', 'ERROR_CODE_FORBIDDEN',
+                                  'ERROR_CODE_INVALID_ARGUMENT']);
 
 // -- state --------------------------------------------------------------------------
 
@@ -72,19 +88,25 @@ const state = {
   pendingUser: null,
   /// The name the server gave in its welcome ("~ann" for a guest), or null.
   me: null,
+  /// Welcomed at least once on this sign-in: a later connect is a reconnect.
+  welcomed: false,
   /// The room the page is in, or wants to be back in after a reconnect.
   room: null,
-  /// True while this connection is a member of `room`.
+  /// A room the user picked, whose join is in flight: the view moves there
+  /// when it is joined, and stays where it was if it is refused.
+  entering: null,
+  /// True while the connection is a member of `room`.
   joined: false,
-  /// A join for `room` is in flight on this connection.
-  joining: false,
   /// The highest seq shown for `room` (BigInt), or null before the first.
   lastSeq: null,
   /// Who is present in `room` (distinct user names).
   members: new Set(),
   /// offline | connecting | connected | reconnecting
   connection: 'offline',
-  /// Failed attempts in a row, for the backoff.
+  /// The library's transport ('websocket' | 'sse' | 'longpoll') once
+  /// connected, or the one being tried; null offline.
+  transport: null,
+  /// Failed attempts in a row (the library's backoff count).
   attempt: 0,
   /// welcome.limits of the current connection.
   limits: {},
@@ -93,19 +115,20 @@ const state = {
 /// seq (decimal string) -> { msg, el } for the messages on screen, oldest first.
 const shown = new Map();
 
-let ws = null; // the current socket; frames from any other are ignored
-let welcomed = false;
-let refs = 0;
-const pending = new Map(); // ref -> { resolve, reject, timer }
-let reconnectTimer = 0;
-let stableTimer = 0;
-let heartbeatTimer = 0;
+/// The library's client for the signed-in (or signing-in) user, or null.
+let client = null;
+/// The page's requests waiting for an answer (publishes, leaves, ...).
+let inflight = 0;
+/// An error the page already told the user about (a rejoin refusal comes
+/// as `left` and again as `error`).
+let toldError = null;
+let resuming = false;
+let resumeTimer = 0;
 let roomsTimer = 0;
 let roomsSoonTimer = 0;
-let rejoinTimer = 0;
-let rejoinAttempt = 0;
 let noticeTimer = 0;
 let saveTimer = 0;
+let countdownTimer = 0;
 
 // -- elements -----------------------------------------------------------------------
 
@@ -119,6 +142,8 @@ const $ = (id) => {
 const ui = {
   status: $('status'),
   statusText: $('status-text'),
+  statusCountdown: $('status-countdown'),
+  statusTransport: $('status-transport'),
   whoami: $('whoami'),
   userName: $('user-name'),
   signOut: $('sign-out'),
@@ -219,201 +244,228 @@ function loadTranscript(room) {
 
 const isSeq = (s) => typeof s === 'string' && /^[0-9]{1,20}$/.test(s);
 
-// -- requests -----------------------------------------------------------------------
 
-/// A request answered with an error frame, or not answered at all.
-class RequestError extends Error {
-  constructor(code, reason) {
-    super(reason);
-    this.code = code; // ERROR_CODE_* from the server, or NOT_CONNECTED / TIMEOUT / LOST
-    this.reason = humanReason(reason);
+// -- the connection (the library's events) ------------------------------------------
+
+/// Counts a request of the page while it is in flight (parleyChat.state.pending).
+async function tracked(promise) {
+  inflight += 1;
+  try {
+    return await promise;
+  } finally {
+    inflight -= 1;
   }
 }
 
-/// Some reasons arrive in CAF's rendering of an error,
-/// `parley.invalid_room_name("a room name holds only ...")`: show the quoted part.
-function humanReason(reason) {
-  const m = /^[\w.]+\("(.*)"\)$/s.exec(reason ?? '');
-  return m ? m[1].replace(/\\(.)/g, '$1') : (reason ?? '');
-}
-
-/// Sends `body` with a fresh ref; resolves to the ack, rejects with a RequestError.
-function request(body, { timeoutMs = request_timeout_ms } = {}) {
-  const sock = ws;
-  if (!sock || sock.readyState !== WebSocket.OPEN)
-    return Promise.reject(new RequestError('NOT_CONNECTED', 'not connected'));
-  const ref = String(++refs);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      pending.delete(ref);
-      reject(new RequestError('TIMEOUT', `no answer within ${timeoutMs / 1000} s`));
-    }, timeoutMs);
-    pending.set(ref, { resolve, reject, timer });
-    sock.send(JSON.stringify({ ref, ...body }));
+/// A client for `name`, connecting at once; its events reach the view while
+/// it is the page's client.
+function connect(name) {
+  const c = new ParleyClient({
+    url: location.origin,
+    user: name,
+    token: page_token || undefined,
+    clientName: client_name,
+    clientVersion: client_version,
+    backoff,
+    stableAfterMs: stable_after_ms,
+    // The token goes in hello only: not in /ws?token= nor a session's
+    // Authorization header, so no URL and no proxy log ever holds it.
+    transportOptions: { token: undefined },
   });
+  client = c;
+  const on = (event, fn) => c.on(event, (arg) => {
+    if (c === client)
+      fn(arg, c);
+  });
+  on('state', onState);
+  on('welcome', onWelcome);
+  on('joined', onJoined);
+  on('message', onMessage);
+  on('presence', onPresence);
+  on('left', onLeft);
+  on('gap', onGap);
+  on('reset', onReset);
+  on('disconnect', () => {
+    state.joined = false;
+    updateComposer();
+  });
+  on('error', onError);
+  // It settles on the first welcome, or on close / a refused hello, which
+  // the 'state' event reports.
+  c.connect().catch(() => {});
 }
 
-function failPending(why) {
-  for (const { reject, timer } of pending.values()) {
-    clearTimeout(timer);
-    reject(new RequestError('LOST', why));
-  }
-  pending.clear();
-}
-
-// -- the connection -----------------------------------------------------------------
-
-function wsUrl() {
-  return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
-}
-
-function connect() {
-  clearTimeout(reconnectTimer);
-  reconnectTimer = 0;
-  if (ws || !(state.user || state.pendingUser))
-    return;
-  setConnection(state.attempt === 0 ? 'connecting' : 'reconnecting');
-  let sock;
-  try {
-    sock = new WebSocket(wsUrl());
-  } catch (e) {
-    scheduleReconnect(`cannot open a WebSocket: ${e.message}`);
-    return;
-  }
-  ws = sock;
-  sock.onopen = () => sock === ws && onOpen(sock);
-  sock.onmessage = (ev) => sock === ws && onFrame(ev.data);
-  sock.onclose = (ev) => sock === ws && lost(`closed (${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`);
-  sock.onerror = () => {}; // a close event follows with the details we have
-}
-
-/// Forgets the current socket (it closed, or stopped answering) and, unless
-/// signed out, reconnects after a backoff.
-function lost(why) {
-  const sock = ws;
-  ws = null;
-  welcomed = false;
-  state.joined = false;
-  state.joining = false;
-  if (sock) {
-    sock.onopen = sock.onmessage = sock.onclose = null;
-    try {
-      sock.close(1000);
-    } catch {
-      // already closed
+function onState({ state: s, transport, attempt, delayMs, error }, c) {
+  state.attempt = attempt ?? 0;
+  switch (s) {
+    case 'connecting':
+      state.transport = transport ?? null;
+      // After a welcome, or a failed round, every try is a reconnect.
+      setConnection(state.welcomed || state.attempt > 0 ? 'reconnecting' : 'connecting',
+                    transport ? `trying ${transportName(transport).long}` : '');
+      break;
+    case 'open':
+      state.transport = transport ?? c.transport;
+      setConnection('connected');
+      break;
+    case 'reconnecting': {
+      state.joined = false;
+      const why = error?.reason || error?.message || '';
+      setConnection('reconnecting', why, Date.now() + (delayMs ?? 0));
+      break;
     }
+    case 'closed':
+      state.transport = null;
+      setConnection('offline');
+      if (error && hello_refusals.has(error.code))
+        refused(error);
+      break;
+    default:
+      break;
   }
-  clearTimeout(stableTimer);
-  clearInterval(heartbeatTimer);
-  clearTimeout(rejoinTimer);
-  failPending(why);
-  updateComposer();
-  if (!(state.user || state.pendingUser)) {
-    setConnection('offline');
-    return;
-  }
-  scheduleReconnect(why);
 }
 
-function scheduleReconnect(why) {
-  const ceiling = Math.min(backoff_cap_ms, backoff_base_ms * 2 ** state.attempt);
-  const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-  state.attempt += 1;
-  setConnection('reconnecting', `${why}; retrying in ${(delay / 1000).toFixed(1)} s`);
-  clearTimeout(reconnectTimer);
-  reconnectTimer = setTimeout(connect, delay);
+/// The server refused the hello for good: back to the form, saying why.
+function refused(e) {
+  signOut();
+  if (e.code === 'ERROR_CODE_UNAUTHENTICATED') // no use retrying: the server wants a (valid) token
+    showLoginError(`This server needs you to sign in: ${e.reason}`);
+  else // the name was refused: stay offline until the user picks another one
+    showLoginError(e.reason || 'That name is not accepted.');
 }
 
-async function onOpen(sock) {
-  const name = state.pendingUser ?? state.user;
-  let ack;
-  try {
-    const hello = { clientName: client_name, clientVersion: client_version, user: name };
-    if (page_token)
-      hello.token = page_token;
-    ack = await request({ hello });
-  } catch (e) {
-    if (sock !== ws)
-      return;
-    if (e.code === 'ERROR_CODE_UNAUTHENTICATED') {
-      // No use retrying: the server wants a (valid) token from a login.
-      signOut();
-      showLoginError(`This server needs you to sign in: ${e.reason}`);
-      return;
-    }
-    if (e.code === 'ERROR_CODE_INVALID_ARGUMENT' || e.code === 'ERROR_CODE_TOO_LARGE') {
-      // The name was refused: back to the form, and stay offline until the
-      // user picks another one.
-      signOut();
-      showLoginError(e.reason || 'That name is not accepted.');
-      return;
-    }
-    lost(`hello failed: ${e.reason}`);
-    return;
-  }
-  if (sock !== ws)
-    return;
-  welcomed = true;
-  state.limits = ack.welcome?.limits ?? {};
+function onWelcome(welcome) {
+  state.welcomed = true;
+  state.limits = welcome?.limits ?? {};
   if (state.pendingUser) {
     state.user = state.pendingUser;
     state.pendingUser = null;
     store.set(key_user, state.user);
   }
   // The name rooms know us by: a guest's carries a "~", a token's is its sub.
-  state.me = ack.welcome?.user || state.user;
-  clearTimeout(stableTimer);
-  stableTimer = setTimeout(() => { state.attempt = 0; }, stable_after_ms);
-  setConnection('connected');
+  state.me = welcome?.user || state.user;
   showApp();
-  clearInterval(heartbeatTimer);
-  heartbeatTimer = setInterval(heartbeat, heartbeat_ms);
   refreshRooms();
-  if (state.room)
-    rejoin(sock);
+  resume();
 }
 
-async function heartbeat() {
-  const sock = ws;
-  if (!sock || !welcomed)
+/// Joins `state.room` if the library does not hold it yet (after a reload,
+/// or a first join that failed): from the last seq shown. After a reconnect
+/// the library rejoins by itself.
+async function resume() {
+  clearTimeout(resumeTimer);
+  const c = client;
+  const room = state.room;
+  if (!c || !room || resuming || state.entering || c.joinedRooms.includes(room))
     return;
+  resuming = true;
   try {
-    await request({ ping: { clientTimeMs: String(Date.now()) } });
+    await tracked(c.join(room, state.lastSeq === null ? {} : { sinceSeq: state.lastSeq.toString() }));
+    if (c === client && room !== state.room)
+      c.leave(room).catch(() => {}); // the user moved on while this was in flight
   } catch (e) {
-    if (sock === ws && e.code === 'TIMEOUT')
-      lost('the server stopped answering');
+    if (c !== client || room !== state.room)
+      return;
+    if (final_join_codes.has(e.code)) {
+      // e.g. a look-alike name came into the room while we were away.
+      showNotice(`Could not rejoin ${room}: ${e.reason || e.code}`);
+      leaveRoomLocally();
+    } else if (e.code !== 'CLOSED') {
+      setRoomStatus(`Rejoining ${room}…`);
+      resumeTimer = setTimeout(resume, resume_retry_ms);
+    }
+  } finally {
+    resuming = false;
   }
 }
 
-function onFrame(data) {
-  if (typeof data !== 'string')
-    return; // this page speaks JSON only; the server answers in kind
-  let frame;
-  try {
-    frame = JSON.parse(data);
-  } catch {
+/// A join answered (the user's, the page's resume or the library's rejoin);
+/// its messages follow as 'message' events.
+function onJoined({ room, joined }) {
+  if (room === state.entering) {
+    // The room the user picked: the view moves there now, before its backlog.
+    clearRoom();
+    state.room = room;
+    state.entering = null;
+    store.set(key_room, room);
+  }
+  if (room !== state.room)
+    return;
+  state.joined = true;
+  state.members = new Set(joined?.members ?? []);
+  renderMembers();
+  markCurrentRoom();
+  setRoomStatus('');
+  roomsChanged(); // e.g. after a restart: the list shows the room we are back in
+}
+
+function onMessage(m) {
+  if (m.room !== state.room)
+    return; // a late frame from a room we left
+  addMessage(m);
+}
+
+function onPresence(p) {
+  if (p.room !== state.room)
+    return;
+  state.members = new Set(p.members ?? []);
+  renderMembers();
+  // Everyone in the room sees this diff: in a room of n people, each asks
+  // for the list within n × 100 ms (at most the fallback period), so the
+  // directory answers about ten requests a second for the room however big
+  // it is, and a small room's list follows at once.
+  if (p.joined?.length || p.left?.length)
+    roomsChanged(Math.min(rooms_fallback_ms, state.members.size * 100));
+}
+
+function onLeft(l) {
+  if (l.room !== state.room)
+    return;
+  state.joined = false;
+  updateComposer();
+  if (l.rejoining) {
+    // A restart or a move keeps the room's seqs: the library joins again
+    // from the last seq.
+    setRoomStatus(`${l.detail || 'The room restarted'}: rejoining…`);
     return;
   }
-  if (frame.ref) {
-    const p = pending.get(frame.ref);
-    if (!p)
-      return; // answered after its timeout
-    pending.delete(frame.ref);
-    clearTimeout(p.timer);
-    if (frame.error)
-      p.reject(new RequestError(frame.error.code ?? 'ERROR_CODE_UNSPECIFIED', frame.error.reason ?? ''));
-    else
-      p.resolve(frame.ack ?? {});
-    return;
+  if (l.reason === 'REJOIN_FAILED') {
+    toldError = l.error ?? null;
+    showNotice(`Could not rejoin ${l.room}: ${l.detail || l.error?.code || 'refused'}`);
+  } else {
+    showNotice(`You left ${l.room}${l.detail ? `: ${l.detail}` : ''}.`);
   }
-  if (frame.message)
-    onMessage(frame.message);
-  else if (frame.presence)
-    onPresence(frame.presence);
-  else if (frame.left)
-    onLeft(frame.left);
-  else if (frame.error)
-    showNotice(`Server error: ${humanReason(frame.error.reason) || frame.error.code}`);
+  leaveRoomLocally();
+}
+
+function onGap({ room }) {
+  if (room === state.room)
+    addDivider('gap', 'You were away too long: some messages were missed.');
+}
+
+/// The room's seq went backwards: the server forgot the room (a gateway on
+/// the memory store restarted). What is on screen belongs to the old room,
+/// whose seqs the new one reuses: start over.
+function onReset({ room }) {
+  if (room !== state.room)
+    return;
+  clearTranscript();
+  addDivider('reset', 'The server restarted and this room started over. Earlier messages are gone.');
+  scheduleSave();
+}
+
+function onError(e, c) {
+  // A refused hello closes the client (the 'state' event says so); a
+  // refused rejoin came as `left` already. Anything else: a notice.
+  queueMicrotask(() => {
+    if (c !== client || c.state === 'closed' || e === toldError)
+      return;
+    showNotice(`Server error: ${e.reason || e.code}`);
+  });
+}
+
+function transportName(name) {
+  return transport_names[name] ?? { long: String(name ?? ''), short: String(name ?? '') };
 }
 
 // -- rooms --------------------------------------------------------------------------
@@ -423,13 +475,15 @@ function onFrame(data) {
 /// little later, without covering a notice the person needs (such as "too
 /// fast" while they are the one sending too fast).
 async function refreshRooms({ asked = false } = {}) {
-  if (!welcomed)
+  const c = client;
+  if (!c || state.connection !== 'connected')
     return;
   // aria-busy, not disabled: disabling would take the focus from the button.
   ui.roomList.setAttribute('aria-busy', 'true');
   try {
-    const ack = await request({ rooms: {} });
-    renderRooms(ack.rooms?.rooms ?? []);
+    const rooms = await c.rooms();
+    if (c === client)
+      renderRooms(rooms);
   } catch (e) {
     if (e.code === 'ERROR_CODE_RATE_LIMITED') {
       if (asked)
@@ -440,6 +494,7 @@ async function refreshRooms({ asked = false } = {}) {
     ui.roomList.removeAttribute('aria-busy');
   }
 }
+
 
 /// A room changed that the list shows: fetch the list again soon, once for
 /// a burst of changes. `spread_ms` spreads the fetch at random over that
@@ -496,45 +551,50 @@ function markCurrentRoom() {
   }
 }
 
+
 /// The user picked a room: join it, then leave the one we were in (so a
 /// refused name leaves the user where they were).
 async function enterRoom(name) {
   hideRoomError();
   if (!name)
     return showRoomError('Type a room name.');
-  if (!welcomed)
+  const c = client;
+  if (!c || state.connection !== 'connected')
     return showRoomError('Not connected yet: try again in a moment.');
   if (name === state.room) {
     ui.roomInput.value = '';
     closeDrawer();
-    rejoin(ws); // already there, or on the way back: resume, do not start over
+    resume(); // already there, or on the way back: resume, do not start over
     return;
   }
-  const sock = ws;
-  const previous = state.joined ? state.room : null;
+  const previous = state.room;
+  state.entering = name;
+  clearTimeout(resumeTimer);
   ui.joinButton.disabled = true;
-  let ack;
   try {
-    ack = await request({ join: { room: name } });
+    // Its answer moves the view (onJoined), then its backlog arrives.
+    await tracked(c.join(name));
   } catch (e) {
-    if (sock === ws)
+    if (state.entering === name)
+      state.entering = null;
+    if (c === client)
       showRoomError(joinErrorText(e));
     return;
   } finally {
     ui.joinButton.disabled = false;
   }
-  if (sock !== ws)
-    return; // the connection dropped meanwhile; this join died with it
+  if (c !== client)
+    return;
+  if (state.room !== name) {
+    // The user moved on (or left) while this was in flight: do not stay a member.
+    c.leave(name).catch(() => {});
+    return;
+  }
   if (previous && previous !== name)
-    request({ leave: { room: previous } }).catch(() => {}); // gone either way
-  clearRoom();
-  state.room = name;
-  store.set(key_room, name);
+    tracked(c.leave(previous)).catch(() => {}); // gone either way
   ui.roomInput.value = '';
-  applyJoined(ack.joined ?? {}, null);
   closeDrawer();
   ui.messageInput.focus();
-  roomsChanged();
 }
 
 function joinErrorText(e) {
@@ -554,190 +614,21 @@ function joinErrorText(e) {
   }
 }
 
-/// Joins `state.room` again on this connection, asking only for what came
-/// after the last seq shown.
-async function rejoin(sock) {
-  clearTimeout(rejoinTimer);
-  if (sock !== ws || !welcomed || !state.room || state.joined || state.joining)
-    return;
-  const room = state.room;
-  const since = state.lastSeq;
-  const join = { room };
-  if (since !== null)
-    join.sinceSeq = since.toString();
-  state.joining = true;
-  let ack;
-  try {
-    ack = await request({ join });
-  } catch (e) {
-    if (sock !== ws || room !== state.room)
-      return;
-    state.joining = false;
-    switch (e.code) {
-      case 'ERROR_CODE_INVALID_ROOM_NAME':
-      case 'ERROR_CODE_REFUSED':
-      case 'ERROR_CODE_NAME_IN_USE': // a look-alike came in while we were away
-        showNotice(`Could not rejoin ${room}: ${e.reason}`);
-        leaveRoomLocally();
-        return;
-      case 'ERROR_CODE_ALREADY_MEMBER':
-        // An earlier join got through after all (it timed out here): we are
-        // in, but its answer is lost. Fetch what came since from the history.
-        state.joined = true;
-        updateComposer();
-        catchUp(sock);
-        return;
-      case 'ERROR_CODE_INVALID_ARGUMENT':
-        if (since !== null && /past the latest seq/.test(e.reason ?? '')) {
-          // The room's seq is behind ours: the server forgot the room (a
-          // gateway on the memory store restarted). What is on screen
-          // belongs to the old room, and the new one reuses its seqs: start
-          // over and join afresh.
-          clearTranscript();
-          state.lastSeq = null;
-          addDivider('reset', 'The server restarted and this room started over. Earlier messages are gone.');
-          rejoin(sock);
-          return;
-        }
-        showNotice(`Could not rejoin ${room}: ${e.reason}`);
-        leaveRoomLocally();
-        return;
-      case 'LOST':
-      case 'NOT_CONNECTED':
-        return; // the reconnect rejoins
-      default: {
-        // Restarting, unavailable, rate limited, timed out: try again soon.
-        const ceiling = Math.min(backoff_cap_ms, backoff_base_ms * 2 ** rejoinAttempt++);
-        const delay = ceiling / 2 + Math.random() * (ceiling / 2);
-        setRoomStatus(`Rejoining ${room}…`);
-        rejoinTimer = setTimeout(() => rejoin(sock), delay);
-        return;
-      }
-    }
-  }
-  state.joining = false;
-  if (sock !== ws)
-    return;
-  if (room !== state.room) {
-    // The user moved on while this was in flight: do not stay a member.
-    request({ leave: { room } }).catch(() => {});
-    return;
-  }
-  rejoinAttempt = 0;
-  applyJoined(ack.joined ?? {}, since);
-  roomsChanged(); // e.g. after a restart: the list shows the room we are back in
-}
-
-/// Shows a join's answer. `since` is the seq the join resumed from (null for
-/// a fresh join).
-function applyJoined(joined, since) {
-  const seq = BigInt(isSeq(joined.seq) ? joined.seq : '0');
-  state.joined = true;
-  state.joining = false;
-  if (since !== null && seq < since) {
-    // The room's seq went backwards: the server forgot the room (rooms live in
-    // memory; the gateway restarted). What is on screen belongs to the old
-    // room, and the new one's messages reuse its seqs: start over.
-    clearTranscript();
-    addDivider('reset', 'The server restarted and this room started over. Earlier messages are gone.');
-    loadHistory(ws);
-  } else if (joined.gap) {
-    addDivider('gap', 'You were away too long: some messages were missed.');
-  }
-  for (const m of joined.messages ?? [])
-    addMessage(m);
-  if (joined.more && since !== null && joined.messages?.length)
-    fillBack(ws, state.room, since, BigInt(joined.messages[0].seq));
-  if (state.lastSeq === null || seq > state.lastSeq)
-    state.lastSeq = seq;
-  state.members = new Set(joined.members ?? []);
-  renderMembers();
-  markCurrentRoom();
-  setRoomStatus('');
-  scheduleSave();
-}
-
-/// Joined without the join's answer: the messages after the last seq shown,
-/// and the member list, from requests that do not need a join.
-async function catchUp(sock) {
-  const room = state.room;
-  const since = state.lastSeq;
-  try {
-    const history = { room };
-    if (since !== null)
-      history.afterSeq = since.toString();
-    const ack = await request({ history });
-    if (sock !== ws || room !== state.room)
-      return;
-    const messages = ack.history?.messages ?? [];
-    // History answers the newest `limit` messages: when more were missed the
-    // first one is past since + 1, and the server's gap flag stays false.
-    const first = messages.length && isSeq(messages[0].seq) ? BigInt(messages[0].seq) : null;
-    if (ack.history?.gap || (since !== null && first !== null && first > since + 1n))
-      addDivider('gap', 'You were away too long: some messages were missed.');
-    for (const m of messages)
-      addMessage(m);
-    const presence = await request({ presence: { room } });
-    if (sock === ws && room === state.room) {
-      state.members = new Set(presence.presence?.members ?? []);
-      renderMembers();
-    }
-  } catch {
-    // Live messages still arrive; the next reconnect starts clean.
-  }
-  renderRoom();
-}
-
-/// A resume that missed more than one reply holds: the older messages, page
-/// by page (each page is the newest before `before`), back to `since`; at
-/// most ten pages, then a divider says that more was missed.
-async function fillBack(sock, room, since, before) {
-  for (let page = 0; page < 10; ++page) {
-    let ack;
-    try {
-      ack = await request({ history: { room, afterSeq: since.toString(), beforeSeq: before.toString() } });
-    } catch {
-      return;
-    }
-    if (sock !== ws || room !== state.room)
-      return;
-    const messages = ack.history?.messages ?? [];
-    for (const m of messages)
-      addMessage(m);
-    if (!messages.length || !isSeq(messages[0].seq))
-      return;
-    before = BigInt(messages[0].seq);
-    if (before <= since + 1n)
-      return;
-  }
-  addDivider('gap', 'You were away long: older messages are not shown.');
-}
-
-/// After a reset: fetch what the new room holds (the join sent nothing past our old seq).
-async function loadHistory(sock) {
-  try {
-    const ack = await request({ history: { room: state.room } });
-    if (sock === ws)
-      for (const m of ack.history?.messages ?? [])
-        addMessage(m);
-  } catch {
-    // The next live message still shows; nothing more to do.
-  }
-}
 
 async function leaveRoom() {
   const room = state.room;
   if (!room)
     return;
   leaveRoomLocally();
-  if (welcomed)
-    await request({ leave: { room } }).catch(() => {}); // not a member any more either way
+  // Not a member any more either way; offline, the library only forgets it.
+  await tracked(client?.leave(room)).catch(() => {});
   roomsChanged();
   ui.roomInput.focus();
 }
 
 function leaveRoomLocally() {
-  clearTimeout(rejoinTimer);
+  clearTimeout(resumeTimer);
+  state.entering = null;
   clearRoom();
   store.remove(key_room);
   store.remove(key_transcript);
@@ -748,7 +639,6 @@ function leaveRoomLocally() {
 function clearRoom() {
   state.room = null;
   state.joined = false;
-  state.joining = false;
   state.members = new Set();
   clearTranscript();
   renderMembers();
@@ -760,13 +650,9 @@ function clearTranscript() {
   ui.messages.replaceChildren();
 }
 
+
 // -- room traffic -------------------------------------------------------------------
 
-function onMessage(m) {
-  if (m.room !== state.room || !state.joined)
-    return; // a late frame from a room we left
-  addMessage(m);
-}
 
 /// Shows `m` once, in seq order, whatever path it came by.
 function addMessage(m) {
@@ -907,52 +793,13 @@ function nearBottom() {
   return m.scrollHeight - m.scrollTop - m.clientHeight < 80;
 }
 
-function onPresence(p) {
-  if (p.room !== state.room || !state.joined)
-    return;
-  if (p.members)
-    state.members = new Set(p.members);
-  for (const u of p.joined ?? [])
-    state.members.add(u);
-  for (const u of p.left ?? [])
-    state.members.delete(u);
-  renderMembers();
-  // Everyone in the room sees this diff: in a room of n people, each asks
-  // for the list within n × 100 ms (at most the fallback period), so the
-  // directory answers about ten requests a second for the room however big
-  // it is, and a small room's list follows at once.
-  if (p.joined?.length || p.left?.length)
-    roomsChanged(Math.min(rooms_fallback_ms, state.members.size * 100));
-}
-
-function onLeft(l) {
-  if (l.room !== state.room)
-    return;
-  state.joined = false;
-  state.joining = false;
-  updateComposer();
-  switch (l.reason) {
-    case 'LEFT_REASON_ROOM_RESTARTED':
-    case 'LEFT_REASON_ROOM_STOPPED':
-    case 'LEFT_REASON_ROOM_MOVED': {
-      // Its seq and backlog survive a restart or a move to another node:
-      // rejoin from the last seq shown.
-      setRoomStatus(`${l.detail || 'The room restarted'}: rejoining…`);
-      const sock = ws;
-      rejoinTimer = setTimeout(() => rejoin(sock), 100 + Math.random() * 400);
-      return;
-    }
-    default:
-      showNotice(`You left ${l.room}${l.detail ? `: ${l.detail}` : ''}.`);
-      leaveRoomLocally();
-  }
-}
 
 async function send() {
   const text = ui.messageInput.value;
   if (!text.trim())
     return;
-  if (!state.joined || !welcomed) {
+  const c = client;
+  if (!c || !state.joined || state.connection !== 'connected') {
     showNotice('Not connected: your message is kept here; send it again once reconnected.');
     return;
   }
@@ -964,9 +811,12 @@ async function send() {
   ui.messageInput.value = '';
   autosize();
   try {
-    // The message itself comes back like everyone else's, with its seq.
-    await request({ publish: { room: state.room, text } });
+    // The message itself comes back like everyone else's, with its seq. The
+    // library retries it once, with the same id, after a drop.
+    await tracked(c.publish(state.room, text));
   } catch (e) {
+    if (c !== client)
+      return;
     if (!ui.messageInput.value) {
       ui.messageInput.value = text;
       autosize();
@@ -987,19 +837,41 @@ async function send() {
 
 // -- rendering ----------------------------------------------------------------------
 
-function setConnection(next, detail = '') {
+/// Shows the connection's state, and the transport in use. `reconnectAt`
+/// (a Date.now() time) counts down to the next try.
+function setConnection(next, detail = '', reconnectAt = 0) {
   state.connection = next;
   ui.status.dataset.state = next;
   document.body.dataset.connection = next; // the stylesheet dims stale parts
-  const text = {
-    offline: 'Not connected',
-    connecting: 'Connecting…',
-    connected: 'Connected',
-    reconnecting: 'Reconnecting…',
-  }[next];
-  if (ui.statusText.textContent !== text)
-    ui.statusText.textContent = text;
-  ui.status.title = detail;
+  clearInterval(countdownTimer);
+  countdownTimer = 0;
+  // The countdown is not announced each second (aria-hidden): only the state is.
+  const show = () => {
+    let text = {
+      offline: 'Not connected',
+      connecting: 'Connecting…',
+      connected: 'Connected',
+      reconnecting: 'Reconnecting…',
+    }[next];
+    let countdown = '';
+    if (next === 'reconnecting' && reconnectAt) {
+      text = 'Reconnecting';
+      countdown = ` in ${Math.max(1, Math.ceil((reconnectAt - Date.now()) / 1000))} s…`;
+    }
+    if (ui.statusText.textContent !== text)
+      ui.statusText.textContent = text;
+    if (ui.statusCountdown.textContent !== countdown)
+      ui.statusCountdown.textContent = countdown;
+  };
+  show();
+  if (next === 'reconnecting' && reconnectAt)
+    countdownTimer = setInterval(show, 250);
+  const t = next === 'connected' && state.transport ? transportName(state.transport) : null;
+  ui.statusTransport.hidden = !t;
+  ui.statusTransport.dataset.transport = t ? state.transport : '';
+  ui.statusTransport.textContent = t ? t.long : '';
+  ui.statusTransport.dataset.short = t ? t.short : '';
+  ui.status.title = t ? `Connected over ${t.long}` : detail;
   updateComposer();
 }
 
@@ -1068,7 +940,7 @@ function renderMembers() {
 }
 
 function updateComposer() {
-  const ready = welcomed && state.joined;
+  const ready = state.connection === 'connected' && state.joined;
   ui.sendButton.disabled = !ready;
   ui.composer.dataset.ready = String(ready);
 }
@@ -1125,6 +997,7 @@ function autosize() {
   t.style.height = `${t.scrollHeight}px`;
 }
 
+
 // -- sign in and out ----------------------------------------------------------------
 
 function signIn(name) {
@@ -1133,19 +1006,24 @@ function signIn(name) {
   if (!name)
     return showLoginError('Type a name.');
   state.pendingUser = name;
+  state.welcomed = false;
   ui.nameSubmit.disabled = true;
-  state.attempt = 0;
-  if (ws && !welcomed)
-    return; // the open socket says hello with it
-  connect();
+  // A client still trying with another name (or none) gives way.
+  client?.close();
+  client = null;
+  connect(name);
 }
 
 function signOut() {
   state.user = null;
   state.me = null;
   state.pendingUser = null;
-  clearTimeout(reconnectTimer);
-  lost('signed out'); // no user: stays offline
+  state.welcomed = false;
+  state.transport = null;
+  const c = client;
+  client = null; // its events stop here
+  c?.close();
+  setConnection('offline');
   leaveRoomLocally();
   store.remove(key_user);
   showLogin();
@@ -1197,11 +1075,7 @@ document.addEventListener('keydown', (ev) => {
 }
 ui.roomInput.addEventListener('input', hideRoomError);
 
-// Back online: do not wait out the backoff.
-window.addEventListener('online', () => {
-  if (!ws && (state.user || state.pendingUser))
-    connect();
-});
+// (Back online: the library retries at once by itself.)
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible')
     refreshRooms();
@@ -1226,13 +1100,14 @@ window.parleyChat = Object.freeze({
       lastSeq: state.lastSeq?.toString() ?? null,
       members: [...state.members],
       connection: state.connection,
+      transport: state.transport,
       attempt: state.attempt,
-      pending: pending.size,
+      pending: inflight,
       shown: shown.size,
     };
   },
-  /// Drops the socket as if the network had; the page reconnects by itself.
-  drop: () => ws && lost('dropped from the console'),
+  /// Drops the connection as if the network had; it comes back by itself.
+  drop: () => client?.reconnect(),
 });
 
 // -- start: a reload picks up where the tab was -------------------------------------
@@ -1258,5 +1133,5 @@ window.parleyChat = Object.freeze({
     }
   }
   showApp();
-  connect();
+  connect(user);
 })();

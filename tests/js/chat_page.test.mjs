@@ -1,6 +1,6 @@
 // The chat page (web/) in a real browser: Debian's Chromium, driven by
 // playwright-core, against the real parley-gateway binary that serves the page.
-// About 660 lines: one browser and one gateway are started once for all the
+// One browser and one gateway are started once for all the
 // scenarios (starting Chromium costs seconds), and they share the proxies.
 //
 //   PARLEY_GATEWAY_BIN=build/release/gateway/parley-gateway \
@@ -13,7 +13,13 @@
 // user, cid, has Playwright route its WebSocket so the test can play a room
 // restart (`left` with LEFT_REASON_ROOM_RESTARTED), which nothing outside
 // the gateway can cause. A fourth, dan, floods a second gateway that has a
-// tight rate limit.
+// tight rate limit. Without WebSockets, hal (Server-Sent Events) and ida
+// (long-polling: event streams refused too) chat with a user on a WebSocket
+// and lose a frame in flight with their connections.
+//
+// The gateways serve the page from this checkout's web/ (--web-root), so the
+// page is tested as edited; the client library it imports (/parley-client/)
+// is always the copy compiled into the gateway. Rooms live in memory.
 //
 // The tests run in order and build on each other (one room, one story).
 // Every wait is bounded and ends on something the page shows; there are no
@@ -88,11 +94,20 @@ async function needChromium() {
 
 /// Forwards 127.0.0.1:<port> to the gateway. `cut()` resets every connection
 /// and refuses new ones (the browser sees a dead network) until `restore()`;
-/// `target` may change between the two (a restarted gateway).
+/// `target` may change between the two (a restarted gateway). `drop()`
+/// resets every connection once and lets the next ones through; `loseNext()`
+/// does so when the gateway's answer to a request comes, which is lost.
+///
+/// It also reads the HTTP the browser speaks through it (plain HTTP/1.1, no
+/// pipelining): `requests` lists every request line in order, and `open()`
+/// the connections alive now with their last request and whether its answer
+/// has begun: a long-poll waiting for frames, an event stream being read.
 async function startProxy(targetPort) {
   const sockets = new Set();
+  const conns = new Set(); // { request, answered }
   let refusing = false;
-  const proxy = { target: targetPort };
+  let trap = null; // { when, resolve }: see loseNext
+  const proxy = { target: targetPort, requests: [] };
   const reset = (s) => (s.resetAndDestroy ? s.resetAndDestroy() : s.destroy());
   const server = net.createServer((client) => {
     client.on('error', () => {});
@@ -106,10 +121,38 @@ async function startProxy(targetPort) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
     }
-    client.on('close', () => upstream.destroy());
+    const conn = { request: null, answered: false };
+    conns.add(conn);
+    client.on('data', (chunk) => {
+      const line = /^(GET|POST|DELETE|PUT|HEAD|OPTIONS) (\S+) HTTP\/1\.[01]\r\n/.exec(chunk.toString('latin1'));
+      if (line) {
+        conn.request = `${line[1]} ${line[2]}`;
+        conn.answered = false;
+        proxy.requests.push(conn.request);
+      }
+    });
+    upstream.on('data', (chunk) => {
+      const starts = chunk.toString('latin1', 0, 9) === 'HTTP/1.1 ';
+      if (trap && trap.when({ ...conn, starts, text: chunk.toString('utf8') })) {
+        // Lost in flight: this chunk never reaches the browser, and every
+        // connection is reset.
+        const fired = trap;
+        trap = null;
+        fired.resolve({ request: conn.request, open: proxy.open(), at: proxy.requests.length });
+        for (const s of sockets)
+          reset(s);
+        return;
+      }
+      if (conn.request && starts)
+        conn.answered = true;
+      client.write(chunk);
+    });
+    client.on('close', () => {
+      conns.delete(conn);
+      upstream.destroy();
+    });
     upstream.on('close', () => client.destroy());
     client.pipe(upstream);
-    upstream.pipe(client);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -122,6 +165,20 @@ async function startProxy(targetPort) {
     },
     restore() {
       refusing = false;
+    },
+    drop() {
+      const was = proxy.open();
+      for (const s of sockets)
+        reset(s);
+      return was;
+    },
+    open: () => [...conns].map((c) => ({ ...c })),
+    /// The next chunk from the gateway for which `when({ request, answered,
+    /// starts, text })` holds is dropped and every connection reset, once;
+    /// resolves with the request it answered, what was open then, and
+    /// `at`, the index in `requests` of the first request after it.
+    loseNext(when) {
+      return new Promise((resolve) => { trap = { when, resolve }; });
     },
     async close() {
       proxy.cut();
@@ -217,7 +274,8 @@ async function shot(name) {
 /// WebSocket passes through Playwright, and the returned `inject` object
 /// sends frames of the test's own to the page (`toPage`) or the gateway
 /// (`toServer`, whose answer the page never sees).
-async function openPage(name, baseUrl, { route = false, hash = '', tls = false, phone = false } = {}) {
+async function openPage(name, baseUrl, { route = false, hash = '', tls = false, phone = false, noWebSocket = false,
+                                         setup = null } = {}) {
   // tls: the gateway's certificate is from a private authority made for the
   // test, which this browser does not know. phone: a 375 x 740 touch screen,
   // without motion, so that a drawer is where it ends up when it is measured
@@ -227,6 +285,12 @@ async function openPage(name, baseUrl, { route = false, hash = '', tls = false, 
                        : { viewport: { width: 1100, height: 720 } };
   const context = await browser.newContext({ ...screen, ignoreHTTPSErrors: tls });
   context.setDefaultTimeout(wait_ms);
+  if (noWebSocket) {
+    // A browser behind a proxy that lets no WebSocket through, as far as the
+    // page can tell: there is no WebSocket at all.
+    await context.addInitScript(() => { delete window.WebSocket; });
+  }
+  await setup?.(context);
   const sent = [];
   const inject = {};
   if (route) {
@@ -290,6 +354,19 @@ async function lastSeq(page) {
 function status(page, state, timeout = wait_ms) {
   return until(page, `the status to be '${state}'`,
                (s) => document.querySelector('[data-testid=status]')?.dataset.state === s, state, timeout);
+}
+
+const transport_labels = { websocket: 'WebSocket', sse: 'Server-Sent Events', longpoll: 'long-polling' };
+
+/// Waits until the status line says the page is connected over `transport`
+/// ('websocket', 'sse', 'longpoll'), in words.
+function onTransport(page, transport) {
+  return until(page, `the status to show the transport '${transport_labels[transport]}'`, ([t, label]) => {
+    const status = document.querySelector('[data-testid=status]');
+    const el = document.querySelector('[data-testid=transport]');
+    return status?.dataset.state === 'connected' && el && !el.hidden && el.dataset.transport === t
+      && el.textContent === label && status.textContent.includes(label);
+  }, [transport, transport_labels[transport]]);
 }
 
 async function signIn(page, name) {
@@ -373,8 +450,16 @@ function roomListed(page, name, count) {
 
 // -- the story -----------------------------------------------------------------------
 
+/// The page under test: web/ of this checkout, read from disk (--web-root),
+/// so an edit of the page is tested without rebuilding the gateway. The
+/// client library it imports (/parley-client/) is the gateway's compiled-in
+/// copy either way.
+const web_root = fileURLToPath(new URL('../../web', import.meta.url));
+
+/// A gateway of its own for a test: rooms in memory (no data folder shared
+/// between gateways, and a restart forgets the rooms), the page from web_root.
 async function newGateway(args = []) {
-  const g = await startGateway([`--backlog=${backlog}`, ...args]);
+  const g = await startGateway(['--store=memory', `--web-root=${web_root}`, `--backlog=${backlog}`, ...args]);
   stderrs.push(g.stderr);
   return g;
 }
@@ -462,6 +547,9 @@ describe('the chat page in Chromium', { timeout: 12 * test_ms }, () => {
     // The list follows the change without a click or a long timer: bob's
     // arrival was a presence diff for ann's room.
     await roomListed(ann, room, 2);
+    // Both are on a WebSocket, and say so.
+    await onTransport(ann, 'websocket');
+    await onTransport(bob, 'websocket');
     await shot('2-chatting');
   }));
 
@@ -494,6 +582,13 @@ describe('the chat page in Chromium', { timeout: 12 * test_ms }, () => {
     const mark = pages.ann.sent.length;
     proxies.ann.cut();
     await status(ann, 'reconnecting');
+    // While it waits to try again the page counts down to it, and says no transport.
+    const countdown = await until(ann, 'the status to count down to the next try', () => {
+      const text = document.querySelector('[data-testid=status]')?.textContent ?? '';
+      return /^Reconnecting in \d+ s…$/.test(text) && document.querySelector('[data-testid=transport]').hidden
+        && text;
+    }, undefined, reconnect_ms);
+    assert.ok(Number(/\d+/.exec(countdown)[0]) <= 10, `the backoff is capped at 10 s: '${countdown}'`);
     await members(bob, ['bob']); // the gateway saw ann go
 
     const missed = ['while you were away 1', 'while you were away 2', 'while you were away 3'];
@@ -681,6 +776,140 @@ describe('the chat page in Chromium', { timeout: 12 * test_ms }, () => {
     for (const [name, errors] of Object.entries(page_errors))
       assert.deepEqual(errors, [], `${name}'s page`);
   }));
+});
+
+// -- without WebSockets: Server-Sent Events and long-polling (docs/protocol.md) ---------
+
+/// Polls `fn` in this process until it returns something truthy.
+async function eventually(what, fn, timeout = wait_ms) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const value = await fn();
+    if (value)
+      return value;
+    if (Date.now() > end)
+      throw new Error(`waited ${timeout} ms for ${what}`);
+    await new Promise((resolve) => { setTimeout(resolve, 20); });
+  }
+}
+
+describe('the chat page without WebSockets', { timeout: 4 * test_ms }, () => {
+  let httpGw;
+
+  before(async () => {
+    const chromium = await needPlaywright();
+    const executablePath = await needChromium();
+    httpGw = await newGateway();
+    browser = await chromium.launch({ executablePath, args: chromium_args, timeout: 30_000 });
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    for (const name of ['hal', 'ida'])
+      await proxies[name]?.close().catch(() => {});
+    const result = await httpGw?.stop();
+    if (result && (result.code !== 0 || result.timedOut))
+      throw new Error(`parley-gateway ended with ${JSON.stringify(result)}\n${httpGw.stderr()}`);
+  });
+
+  // hal's browser has no WebSocket: the library falls back to Server-Sent
+  // Events. ida's has none either, and her network also refuses event
+  // streams (as some buffering proxies do): long-polling. Each chats with a
+  // user on a WebSocket, then loses a frame in flight on its way in.
+  const cases = [
+    { name: 'hal', other: 'gus', transport: 'sse', refuseEvents: false,
+      // A frame on the open event stream.
+      lose: (c) => /^GET \/v1\/sessions\/[^/]+\/events(\?|$)/.test(c.request ?? '') && c.answered
+                   && c.text.includes('data:') && c.text.includes('during the cut 1') },
+    { name: 'ida', other: 'jon', transport: 'longpoll', refuseEvents: true,
+      // The answer to a waiting poll.
+      lose: (c) => /^GET \/v1\/sessions\/[^/]+\/poll\?ack=\d+/.test(c.request ?? '') && c.starts
+                   && c.text.includes('during the cut 1') },
+  ];
+  for (const { name, other, transport, refuseEvents, lose } of cases) {
+    test(`a page without WebSocket (${transport_labels[transport]}) chats with one on a WebSocket, and `
+         + 'a frame lost with its connection mid-poll still arrives once, in order', { timeout: test_ms },
+         story(async () => {
+      const where = `no-ws-${transport}`;
+      const proxy = proxies[name] = await startProxy(httpGw.port);
+      const setup = refuseEvents
+        ? (context) => context.route(/\/v1\/sessions\/[^/]+\/events/, (route) => route.fulfill({
+          status: 502, contentType: 'application/json', body: '{"error":"no event streams through this proxy"}',
+        }))
+        : null;
+      const p = await openPage(name, `http://127.0.0.1:${proxy.port}`, { noWebSocket: true, setup });
+      assert.equal(await p.evaluate(() => typeof window.WebSocket), 'undefined');
+      await signIn(p, name);
+      await onTransport(p, transport);
+      const q = await openPage(other, httpGw.url);
+      await signIn(q, other);
+      await onTransport(q, 'websocket');
+
+      for (const page of [p, q]) {
+        await page.getByTestId('room-input').fill(where);
+        await page.getByTestId('room-input').press('Enter');
+        await inRoom(page, where);
+      }
+      await members(p, [name, other]);
+      await members(q, [name, other]);
+      const hello = `hello over ${transport_labels[transport]}`;
+      const s1 = await say(p, hello);
+      assert.equal(await seen(q, hello), s1);
+      const s2 = await say(q, 'hello over a WebSocket');
+      assert.equal(await seen(p, 'hello over a WebSocket'), s2);
+
+      // What came through the network: an HTTP session read the chosen way,
+      // and no WebSocket at all.
+      assert.deepEqual(pages[name].sockets, [], `${name}'s page opened no WebSocket`);
+      assert.ok(proxy.requests.includes('POST /v1/sessions'), `a session was opened: ${proxy.requests}`);
+      assert.ok(!proxy.requests.some((r) => / \/ws\b/.test(r)), `no /ws request: ${proxy.requests}`);
+      const reads = transport === 'sse' ? /\/events/ : /\/poll\?ack=/;
+      assert.ok(proxy.requests.some((r) => reads.test(r)), `${name} reads with ${reads}: ${proxy.requests}`);
+      if (refuseEvents)
+        assert.ok(!proxy.requests.some((r) => /\/events/.test(r)), 'the refused event stream never got through');
+
+      // The next frame for the page is lost with its connection, mid-poll
+      // (or mid-stream): every socket of the page's network is reset as the
+      // gateway answers, and the page must get that frame again, once.
+      const lost = proxy.loseNext(lose);
+      const during = ['during the cut 1', 'during the cut 2', 'during the cut 3'];
+      const seqs = [await say(q, during[0])];
+      const fired = await Promise.race([lost, new Promise((resolve) => { setTimeout(resolve, wait_ms, null); })]);
+      assert.ok(fired, `the proxy saw ${name}'s ${transport} read answered with the message, and cut it`);
+      assert.match(fired.request, reads, 'the lost answer was to a poll / the event stream');
+      for (const text of during.slice(1))
+        seqs.push(await say(q, text));
+      for (const [i, text] of during.entries())
+        assert.equal(await seen(p, text, reconnect_ms), seqs[i], `${name} got '${text}'`);
+      await onTransport(p, transport); // the same transport, connected again
+      // It picked up where it was: its first read after the cut is the lost
+      // one again, on the same session: a poll with the same ack (so the
+      // gateway sends the lost frames again), or the event stream reopened
+      // (resuming by Last-Event-ID); not a new session.
+      const afterCut = proxy.requests.slice(fired.at);
+      assert.equal(afterCut.find((r) => reads.test(r)), fired.request,
+                   `${name}'s first read after the cut: ${afterCut.join(', ')}`);
+      assert.ok(!afterCut.includes('POST /v1/sessions'), `no new session: ${afterCut.join(', ')}`);
+
+      const s3 = await say(p, 'after the cut');
+      assert.equal(await seen(q, 'after the cut'), s3);
+      await members(p, [name, other]);
+      await members(q, [name, other]);
+      const want = [hello, 'hello over a WebSocket', ...during, 'after the cut'];
+      for (const [who, page] of [[name, p], [other, q]]) {
+        const got = await shown(page);
+        assertOnceInOrder(got, who);
+        assert.deepEqual(got.map((m) => m.text), want, `${who} shows every message once, in seq order`);
+        assert.equal(await page.getByTestId('gap').count(), 0, `${who}: nothing was lost, no gap`);
+      }
+      assert.deepEqual(await shown(p), await shown(q), 'both show the same seqs');
+      for (const who of [name, other]) {
+        assert.deepEqual(page_errors[who], [], `${who}'s page`);
+        await pages[who].page.context().close();
+        delete pages[who];
+      }
+    }));
+  }
 });
 
 // -- signing in with a token (docs/security.md) ---------------------------------------
