@@ -6,7 +6,12 @@
 # one session is how a before/after is measured on a noisy 2-core machine.
 #
 #   bash scripts/bench-ab.sh [--runs=N] [--label-a=TEXT] [--label-b=TEXT] \
-#        A_GATEWAY B_GATEWAY -- PARLEY_BENCH_ARGS...
+#        [--bench-a=ARGS] [--bench-b=ARGS] A_GATEWAY B_GATEWAY -- PARLEY_BENCH_ARGS...
+#
+# --bench-a and --bench-b add parley-bench arguments (split at spaces) to A's
+# or B's runs only: one gateway, two clients, e.g. two transports:
+#   bash scripts/bench-ab.sh --label-a=websocket --label-b=longpoll --bench-b=--transport=longpoll \
+#     build/release/gateway/parley-gateway build/release/gateway/parley-gateway -- conns --conns=2000
 #
 # Example (the gateway of an older commit against the current one):
 #   git worktree add /tmp/old OLD_COMMIT && (cd /tmp/old && cmake --preset release \
@@ -38,11 +43,15 @@ label_a="A"
 label_b="B"
 gateways=()
 bench_args=()
+extra_a=()
+extra_b=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs=*) runs="${1#*=}" ;;
     --label-a=*) label_a="${1#*=}" ;;
     --label-b=*) label_b="${1#*=}" ;;
+    --bench-a=*) read -r -a extra_a <<<"${1#*=}" ;;
+    --bench-b=*) read -r -a extra_b <<<"${1#*=}" ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; bench_args=("$@"); break ;;
     -*) usage_error "unknown option '$1'" ;;
@@ -98,7 +107,11 @@ echo "| gateway | run | server CPU (s) | µs per delivery | µs per round trip |
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 for run in $(seq "$runs"); do
   for side in a b; do
-    if [ "$side" = a ]; then gw="${gateways[0]}"; label="$label_a"; else gw="${gateways[1]}"; label="$label_b"; fi
+    if [ "$side" = a ]; then
+      gw="${gateways[0]}"; label="$label_a"; extra=("${extra_a[@]}")
+    else
+      gw="${gateways[1]}"; label="$label_b"; extra=("${extra_b[@]}")
+    fi
     log="$work/server.log"
     # parley-bench churn reads /metrics; a gateway older than the admin
     # console serves it without being asked.
@@ -122,7 +135,7 @@ for run in $(seq "$runs"); do
     fi
     before="$(cpu_ticks "$server_pid")"
     status=0
-    "$bench_bin" "${bench_args[@]}" --url="ws://127.0.0.1:$port/ws" --json \
+    "$bench_bin" "${bench_args[@]}" "${extra[@]}" --url="ws://127.0.0.1:$port/ws" --json \
       --server-pid="$server_pid" >"$work/out" 2>"$work/err" </dev/null || status=$?
     after="$(cpu_ticks "$server_pid")"
     stop_server

@@ -1,6 +1,6 @@
 #include "parley_bench/client.hpp"
 
-#include "parley/client/tls.hpp"
+#include "parley_bench/client_impl.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
@@ -25,51 +25,7 @@ int64_t now_us() {
     .count();
 }
 
-struct connection::impl {
-  using plain_ws = websocket::stream<beast::tcp_stream>;
-  using tls_ws = websocket::stream<client::tls_stream>;
 
-  impl(net::io_context& ioc, const target& t, std::string src)
-    : tgt(t), source(std::move(src)) {
-    if (t.tls)
-      secure.emplace(ioc, *t.tls);
-    else
-      plain.emplace(ioc);
-  }
-
-  /// Calls `f` with the WebSocket in use.
-  template <class F>
-  void visit(F&& f) {
-    if (secure)
-      f(*secure);
-    else
-      f(*plain);
-  }
-
-  tcp::socket& socket() {
-    return secure ? beast::get_lowest_layer(*secure).socket()
-                  : beast::get_lowest_layer(*plain).socket();
-  }
-
-  const target& tgt;
-  std::string source;
-  std::optional<plain_ws> plain;
-  std::optional<tls_ws> secure;
-  beast::flat_buffer buf;
-  std::deque<std::string> queue;
-  bool writing = false;
-  bool open = false;
-  bool closing = false;
-  bool close_sent = false;
-  bool down = false;
-};
-
-connection::connection(net::io_context& ioc, const target& tgt, std::string source)
-  : ioc_(ioc), impl_(std::make_unique<impl>(ioc, tgt, std::move(source))) {
-  // nop
-}
-
-connection::~connection() = default;
 
 namespace {
 
@@ -100,12 +56,17 @@ void connection::fail(const std::string& why) {
     return;
   st.down = true;
   beast::error_code ignored;
-  st.socket().close(ignored);
+  if (http_)
+    close_http_sockets();
+  else
+    st.socket().close(ignored);
   if (on_down)
     on_down(*this, why);
 }
 
 void connection::start() {
+  if (impl_->tgt.via != target::transport::websocket)
+    return start_http();
   impl_->visit([this](auto& ws) { start_on(ws); });
 }
 
@@ -202,7 +163,7 @@ void connection::send(const v1::ClientFrame& frame) {
   auto& st = *impl_;
   if (!st.open || st.closing || st.down)
     return;
-  st.queue.push_back(proto::encode(frame, st.tgt.enc));
+  st.queue.push_back(proto::encode(frame, http_ ? proto::encoding::json : st.tgt.enc));
   pump();
 }
 
@@ -215,6 +176,8 @@ void connection::close() {
 }
 
 void connection::pump() {
+  if (http_)
+    return http_pump();
   impl_->visit([this](auto& ws) { pump_on(ws); });
 }
 

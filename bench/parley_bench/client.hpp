@@ -37,6 +37,10 @@ struct target {
   bool verify = true;
   proto::encoding enc = proto::encoding::json;
   int timeout_ms = 10'000; ///< connect + upgrade
+  /// How frames travel (docs/protocol.md): a WebSocket, or a session of the
+  /// HTTP transports (JSON only, plain TCP only), its frames received by
+  /// long-polling or as Server-Sent Events.
+  enum class transport { websocket, longpoll, sse } via = transport::websocket;
 };
 
 /// A connection. Owned by pending operations; callbacks run on the thread
@@ -89,7 +93,19 @@ private:
   template <class WS>
   void pump_on(WS& ws);
 
+  // The HTTP transports (client_http.cpp): a session opened by POST, frames
+  // sent by POST on one socket, received on another.
+  void start_http();
+  void open_session();
+  void http_receive();
+  void http_read_events();
+  void http_pump();
+  void http_deliver(std::string_view json);
+  void close_http_sockets();
+
   struct impl;
+  struct http_state;
+  std::unique_ptr<http_state> http_;
   boost::asio::io_context& ioc_;
   std::unique_ptr<impl> impl_;
 };

@@ -89,6 +89,11 @@ int main(int argc, char** argv) {
                                "echo: each round trip publishes to the connection's room and "
                                "waits for its ack (a commit, with a history store)");
   app.add_flag("--ping", "echo: each round trip is a ping (the default)")->excludes(publish);
+  app.add_option("--transport", o.transport,
+                 "websocket, or a session of the HTTP transports: longpoll or sse (JSON, "
+                 "plain TCP only; --url stays the ws:// one)")
+    ->check(CLI::IsMember({"websocket", "longpoll", "sse"}))
+    ->capture_default_str();
   app.add_option("--in-flight", o.in_flight,
                  "echo: requests each connection keeps outstanding (a new one per reply)")
     ->check(CLI::Range(size_t{1}, size_t{1000}))
@@ -185,6 +190,14 @@ int main(int argc, char** argv) {
     tgt.verify = tls.verify;
   }
   tgt.enc = o.binary ? parley::proto::encoding::binary : parley::proto::encoding::json;
+  if (o.transport != "websocket") {
+    if (tgt.tls)
+      return usage_error("--transport=" + o.transport + " speaks plain TCP only (a ws:// --url)");
+    if (o.binary)
+      return usage_error("--transport=" + o.transport + " speaks JSON only (drop --binary)");
+    tgt.via = o.transport == "sse" ? parley::bench::target::transport::sse
+                                   : parley::bench::target::transport::longpoll;
+  }
   if (!o.worker) {
     parley::client::ws_client probe(5s);
     probe.set_tls(tls);
@@ -205,6 +218,7 @@ int main(int argc, char** argv) {
   parley::bench::params_map params{
     {"url", o.url},
     {"encoding", o.binary ? "binary" : "json"},
+    {"transport", o.transport},
     {"threads", std::to_string(o.threads)},
   };
   if (o.mode == "fanout") {
@@ -257,6 +271,7 @@ int main(int argc, char** argv) {
   human.precision(1);
   auto ms = [](int64_t us) { return static_cast<double>(us) / 1000.0; };
   human << "parley-bench " << o.mode << " (" << (o.binary ? "binary" : "json") << ", "
+        << (o.transport == "websocket" ? "" : o.transport + ", ")
         << url->str() << ")\n";
   if (o.mode != "churn") {
     human << "  connections: " << r.opened << " of " << r.attempted << " joined, " << r.failed

@@ -39,7 +39,8 @@ std::vector<std::string> worker_argv(const options& o, size_t conns, size_t room
                                 "--run-id=" + o.run_id,
                                 o.no_leave ? "--no-leave" : "--leave",
                                 o.publish ? "--publish" : "--ping",
-                                "--in-flight=" + std::to_string(o.in_flight)};
+                                "--in-flight=" + std::to_string(o.in_flight),
+                                "--transport=" + o.transport};
   if (!o.ca_file.empty())
     argv.push_back("--ca-file=" + o.ca_file);
   if (o.insecure)

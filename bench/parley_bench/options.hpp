@@ -19,6 +19,7 @@ struct options {
   std::string ca_file;   ///< wss://: the authority to trust (empty: the system's)
   bool insecure = false; ///< wss://: accept any certificate
   bool binary = false;
+  std::string transport = "websocket"; ///< websocket | longpoll | sse
   size_t conns = 0; ///< 0: the mode's default (conns 100, echo 10, churn 10)
   size_t rooms = 1;
   size_t members = 10;
