@@ -174,6 +174,22 @@ TEST_F(ParleyBenchRun, EchoCountsRoundTrips) {
   EXPECT_EQ(number(json, "errors"), 0) << json;
 }
 
+// Over the HTTP transports every mode runs as over a WebSocket: a session per
+// connection, frames received by long-polling or as Server-Sent Events.
+TEST_F(ParleyBenchRun, FanoutAndEchoRunOverLongPollingAndServerSentEvents) {
+  for (std::string transport : {"longpoll", "sse"}) {
+    SCOPED_TRACE(transport);
+    auto json = bench_ok({"fanout", "--transport=" + transport, "--rooms=2", "--members=5",
+                          "--rate=10", "--duration=1"});
+    EXPECT_NE(json.find(R"("transport":")" + transport + R"(")"), std::string::npos) << json;
+    expect_clean_fanout(json, 5);
+    auto echo = bench_ok({"echo", "--transport=" + transport, "--conns=3", "--duration=1",
+                          "--in-flight=4"});
+    EXPECT_GT(number(echo, "round_trips").value_or(0), 12) << echo;
+    EXPECT_EQ(number(echo, "errors"), 0) << echo;
+  }
+}
+
 TEST_F(ParleyBenchRun, EchoPublishCountsAcknowledgedPublishes) {
   auto before = metric(gateway_->port(), "parley_room_messages_total");
   auto json = bench_ok({"echo", "--publish", "--conns=4", "--rooms=4", "--duration=1"});
@@ -295,6 +311,9 @@ TEST(ParleyBenchInput, BadFlagsAreRefusedInOneLine) {
   bench_refused({"conns", "--no-such-flag"}, 2);
   bench_refused({"churn", "--leave", "--no-leave"}, 2);
   bench_refused({"churn", "--no-leave=maybe"}, 2);
+  bench_refused({"echo", "--transport=pigeon"}, 2);
+  bench_refused({"echo", "--transport=longpoll", "--binary"}, 2);
+  bench_refused({"echo", "--in-flight=0"}, 2);
 }
 
 // `--server-pid=$(pidof parley-gateway)` with two gateways running.
