@@ -299,6 +299,47 @@ describe('long-polling', { timeout: 120_000 }, () => {
   });
 });
 
+describe('a page of another origin (CORS)', { timeout: 60_000 }, () => {
+  test('an allowed origin is answered with CORS headers, preflight included; others are refused', { timeout: test_ms }, async () => {
+    const app = 'https://app.example';
+    const gw = await startGateway(['--store=memory', '--auth=none', `--allowed-origins=${app}`]);
+    try {
+      const pre = await fetch(`${gw.url}/v1/sessions/x/send`, {
+        method: 'OPTIONS',
+        headers: { Origin: app, 'Access-Control-Request-Method': 'POST',
+                   'Access-Control-Request-Headers': 'content-type, x-parley-key' },
+      });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get('access-control-allow-origin'), app);
+      assert.match(pre.headers.get('access-control-allow-methods'), /POST/);
+      assert.match(pre.headers.get('access-control-allow-headers').toLowerCase(), /x-parley-key/);
+      const r = await fetch(`${gw.url}/v1/sessions`, { method: 'POST', headers: { Origin: app } });
+      assert.equal(r.status, 201);
+      assert.equal(r.headers.get('access-control-allow-origin'), app);
+      const s = await r.json();
+      const base = `${gw.url}/v1/sessions/${s.session}`;
+      const sent = await fetch(`${base}/send`, { method: 'POST', headers: { Origin: app, 'X-Parley-Key': s.key },
+                                                 body: JSON.stringify({ ref: 'h', hello: { user: 'cors' } }) });
+      assert.equal(sent.status, 202);
+      assert.equal(sent.headers.get('access-control-allow-origin'), app);
+      // An EventSource of that page sends the key in the query.
+      const ac = new AbortController();
+      const ev = await fetch(`${base}/events?key=${s.key}`, { headers: { Origin: app }, signal: ac.signal });
+      assert.equal(ev.status, 200);
+      assert.equal(ev.headers.get('access-control-allow-origin'), app);
+      ac.abort();
+      // Another page gets nothing, preflight or not.
+      for (const method of ['OPTIONS', 'POST']) {
+        const no = await fetch(`${gw.url}/v1/sessions`, { method, headers: { Origin: 'https://evil.example' } });
+        assert.equal(no.status, 403, method);
+        assert.equal(no.headers.get('access-control-allow-origin'), null);
+      }
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
 describe('long-polling limits', { timeout: 120_000 }, () => {
   test('a session nobody polls is closed after --session-idle-timeout', { timeout: test_ms }, async () => {
     const gw = await startGateway(['--store=memory', '--auth=none', '--session-idle-timeout=1',

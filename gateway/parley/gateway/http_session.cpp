@@ -380,6 +380,19 @@ private:
       return fail(http::status::forbidden, "forbidden",
                   "this page's origin may not use this gateway (--allowed-origins)");
     }
+    // A page of another allowed origin reads the answers (CORS): the
+    // browser asks first (OPTIONS) for the methods and headers it will use.
+    cors_origin_ = std::string{origin};
+    if (req.method() == http::verb::options) {
+      auto res = make_response(http::status::no_content, version, "text/plain", "");
+      if (!origin.empty()) {
+        res->set(http::field::access_control_allow_methods, "GET, POST, DELETE");
+        res->set(http::field::access_control_allow_headers,
+                 "Authorization, Content-Type, X-Parley-Key, Last-Event-ID");
+        res->set(http::field::access_control_max_age, "600");
+      }
+      return send(std::move(res));
+    }
     if (path == "/v1/sessions") {
       if (req.method() != http::verb::post)
         return fail(http::status::method_not_allowed, "method_not_allowed", "POST opens a session");
@@ -616,7 +629,11 @@ private:
     keep_alive_ = false;
     std::string head = "HTTP/1.1 200 OK\r\nServer: parley-gateway\r\n"
                        "Content-Type: text/event-stream\r\nCache-Control: no-store\r\n"
-                       "X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: 1000\n\n";
+                       "X-Accel-Buffering: no\r\nConnection: close\r\n";
+    if (!cors_origin_.empty()) // checked against --allowed-origins, without CR or LF
+      head += "Access-Control-Allow-Origin: " + cors_origin_ + "\r\nVary: Origin\r\n";
+    cors_origin_.clear();
+    head += "\r\nretry: 1000\n\n";
     if (!events_->ch->can_resume_after(cursor)) {
       // What came after the client's last event is gone: it starts over.
       events_->ch->close_with({1008, "resume point lost: open a new session and join with "
@@ -730,6 +747,11 @@ private:
   void send(std::shared_ptr<response> res, bool head_only = false,
             std::function<void()> after = nullptr) {
     state_->stats->http_response(res->result_int());
+    if (!cors_origin_.empty()) {
+      res->set(http::field::access_control_allow_origin, cors_origin_);
+      res->set(http::field::vary, "Origin");
+      cors_origin_.clear();
+    }
     bool keep = keep_alive_ && res->result_int() < 500;
     res->keep_alive(keep);
     res->prepare_payload();
@@ -787,6 +809,8 @@ private:
   bool handed_off_ = false;
   /// The request being answered asked to keep the connection.
   bool keep_alive_ = false;
+  /// A session request's allowed Origin, for the CORS header of its answer.
+  std::string cors_origin_;
   /// A long poll waiting for frames, with its timer (kept for the next).
   std::optional<poll_state> poll_;
   std::optional<net::steady_timer> poll_timer_;
