@@ -10,8 +10,10 @@
 //
 // Every wait is bounded and ends on an event (a frame, a close, an exit).
 // One file (about 560 lines) so a user can run one command to see a
-// third-party client work; its protocol helpers go to the shared JavaScript
-// client of issue 14.
+// third-party client work. It keeps its own few protocol helpers on purpose:
+// Parley's own JavaScript client (client/js, docs/clients.md) is what the
+// page and the other tests use; this file proves that a client which is not
+// Parley's, binary protobuf included, needs nothing but the .proto.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
