@@ -143,6 +143,12 @@ void connection::read_on(WS& ws) {
       }
       auto data = st.buf.data();
       std::string_view payload(static_cast<const char*>(data.data()), data.size());
+      if (ws.got_text() && self->on_text && self->on_text(*self, payload)) {
+        st.buf.consume(st.buf.size());
+        if (!st.down)
+          ws.async_read(st.buf, std::move(*this));
+        return;
+      }
       auto res = proto::decode_server(payload, ws.got_text() ? proto::encoding::json
                                                              : proto::encoding::binary);
       st.buf.consume(st.buf.size());
@@ -164,6 +170,14 @@ void connection::send(const v1::ClientFrame& frame) {
   if (!st.open || st.closing || st.down)
     return;
   st.queue.push_back(proto::encode(frame, http_ ? proto::encoding::json : st.tgt.enc));
+  pump();
+}
+
+void connection::send_encoded(std::string bytes) {
+  auto& st = *impl_;
+  if (!st.open || st.closing || st.down)
+    return;
+  st.queue.push_back(std::move(bytes));
   pump();
 }
 

@@ -51,6 +51,11 @@ public:
   std::function<void(connection&)> on_open;
   /// Called for every frame from the server.
   std::function<void(connection&, v1::ServerFrame&)> on_frame;
+  /// If set, sees every JSON text frame first, undecoded; true when it
+  /// handled the frame (on_frame is then not called). A mode's fast path:
+  /// protobuf's JSON parser costs the client more per frame than the
+  /// servers it measures spend.
+  std::function<bool(connection&, std::string_view)> on_text;
   /// Called once when the connection ends: `error` is empty after a close
   /// we asked for, else one line saying what failed.
   std::function<void(connection&, const std::string& error)> on_down;
@@ -63,6 +68,10 @@ public:
 
   /// Queues a frame (one write in flight, the rest wait).
   void send(const v1::ClientFrame& frame);
+
+  /// Queues a frame already encoded in the connection's encoding (JSON for
+  /// the HTTP transports).
+  void send_encoded(std::string bytes);
 
   /// Starts the close handshake (1000).
   void close();

@@ -170,6 +170,8 @@ void connection::open_session() {
 }
 
 void connection::http_deliver(std::string_view json) {
+  if (on_text && on_text(*this, json))
+    return;
   auto res = proto::decode_server(json, proto::encoding::json);
   if (auto* frame = std::get_if<v1::ServerFrame>(&res)) {
     if (on_frame)

@@ -220,6 +220,20 @@ TEST_F(ParleyBenchRun, ChurnWithoutLeavingClosesAfterThePublish) {
   EXPECT_EQ(number(json, "server_heap_returned"), 1) << json;
 }
 
+// Echo in JSON reads its acks by hand; anything else, such as the refusals
+// of a gateway on its default rate limit, still counts as an error and fails
+// the run.
+TEST(ParleyBenchEcho, PingsRefusedByTheRateLimitAreCountedAndFailTheRun) {
+  gateway_process gw({"--rate-limit=5", "--rate-burst=5", "--rate-strikes=1000"});
+  ASSERT_NE(gw.port(), 0);
+  auto r = run_program({PARLEY_BENCH_BIN, "echo", "--conns=2", "--duration=1", "--in-flight=8",
+                        "--timeout=20", "--url=ws://127.0.0.1:" + std::to_string(gw.port()) + "/ws"},
+                       40s);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_GT(number(r.out, "rate_limited").value_or(0), 0) << r.out;
+  EXPECT_NE(r.err.find("ERROR_CODE_RATE_LIMITED"), std::string::npos) << r.err;
+}
+
 TEST(ParleyBenchSpreading, SourceAddressesGetPastAPerAddressLimit) {
   // The gateway takes 11 connections per client address (one for the
   // tool's probe, which may not be gone yet); 30 over three source
