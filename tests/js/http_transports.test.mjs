@@ -481,6 +481,25 @@ describe('Server-Sent Events', { timeout: 120_000 }, () => {
       await gw.stop();
     }
   });
+
+  test('an empty send with ?ack= acknowledges what the stream carried, and frees it', { timeout: test_ms }, async () => {
+    const gw = await startGateway(['--store=memory', '--auth=none', '--public-metrics']);
+    try {
+      const s = await open(gw);
+      await send(s, [{ ref: 'h', hello: { user: 'acker' } }, { ref: 'p', ping: {} }]);
+      const events = await readEvents(`${s.base}/events`, s.headers, (evs) => evs.length >= 2);
+      assert.equal(events.length, 2);
+      const queued = async () => Number(/\nparley_gateway_outbound_queued_frames (\d+)/
+        .exec(await (await fetch(`${gw.url}/metrics`)).text())?.[1]);
+      assert.equal(await queued(), 2, 'kept for a resume');
+      const r = await send(s, [], { query: '?ack=2' });
+      assert.deepEqual(r, { status: 202, body: { accepted: 0 } });
+      assert.equal(await queued(), 0);
+      assert.equal((await send(s, [], { query: '?ack=9' })).status, 400, 'a frame never sent');
+    } finally {
+      await gw.stop();
+    }
+  });
 });
 
 // -- the library over each transport ----------------------------------------------------

@@ -236,6 +236,8 @@ export interface TransportContext {
   retryBackoff?: BackoffOptions;
   maxRetries?: number;
   maxBatchBytes?: number;
+  /** SSE: a client that only listens acknowledges what it received after this long (an empty send with ?ack=). Default 5000. */
+  ackAfterMs?: number;
   streamIdleMs?: number;
 }
 

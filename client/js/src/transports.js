@@ -32,6 +32,7 @@ export const transport_names = Object.freeze(['websocket', 'sse', 'longpoll']);
  * @property {number} [maxRetries] failed polls / streams in a row before the transport gives up
  * @property {number} [maxBatchBytes] the most bytes one POST .../send carries (welcome.limits.maxFrameBytes)
  * @property {number} [streamIdleMs] an event stream silent this long (no frame, no keep-alive) is reopened
+ * @property {number} [ackAfterMs] SSE: a client that only listens acknowledges after this long (an empty send with ?ack=)
  */
 
 const default_retry_backoff = Object.freeze({ initialMs: 250, maxMs: 5_000, factor: 2, jitter: 0.5 });
@@ -489,6 +490,11 @@ export class SseTransport extends SessionTransport {
     super(ctx);
     /** The id of the last event handed on: Last-Event-ID on a reconnect, ack= on a send. */
     this.lastId = 0;
+    /** The last id the server was told of; the server keeps what is after it for a resume. */
+    this._acked = 0;
+    /** A client that receives and sends nothing acknowledges after this long. */
+    this.ackAfterMs = ctx.ackAfterMs ?? 5_000;
+    this._ackTimer = null;
     this.retryMs = 1_000;
     this.streamIdleMs = ctx.streamIdleMs ?? 45_000;
   }
@@ -502,7 +508,41 @@ export class SseTransport extends SessionTransport {
   }
 
   _sendQuery() {
-    return this.lastId > 0 ? `?ack=${this.lastId}` : '';
+    if (this.lastId <= 0)
+      return '';
+    this._acked = this.lastId;
+    return `?ack=${this.lastId}`;
+  }
+
+  /** Acknowledges soon if no send does it first: an empty send with ?ack=. */
+  _scheduleAck() {
+    if (this._ackTimer || this.closed)
+      return;
+    this._ackTimer = setTimeout(() => {
+      this._ackTimer = null;
+      this._ackOnly();
+    }, this.ackAfterMs);
+  }
+
+  async _ackOnly() {
+    if (this.closed || this._sending || this._queue.length > 0 || this.lastId <= this._acked)
+      return;
+    const upto = this.lastId;
+    try {
+      const res = await this.fetch(`${this.path}/send?ack=${upto}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Parley-Key': this.key },
+        body: '[]',
+        signal: this._abort.signal,
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+      discard(res);
+      if (res.ok)
+        this._acked = Math.max(this._acked, upto);
+    } catch {
+      // The next send or acknowledgement tells the server instead.
+    }
   }
 
   /** One event of the stream, from either reader. */
@@ -528,6 +568,7 @@ export class SseTransport extends SessionTransport {
         return; // seen already (a resumed stream repeating itself)
       this._deliver(parseFrame(data));
       this.lastId = id;
+      this._scheduleAck();
     } else {
       this._deliver(parseFrame(data));
     }
@@ -619,6 +660,8 @@ export class SseTransport extends SessionTransport {
 
   _teardown() {
     super._teardown();
+    clearTimeout(this._ackTimer);
+    this._ackTimer = null;
     if (this.es) {
       this.es.onopen = this.es.onmessage = this.es.onerror = null;
       try {

@@ -203,6 +203,27 @@ test('sse (fetch): key header, frames as events, resume with Last-Event-ID after
   await t.close();
 });
 
+test('sse: a client that only listens acknowledges after ackAfterMs with an empty send', async () => {
+  const gw = new FakeGateway();
+  const { t, frames } = await open('sse', gw, { ackAfterMs: 30 });
+  t.send({ ref: '1', hello: { user: 'ann' } });
+  await until(() => frames.length === 1);
+  // The hello's send went out before any event: nothing acknowledged yet.
+  gw.publishAs('bob', 'lobby', 'x'); // not a member: nothing comes
+  t.send({ ref: '2', join: { room: 'lobby' } });
+  await until(() => frames.length === 2);
+  gw.publishAs('bob', 'lobby', 'one');
+  gw.publishAs('bob', 'lobby', 'two');
+  await until(() => frames.length === 4);
+  await until(() => gw.http.some((h) => h.path === '/v1/sessions/s1/send?ack=4' && h.body === '[]'));
+  const empty = () => gw.http.filter((h) => h.body === '[]');
+  const before = empty().length;
+  await tick(80);
+  assert.equal(empty().length, before, 'nothing new, nothing sent');
+  assert.equal(empty().filter((h) => h.path.endsWith('?ack=4')).length, 1, 'each id acknowledged once');
+  await t.close();
+});
+
 test('sse (fetch): event: close ends the transport with its code', async () => {
   const gw = new FakeGateway();
   const { t, frames, closed } = await open('sse', gw);

@@ -488,7 +488,8 @@ private:
       respond(http::status::bad_request, json_error("bad_request", reason), version,
               "application/json");
     };
-    if (auto ack = query_value(req.target(), "ack")) {
+    auto ack = query_value(req.target(), "ack");
+    if (ack) {
       auto n = parse_count(*ack);
       if (!n || !ch.ack(*n))
         return bad("ack: not the number of a frame this session sent");
@@ -509,8 +510,8 @@ private:
           return bad("every element of the array must be a ClientFrame object");
         frames.push_back(boost::json::serialize(f));
       }
-      if (frames.empty())
-        return bad("an empty array: nothing to send");
+      if (frames.empty() && !ack)
+        return bad("an empty array: nothing to send (with ?ack=N it acknowledges only)");
     } else {
       return bad("expected a ClientFrame object or an array of them");
     }
