@@ -35,6 +35,33 @@ struct connection::http_state {
   http::response<http::string_body> poll_res;
   std::string events; ///< the event stream's unparsed bytes
   bool events_started = false;
+
+  /// One request on the `send` socket (the session's key on it once there
+  /// is one, and `body` as JSON when not empty), then its answer in
+  /// `send_res`; `done(ec)` with the first error. `done` holds the
+  /// connection (and with it this state) alive.
+  template <class Done>
+  void exchange(const target& tgt, http::verb verb, std::string path, std::string body,
+                Done done) {
+    send_req = {verb, std::move(path), 11};
+    send_req.set(http::field::host, tgt.host);
+    send_req.set(http::field::user_agent, "parley-bench/0.1");
+    if (!key.empty())
+      send_req.set("X-Parley-Key", key);
+    if (!body.empty()) {
+      send_req.set(http::field::content_type, "application/json");
+      send_req.body() = std::move(body);
+    }
+    send_req.prepare_payload();
+    http::async_write(send, send_req, [this, done = std::move(done)](beast::error_code ec,
+                                                                      size_t) mutable {
+      if (ec)
+        return done(ec);
+      send_res = {};
+      http::async_read(send, send_buf, send_res,
+                       [done = std::move(done)](beast::error_code ec, size_t) mutable { done(ec); });
+    });
+  }
 };
 
 // Here, where http_state is complete.
@@ -130,41 +157,31 @@ void connection::start_http() {
 
 void connection::open_session() {
   auto& h = *http_;
-  h.send_req = {http::verb::post, "/v1/sessions", 11};
-  h.send_req.set(http::field::host, impl_->tgt.host);
-  h.send_req.set(http::field::user_agent, "parley-bench/0.1");
-  h.send_req.prepare_payload();
   auto self = shared_from_this();
-  http::async_write(h.send, h.send_req, [self](beast::error_code ec, size_t) {
+  h.exchange(impl_->tgt, http::verb::post, "/v1/sessions", {}, [self](beast::error_code ec) {
+    auto& h = *self->http_;
     if (ec)
       return self->fail(describe("open a session", ec));
-    auto& h = *self->http_;
-    h.send_res = {};
-    http::async_read(h.send, h.send_buf, h.send_res, [self](beast::error_code ec, size_t) {
-      auto& h = *self->http_;
+    if (h.send_res.result_int() != 201)
+      return self->fail("open a session: HTTP " + std::to_string(h.send_res.result_int()) + " "
+                        + h.send_res.body());
+    h.session = json_string(h.send_res.body(), "session");
+    h.key = json_string(h.send_res.body(), "key");
+    if (h.session.empty() || h.key.empty())
+      return self->fail("open a session: no id or key in " + h.send_res.body());
+    h.send.expires_never();
+    h.recv.expires_after(std::chrono::milliseconds(self->impl_->tgt.timeout_ms));
+    h.recv.async_connect(self->impl_->tgt.endpoint, [self](beast::error_code ec) {
       if (ec)
-        return self->fail(describe("open a session", ec));
-      if (h.send_res.result_int() != 201)
-        return self->fail("open a session: HTTP " + std::to_string(h.send_res.result_int()) + " "
-                          + h.send_res.body());
-      h.session = json_string(h.send_res.body(), "session");
-      h.key = json_string(h.send_res.body(), "key");
-      if (h.session.empty() || h.key.empty())
-        return self->fail("open a session: no id or key in " + h.send_res.body());
-      h.send.expires_never();
-      h.recv.expires_after(std::chrono::milliseconds(self->impl_->tgt.timeout_ms));
-      h.recv.async_connect(self->impl_->tgt.endpoint, [self](beast::error_code ec) {
-        if (ec)
-          return self->fail(describe("connect", ec));
-        self->http_->recv.socket().set_option(tcp::no_delay(true), ec);
-        self->http_->recv.expires_never();
-        auto& st = *self->impl_;
-        st.open = true;
-        if (self->on_open)
-          self->on_open(*self);
-        self->http_receive();
-        self->http_pump();
-      });
+        return self->fail(describe("connect", ec));
+      self->http_->recv.socket().set_option(tcp::no_delay(true), ec);
+      self->http_->recv.expires_never();
+      auto& st = *self->impl_;
+      st.open = true;
+      if (self->on_open)
+        self->on_open(*self);
+      self->http_receive();
+      self->http_pump();
     });
   });
 }
@@ -296,56 +313,34 @@ void connection::http_pump() {
     body += ']';
     st.queue.clear();
     h.sending = true;
-    h.send_req = {http::verb::post, "/v1/sessions/" + h.session + "/send", 11};
-    h.send_req.set(http::field::host, st.tgt.host);
-    h.send_req.set("X-Parley-Key", h.key);
-    h.send_req.set(http::field::content_type, "application/json");
-    h.send_req.body() = std::move(body);
-    h.send_req.prepare_payload();
-    auto self = shared_from_this();
-    http::async_write(h.send, h.send_req, [self](beast::error_code ec, size_t) {
-      if (ec)
-        return self->fail(describe("send", ec));
-      auto& h = *self->http_;
-      h.send_res = {};
-      http::async_read(h.send, h.send_buf, h.send_res, [self](beast::error_code ec, size_t) {
-        auto& h = *self->http_;
-        h.sending = false;
-        if (self->impl_->down)
-          return;
-        if (ec)
-          return self->fail(describe("send", ec));
-        if (h.send_res.result_int() != 202)
-          return self->fail("send: HTTP " + std::to_string(h.send_res.result_int()) + " "
-                            + h.send_res.body());
-        self->http_pump();
-      });
-    });
+    h.exchange(st.tgt, http::verb::post, "/v1/sessions/" + h.session + "/send", std::move(body),
+               [self = shared_from_this()](beast::error_code ec) {
+                 auto& h = *self->http_;
+                 h.sending = false;
+                 if (self->impl_->down)
+                   return;
+                 if (ec)
+                   return self->fail(describe("send", ec));
+                 if (h.send_res.result_int() != 202)
+                   return self->fail("send: HTTP " + std::to_string(h.send_res.result_int()) + " "
+                                     + h.send_res.body());
+                 self->http_pump();
+               });
     return;
   }
   if (st.closing && !st.close_sent) {
     st.close_sent = true;
     h.sending = true;
-    h.send_req = {http::verb::delete_, "/v1/sessions/" + h.session, 11};
-    h.send_req.set(http::field::host, st.tgt.host);
-    h.send_req.set("X-Parley-Key", h.key);
-    h.send_req.prepare_payload();
-    auto self = shared_from_this();
-    http::async_write(h.send, h.send_req, [self](beast::error_code ec, size_t) {
-      auto& h = *self->http_;
-      h.send_res = {};
-      if (ec)
-        return self->fail(describe("close", ec));
-      http::async_read(h.send, h.send_buf, h.send_res, [self](beast::error_code ec, size_t) {
-        auto& st = *self->impl_;
-        if (st.down)
-          return;
-        st.down = true;
-        self->close_http_sockets();
-        if (self->on_down)
-          self->on_down(*self, ec ? describe("close", ec) : "");
-      });
-    });
+    h.exchange(st.tgt, http::verb::delete_, "/v1/sessions/" + h.session, {},
+               [self = shared_from_this()](beast::error_code ec) {
+                 auto& st = *self->impl_;
+                 if (st.down)
+                   return;
+                 st.down = true;
+                 self->close_http_sockets();
+                 if (self->on_down)
+                   self->on_down(*self, ec ? describe("close", ec) : "");
+               });
   }
 }
 

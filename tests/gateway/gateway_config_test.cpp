@@ -93,6 +93,11 @@ TEST(GatewayConfig, BadValuesFromAnySourceAreRefusedInOneLine) {
   expect_refused({bin, "--max-connections-per-address=-1"}, "--max-connections-per-address");
   expect_refused({bin, "--outbound-bytes=12"}, "--outbound-bytes");
   expect_refused({bin, "--drain-timeout"}, "--drain-timeout");
+  // The HTTP transports' timeouts: whole seconds from 1.
+  expect_refused({bin, "--poll-timeout=0"}, "--poll-timeout");
+  expect_refused({bin, "--poll-timeout=301"}, "--poll-timeout");
+  expect_refused({bin, "--session-idle-timeout=soon"}, "--session-idle-timeout");
+  expect_refused({bin, "--sse-keepalive=-5"}, "--sse-keepalive");
   // Cluster TLS flags without a cluster port would be ignored: refused.
   expect_refused({bin, "--cluster-cert=node.pem"}, "need --cluster-port");
   expect_refused({bin, "--cluster-insecure"}, "need --cluster-port");

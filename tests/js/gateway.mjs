@@ -1,5 +1,6 @@
 // Starts the real parley-gateway binary for a JavaScript test and stops it.
-// Node built-ins only, so it works before anything else is imported.
+// Node built-ins only, so it works before anything else is imported (and
+// `need` imports the npm packages, saying how to install a missing one).
 //
 //   const gw = await startGateway(['--max-frame-bytes=1024']);
 //   new WebSocket(gw.wsUrl) ...
@@ -15,6 +16,19 @@ export const startup_timeout_ms = 15_000;
 export const stop_timeout_ms = 15_000;
 
 const listening = /parley-gateway listening on (127\.0\.0\.1):(\d+)/;
+
+/// Imports an npm package from tests/js/node_modules (its default export),
+/// failing (not skipping) with the command that installs it.
+export async function need(name) {
+  try {
+    return (await import(name)).default;
+  } catch (e) {
+    if (e.code === 'ERR_MODULE_NOT_FOUND')
+      throw new Error(`the npm package '${name}' is missing from tests/js/node_modules: `
+                      + "run 'bash scripts/deps.sh --test' (or 'npm ci' in tests/js)", { cause: e });
+    throw e;
+  }
+}
 
 /// The gateway binary named by PARLEY_GATEWAY_BIN; throws if it is not set.
 export function gatewayBin() {

@@ -15,19 +15,8 @@ import path from 'node:path';
 import { describe, test, before, after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { startGateway } from './gateway.mjs';
+import { need, startGateway } from './gateway.mjs';
 import { ParleyClient, SseParser } from '../../client/js/src/index.js';
-
-async function need(name) {
-  try {
-    return (await import(name)).default;
-  } catch (e) {
-    if (e.code === 'ERR_MODULE_NOT_FOUND')
-      throw new Error(`the npm package '${name}' is missing from tests/js/node_modules: `
-                      + "run 'bash scripts/deps.sh --test' (or 'npm ci' in tests/js)", { cause: e });
-    throw e;
-  }
-}
 
 const WebSocket = await need('ws');
 
@@ -89,6 +78,16 @@ async function hello(s, user, room) {
   return last;
 }
 
+/// Two polls from `cursor` at once, each waiting up to 20 s. Whichever the
+/// gateway saw first is answered at once, superseded, by the other: its
+/// answer is the event that proves the other one waits. Resolves to
+/// { superseded: that answer, waiting: the other poll's promise }.
+async function twoPolls(s, cursor) {
+  const polls = [poll(s, cursor, { wait: 20_000 }), poll(s, cursor, { wait: 20_000 })];
+  const first = await Promise.race(polls.map((p, i) => p.then((r) => ({ r, i }))));
+  return { superseded: first.r, waiting: polls[1 - first.i] };
+}
+
 /// Reads an event stream until `enough(events)` or the deadline; returns the
 /// events ({ type, data, lastEventId }) and aborts the request.
 async function readEvents(url, headers, enough, { ms = 5000 } = {}) {
@@ -148,9 +147,14 @@ describe('long-polling', { timeout: 120_000 }, () => {
     const s = await open(gw);
     const cursor = await hello(s, 'lost', 'lp-lost');
     await send(s, [{ ref: 'a', ping: {} }, { ref: 'b', ping: {} }]);
-    await new Promise((r) => setTimeout(r, 200));
-    const first = await poll(s, cursor);
-    assert.equal(first.status, 200);
+    // Without acknowledging: poll from the same cursor until both replies are there.
+    let first;
+    for (const deadline = Date.now() + 8000; ;) {
+      first = await poll(s, cursor);
+      assert.equal(first.status, 200);
+      if (first.body.frames.some((f) => f.ref === 'b') || Date.now() > deadline)
+        break;
+    }
     assert.deepEqual(first.body.frames.map((f) => f.ref), ['a', 'b']);
     // The answer "got lost": poll again with the old ack.
     const again = await poll(s, cursor);
@@ -163,16 +167,13 @@ describe('long-polling', { timeout: 120_000 }, () => {
   test('a second poll on a session answers the first at once, superseded', { timeout: test_ms }, async () => {
     const s = await open(gw);
     const cursor = await hello(s, 'twice', 'lp-twice');
-    const p1 = poll(s, cursor, { wait: 10_000 });
-    await new Promise((r) => setTimeout(r, 300));
     const started = Date.now();
-    const p2 = poll(s, cursor, { wait: 10_000 });
-    const a1 = await p1;
-    assert.ok(Date.now() - started < 5000, 'the first poll was answered when the second came');
-    assert.deepEqual(a1.body, { last: cursor, frames: [], superseded: true });
+    const { superseded, waiting } = await twoPolls(s, cursor);
+    assert.ok(Date.now() - started < 5000, 'the older poll was answered when the newer came');
+    assert.deepEqual(superseded.body, { last: cursor, frames: [], superseded: true });
     // The newer poll is the one that gets the next frame.
     await send(s, { ref: 'p', ping: {} });
-    const a2 = await p2;
+    const a2 = await waiting;
     assert.equal(a2.status, 200);
     assert.deepEqual(a2.body.frames.map((f) => f.ref), ['p']);
   });
@@ -347,11 +348,17 @@ describe('long-polling limits', { timeout: 120_000 }, () => {
     try {
       const s = await open(gw);
       await hello(s, 'sleepy');
-      await new Promise((r) => setTimeout(r, 3500));
-      assert.equal((await poll(s, 0)).status, 404);
-      const m = await (await fetch(`${gw.url}/metrics`)).text();
+      // Watched from /metrics, which does not touch the session.
+      let m = '';
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+        m = await (await fetch(`${gw.url}/metrics`)).text();
+        if (/parley_gateway_http_sessions 0\n/.test(m))
+          break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
       assert.match(m, /parley_gateway_dropped_total\{reason="idle_timeout"\} 1/);
       assert.match(m, /parley_gateway_http_sessions 0/);
+      assert.equal((await poll(s, 0)).status, 404);
     } finally {
       await gw.stop();
     }
@@ -416,8 +423,7 @@ describe('long-polling limits', { timeout: 120_000 }, () => {
     const gw = await startGateway(['--store=memory', '--auth=none']);
     const s = await open(gw);
     const cursor = await hello(s, 'drained');
-    const waiting = poll(s, cursor, { wait: 20_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    const { waiting } = await twoPolls(s, cursor);
     const stopped = gw.stop();
     const r = await waiting;
     assert.equal(r.body.close.code, 1001);
@@ -466,12 +472,18 @@ describe('Server-Sent Events', { timeout: 120_000 }, () => {
         frames.push({ ref: `p${i}`, ping: {} });
       await send(s, frames.slice(0, 1));
       const url = `${s.base}/events`;
-      // Stream everything (the stream keeps only the last 4 for a resume).
-      const streamed = readEvents(url, s.headers, (evs) => evs.length >= 11);
-      await new Promise((r) => setTimeout(r, 200));
-      for (const f of frames.slice(1))
-        await send(s, f);
-      assert.equal((await streamed).length, 11);
+      // Stream everything, each ping sent once the stream carried the frame
+      // before it (the stream keeps only the last 4 for a resume; frames
+      // not streamed yet would count against the bound).
+      let sent = 1;
+      const sends = [];
+      const streamed = await readEvents(url, s.headers, (evs) => {
+        for (; sent < frames.length && sent <= evs.length; ++sent)
+          sends.push(send(s, frames[sent]));
+        return evs.length >= 11;
+      });
+      assert.deepEqual((await Promise.all(sends)).map((r) => r.status), Array(10).fill(202));
+      assert.equal(streamed.length, 11);
       const late = await readEvents(url, { ...s.headers, 'Last-Event-ID': '1' }, (evs) => evs.some((e) => e.type === 'close'));
       const close = late.find((e) => e.type === 'close');
       assert.ok(close, JSON.stringify(late));

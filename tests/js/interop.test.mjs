@@ -24,22 +24,9 @@ import { describe, test, before, after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import { startGateway } from './gateway.mjs';
+import { need, startGateway } from './gateway.mjs';
 
 // -- the npm packages -------------------------------------------------------------
-
-/// Imports an npm package from tests/js/node_modules, failing (not skipping)
-/// with the command that installs it.
-async function need(name) {
-  try {
-    return (await import(name)).default;
-  } catch (e) {
-    if (e.code === 'ERR_MODULE_NOT_FOUND')
-      throw new Error(`the npm package '${name}' is missing from tests/js/node_modules: `
-                      + "run 'bash scripts/deps.sh --test' (or 'npm ci' in tests/js)", { cause: e });
-    throw e;
-  }
-}
 
 const WebSocket = await need('ws');
 const protobuf = await need('protobufjs');

@@ -92,6 +92,13 @@ std::string json_error(const char* code, const std::string& reason) {
          + boost::json::serialize(boost::json::string(reason)) + "}\n";
 }
 
+/// How a session ended, as a poll's `close` and an event stream's close
+/// event carry it.
+std::string close_json(const internal::channel_close& c) {
+  return "{\"code\":" + std::to_string(c.code)
+         + ",\"reason\":" + boost::json::serialize(boost::json::string(c.reason)) + "}";
+}
+
 /// A poll's or an event stream's frames in one response: at most this many
 /// bytes (at least one frame), the rest in the next.
 constexpr size_t max_batch_bytes = 256 * 1024;
@@ -264,11 +271,12 @@ private:
       return close();
     keep_alive_ = false;
     if (ec == http::error::body_limit && internal::channel_path(path_of(parser_->get().target())))
-      return respond(http::status::payload_too_large,
-                     json_error("too_large", "a body over " + std::to_string(std::max(
-                                  state_->cfg.max_request_bytes, state_->cfg.max_frame_bytes))
-                                  + " bytes (--max-frame-bytes)"),
-                     parser_->get().version(), "application/json");
+      return refuse(http::status::payload_too_large, "too_large",
+                    "a body over "
+                      + std::to_string(std::max(state_->cfg.max_request_bytes,
+                                                state_->cfg.max_frame_bytes))
+                      + " bytes (--max-frame-bytes)",
+                    parser_->get().version());
     if (ec)
       return respond(http::status::bad_request, "bad request: " + ec.message() + "\n", 11);
     auto req = parser_->release();
@@ -364,11 +372,17 @@ private:
 
   using request = http::request<http::string_body>;
 
+  /// An HTTP transport's error: JSON with a code (docs/protocol.md).
+  void refuse(http::status status, const char* code, const std::string& reason,
+              unsigned version) {
+    respond(status, json_error(code, reason), version, "application/json");
+  }
+
   void on_channel_request(request req) {
     auto version = req.version();
     auto path = std::string{path_of(req.target())};
     auto fail = [&](http::status status, const char* code, const std::string& reason) {
-      respond(status, json_error(code, reason), version, "application/json");
+      refuse(status, code, reason, version);
     };
     // A page's script must come from an allowed origin, as for an upgrade
     // (clients that are not browsers send no Origin).
@@ -448,17 +462,15 @@ private:
     auto version = req.version();
     if (state_->stopping()) {
       state_->stats->refused("draining");
-      return respond(http::status::service_unavailable,
-                     json_error("unavailable", "draining: try another node"), version,
-                     "application/json");
+      return refuse(http::status::service_unavailable, "unavailable",
+                    "draining: try another node", version);
     }
     // A session holds a connection slot as a WebSocket does.
     internal::connection_slot slot{state_, slot_.address()};
     if (!slot) {
       state_->stats->refused(slot.refusal);
-      return respond(http::status::service_unavailable,
-                     json_error("unavailable", "too many connections (" + slot.refusal + ")"),
-                     version, "application/json");
+      return refuse(http::status::service_unavailable, "unavailable",
+                    "too many connections (" + slot.refusal + ")", version);
     }
     std::string token = query_value(req.target(), "token").value_or("");
     auto auth = req[http::field::authorization];
@@ -485,8 +497,7 @@ private:
   void channel_send(internal::http_channel& ch, const request& req) {
     auto version = req.version();
     auto bad = [&](const std::string& reason) {
-      respond(http::status::bad_request, json_error("bad_request", reason), version,
-              "application/json");
+      refuse(http::status::bad_request, "bad_request", reason, version);
     };
     auto ack = query_value(req.target(), "ack");
     if (ack) {
@@ -529,18 +540,16 @@ private:
     if (auto ack = query_value(req.target(), "ack")) {
       auto n = parse_count(*ack);
       if (!n || !ch->ack(*n))
-        return respond(http::status::bad_request,
-                       json_error("bad_request", "ack: not the number of a frame this session sent"),
-                       version, "application/json");
+        return refuse(http::status::bad_request, "bad_request",
+                      "ack: not the number of a frame this session sent", version);
       cursor = *n;
     }
     auto wait = std::chrono::milliseconds{state_->cfg.poll_timeout};
     if (auto w = query_value(req.target(), "wait")) {
       auto n = parse_count(*w);
       if (!n)
-        return respond(http::status::bad_request,
-                       json_error("bad_request", "wait: milliseconds, a whole number"), version,
-                       "application/json");
+        return refuse(http::status::bad_request, "bad_request",
+                      "wait: milliseconds, a whole number", version);
       wait = std::min(wait, std::chrono::milliseconds{*n});
     }
     poll_ = poll_state{std::move(ch), 0, cursor, version};
@@ -593,8 +602,7 @@ private:
     if (superseded)
       body += ",\"superseded\":true";
     if (b.close)
-      body += ",\"close\":{\"code\":" + std::to_string(b.close->code) + ",\"reason\":"
-              + boost::json::serialize(boost::json::string(b.close->reason)) + "}";
+      body += ",\"close\":" + close_json(*b.close);
     body += "}\n";
     auto res = make_response(http::status::ok, p.version, "application/json", std::move(body));
     res->set(http::field::cache_control, "no-store");
@@ -620,9 +628,8 @@ private:
     if (given) {
       auto n = parse_count(*given);
       if (!n)
-        return respond(http::status::bad_request,
-                       json_error("bad_request", "Last-Event-ID: not a frame number"),
-                       req.version(), "application/json");
+        return refuse(http::status::bad_request, "bad_request",
+                      "Last-Event-ID: not a frame number", req.version());
       cursor = *n;
     }
     state_->stats->http_response(200);
@@ -664,8 +671,7 @@ private:
       *text += "\n\n";
     }
     if (b.close)
-      *text += "event: close\ndata: {\"code\":" + std::to_string(b.close->code) + ",\"reason\":"
-               + boost::json::serialize(boost::json::string(b.close->reason)) + "}\n\n";
+      *text += "event: close\ndata: " + close_json(*b.close) + "\n\n";
     write_events(std::move(text), b.last, b.close.has_value());
   }
 
