@@ -1,5 +1,7 @@
 // Costs of Parley's actor layer, side by side with the same work written
-// directly on CAF: ping-pong round trips, spawn + exit, memory per idle actor.
+// directly on CAF: ping-pong round trips, spawn + exit, fan-out, many senders
+// to one mailbox, memory per idle actor. scripts/bench-erlang.sh runs the
+// same workloads on Erlang/OTP (bench/peers/erlang) and prints both.
 
 #include "bench_main.hpp"
 #include "parley/actors/ping_pong.hpp"
@@ -157,6 +159,121 @@ void BM_SpawnAndExit(benchmark::State& state) {
   self->send_exit(spawner, caf::exit_reason::user_shutdown);
 }
 BENCHMARK(BM_SpawnAndExit)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// -- fan-out and mailbox, the workloads of bench/peers/erlang --------------------
+
+using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+using ack_atom = caf::atom_constant<caf::atom("ack")>;
+using round_atom = caf::atom_constant<caf::atom("round")>;
+using expect_atom = caf::atom_constant<caf::atom("expect")>;
+using burst_atom = caf::atom_constant<caf::atom("burst")>;
+
+// One round: the hub sends one message to each member, each member answers
+// with one message, the round ends when every answer is in.
+struct hub_state {
+  std::vector<caf::actor> members;
+  size_t pending = 0;
+  caf::response_promise promise;
+};
+
+caf::behavior fan_member(caf::event_based_actor* self) {
+  return {[self](deliver_atom) {
+    self->send(caf::actor_cast<caf::actor>(self->current_sender()), ack_atom::value);
+  }};
+}
+
+caf::behavior hub_impl(caf::stateful_actor<hub_state>* self, std::vector<caf::actor> members) {
+  self->state.members = std::move(members);
+  return {
+    [self](round_atom) {
+      auto& st = self->state;
+      st.pending = st.members.size();
+      st.promise = self->make_response_promise();
+      for (auto& m : st.members)
+        self->send(m, deliver_atom::value);
+      return st.promise;
+    },
+    [self](ack_atom) {
+      if (--self->state.pending == 0)
+        self->state.promise.deliver(caf::unit);
+    },
+  };
+}
+
+void BM_ActorFanOut(benchmark::State& state) {
+  auto& sys = system();
+  const auto n = static_cast<size_t>(state.range(0));
+  std::vector<caf::actor> members;
+  members.reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    members.push_back(sys.spawn(fan_member));
+  auto hub = sys.spawn(hub_impl, members);
+  caf::scoped_actor self{sys};
+  for (auto _ : state) {
+    self->request(hub, caf::infinite, round_atom::value)
+      .receive([] {}, [&](caf::error& err) { state.SkipWithError(sys.render(err).c_str()); });
+  }
+  state.counters["deliveries_per_s"] = benchmark::Counter(
+    static_cast<double>(state.iterations() * n), benchmark::Counter::kIsRate);
+  self->send_exit(hub, caf::exit_reason::user_shutdown);
+  for (auto& m : members)
+    self->send_exit(m, caf::exit_reason::user_shutdown);
+}
+BENCHMARK(BM_ActorFanOut)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)
+  ->UseRealTime();
+
+// Many senders, one receiver: each of S senders sends K messages; the round
+// ends when the receiver has counted S × K.
+struct sink_state {
+  uint64_t left = 0;
+  caf::response_promise promise;
+};
+
+caf::behavior counting_receiver(caf::stateful_actor<sink_state>* self) {
+  return {
+    [self](expect_atom, uint64_t total) {
+      self->state.left = total;
+      self->state.promise = self->make_response_promise();
+      return self->state.promise;
+    },
+    [self](uint64_t) {
+      if (--self->state.left == 0)
+        self->state.promise.deliver(caf::unit);
+    },
+  };
+}
+
+caf::behavior burst_sender(caf::event_based_actor* self) {
+  return {[self](burst_atom, const caf::actor& to, uint64_t k) {
+    for (uint64_t i = 0; i < k; ++i)
+      self->send(to, i);
+  }};
+}
+
+void BM_Mailbox(benchmark::State& state) {
+  auto& sys = system();
+  const auto senders = static_cast<size_t>(state.range(0));
+  const uint64_t per_sender = 10000;
+  auto receiver = sys.spawn(counting_receiver);
+  std::vector<caf::actor> pool;
+  for (size_t i = 0; i < senders; ++i)
+    pool.push_back(sys.spawn(burst_sender));
+  caf::scoped_actor self{sys};
+  for (auto _ : state) {
+    // The expectation is in the receiver's mailbox before any sender starts.
+    auto answer = self->request(receiver, caf::infinite, expect_atom::value, senders * per_sender);
+    for (auto& s : pool)
+      self->send(s, burst_atom::value, receiver, per_sender);
+    std::move(answer).receive(
+      [] {}, [&](caf::error& err) { state.SkipWithError(sys.render(err).c_str()); });
+  }
+  state.counters["msgs_per_s"] = benchmark::Counter(
+    static_cast<double>(state.iterations() * senders * per_sender), benchmark::Counter::kIsRate);
+  self->send_exit(receiver, caf::exit_reason::user_shutdown);
+  for (auto& s : pool)
+    self->send_exit(s, caf::exit_reason::user_shutdown);
+}
+BENCHMARK(BM_Mailbox)->Arg(100)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // -- memory per idle actor -----------------------------------------------------------
 

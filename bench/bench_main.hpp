@@ -7,6 +7,7 @@
 
 #include "parley/runtime/config.hpp"
 #include "parley/runtime/node.hpp"
+#include "parley/runtime/scheduler.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -30,7 +31,7 @@ inline int run(int argc, char** argv,
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", node.scheduler_threads());
   auto* policy = std::getenv("PARLEY_SCHEDULER");
-  cfg.set("scheduler.policy", caf::atom_from_string(policy ? policy : node.scheduler));
+  runtime::use_scheduler(cfg, policy ? policy : node.scheduler);
   runtime::announce_runtime(cfg);
   if (announce)
     announce(cfg);

@@ -13,6 +13,7 @@
 // due, so a store that falls behind shows it.
 #include "parley/actors/room.hpp"
 #include "parley/runtime/node.hpp"
+#include "parley/runtime/scheduler.hpp"
 #include "parley/store/store_service.hpp"
 #include "parley/version.hpp"
 
@@ -150,8 +151,7 @@ struct bench_config : caf::actor_system_config {
     set("scheduler.max-threads", threads);
     // The node's policy (docs/configuration.md), or PARLEY_SCHEDULER's.
     auto* policy = std::getenv("PARLEY_SCHEDULER");
-    set("scheduler.policy",
-        caf::atom_from_string(policy && std::string{policy} == "stealing" ? "stealing" : "sharing"));
+    runtime::use_scheduler(*this, policy ? policy : runtime::node_config{}.scheduler);
   }
 };
 

@@ -4,9 +4,16 @@
 #   deps.sh          what building and running needs
 #   deps.sh --test   also what the tests need: Chromium, Node.js and the npm
 #                    packages of tests/js and bench/peers/ws-server
+#   deps.sh --bench  also Erlang/OTP, the peer of scripts/bench-erlang.sh
 set -euo pipefail
 with_tests=0
-[ "${1:-}" = "--test" ] && with_tests=1
+with_bench=0
+case "${1:-}" in
+  --test) with_tests=1 ;;
+  --bench) with_bench=1 ;;
+  "") ;;
+  *) echo "deps.sh: unknown argument '$1' (--test or --bench)" >&2; exit 2 ;;
+esac
 
 packages=(
   g++ cmake make ccache pkg-config
@@ -27,6 +34,10 @@ if [ $with_tests -eq 1 ]; then
   # The browser and interop tests run Node.js; keep a newer one if present.
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
+fi
+
+if [ $with_bench -eq 1 ]; then
+  packages+=(erlang-base erlang-dev python3)
 fi
 
 missing=()

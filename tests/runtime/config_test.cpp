@@ -119,6 +119,8 @@ TEST_F(ConfigTest, SchedulerPolicyIsChecked) {
   EXPECT_EQ(cfg.scheduler, "sharing");
   EXPECT_FALSE(parse({"--scheduler=stealing"}));
   EXPECT_EQ(cfg.scheduler, "stealing");
+  EXPECT_FALSE(parse({"--scheduler=affinity"}));
+  EXPECT_EQ(cfg.scheduler, "affinity");
   EXPECT_EQ(parse({"--scheduler=fifo"}), usage_error_status);
   expect_one_line(last_stderr);
 }

@@ -1,6 +1,7 @@
 #include "parley/runtime/config.hpp"
 
 #include "parley/runtime/log.hpp"
+#include "parley/runtime/scheduler.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -36,9 +37,10 @@ void add_node_options(CLI::App& app, node_config& cfg) {
     ->envname("PARLEY_THREADS")
     ->check(CLI::Range(0, 1024))
     ->capture_default_str();
-  app.add_option("--scheduler", cfg.scheduler, "CAF scheduler policy: sharing or stealing")
+  app.add_option("--scheduler", cfg.scheduler,
+                 "Scheduler policy: affinity (Parley's), sharing or stealing (CAF's)")
     ->envname("PARLEY_SCHEDULER")
-    ->check(CLI::IsMember({"sharing", "stealing"}))
+    ->check(CLI::IsMember(scheduler_policies()))
     ->capture_default_str();
   app.add_option("--log-level", cfg.log_level, "trace, debug, info, warn, error or off")
     ->envname("PARLEY_LOG_LEVEL")

@@ -2,6 +2,7 @@
 
 #include "parley/runtime/errc.hpp"
 #include "parley/runtime/log.hpp"
+#include "parley/runtime/scheduler.hpp"
 
 #include <caf/exit_reason.hpp>
 #include <caf/to_string.hpp>
@@ -53,7 +54,7 @@ node::node(const node_config& cfg, const setup_fn& setup) : cfg_(cfg) {
   auto set = watched_signals();
   masked_ = pthread_sigmask(SIG_BLOCK, &set, nullptr) == 0;
   sys_cfg_.set("scheduler.max-threads", cfg_.scheduler_threads());
-  sys_cfg_.set("scheduler.policy", caf::atom_from_string(cfg_.scheduler));
+  use_scheduler(sys_cfg_, cfg_.scheduler);
   announce_runtime(sys_cfg_);
   if (setup)
     setup(sys_cfg_);
