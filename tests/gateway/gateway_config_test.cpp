@@ -98,6 +98,9 @@ TEST(GatewayConfig, BadValuesFromAnySourceAreRefusedInOneLine) {
   expect_refused({bin, "--poll-timeout=301"}, "--poll-timeout");
   expect_refused({bin, "--session-idle-timeout=soon"}, "--session-idle-timeout");
   expect_refused({bin, "--sse-keepalive=-5"}, "--sse-keepalive");
+  // The scheduler and where actors run.
+  expect_refused({bin, "--scheduler=fifo"}, "--scheduler");
+  expect_refused({bin, "--io-runs-actors=sometimes"}, "--io-runs-actors");
   // Cluster TLS flags without a cluster port would be ignored: refused.
   expect_refused({bin, "--cluster-cert=node.pem"}, "need --cluster-port");
   expect_refused({bin, "--cluster-insecure"}, "need --cluster-port");

@@ -116,11 +116,11 @@ TEST_F(ConfigTest, UnknownLogLevelIsAUsageError) {
 }
 
 TEST_F(ConfigTest, SchedulerPolicyIsChecked) {
-  EXPECT_EQ(cfg.scheduler, "sharing");
+  EXPECT_EQ(cfg.scheduler, "affinity");
   EXPECT_FALSE(parse({"--scheduler=stealing"}));
   EXPECT_EQ(cfg.scheduler, "stealing");
-  EXPECT_FALSE(parse({"--scheduler=affinity"}));
-  EXPECT_EQ(cfg.scheduler, "affinity");
+  EXPECT_FALSE(parse({"--scheduler=sharing"}));
+  EXPECT_EQ(cfg.scheduler, "sharing");
   EXPECT_EQ(parse({"--scheduler=fifo"}), usage_error_status);
   expect_one_line(last_stderr);
 }

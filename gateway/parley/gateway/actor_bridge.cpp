@@ -6,6 +6,7 @@
 #include "parley/actors/room_relay.hpp"
 #include "parley/runtime/cluster.hpp"
 #include "parley/runtime/cluster_gate.hpp"
+#include "parley/runtime/scheduler.hpp"
 
 #include "parley/actors/rooms_directory.hpp"
 #include "parley/gateway/listener.hpp"
@@ -181,7 +182,10 @@ runtime::child_spec gateway_child(gateway_config gcfg, actors::connection_config
                                               const runtime::supervisor_actor&)
     -> caf::expected<caf::actor> {
     auto factory = make_connection_factory(sys, ccfg, [slot] { return slot->get(); });
-    auto l = std::make_shared<listener>(gcfg, std::move(factory), m);
+    auto l = std::make_shared<listener>(gcfg, std::move(factory), m,
+                                        [&sys](std::function<void()> request_run) {
+                                          return runtime::host_actors(sys, std::move(request_run));
+                                        });
     if (auto err = l->start())
       return caf::make_error(caf::sec::runtime_error, *err);
     return caf::actor_cast<caf::actor>(sys.spawn<caf::detached>(listener_impl, std::move(l)));

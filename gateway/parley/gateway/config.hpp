@@ -35,6 +35,11 @@ struct gateway_config {
   /// the actors' scheduler takes the rest. One thread handles thousands of
   /// idle sockets; the actors do the work.
   size_t io_threads = std::max<size_t>(1, std::thread::hardware_concurrency() / 2);
+  /// Whether the I/O threads also run the actors their sockets wake (the
+  /// connection actor and what it wakes in turn), so a request is answered
+  /// on the thread that read it. Needs the `affinity` scheduler; idle
+  /// workers still take over when an I/O thread falls behind.
+  bool io_runs_actors = true;
   /// Open sockets at most; further clients get HTTP 503. The machine allows
   /// ~20,000 open files per process.
   size_t max_connections = 10000;

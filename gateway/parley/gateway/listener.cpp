@@ -1,6 +1,10 @@
 // Beast/Asio only: no CAF header may be included here.
 #include "parley/gateway/listener.hpp"
 
+#include "parley/runtime/scheduler.hpp"
+
+#include <pthread.h>
+
 #include "parley/gateway/admin_session.hpp"
 #include "parley/gateway/internal/http_channel.hpp"
 #include "parley/gateway/session.hpp"
@@ -121,6 +125,29 @@ struct listener::impl {
         gauge_family_of("parley_gateway_write_starts_pending",
                         "Sessions waiting for their write to start", as_double(n.ready))};
     });
+  }
+
+  /// An I/O thread's loop. With one I/O thread and an actor host, the
+  /// actors its handlers wake run in a handler of their own on this thread,
+  /// posted when the first is queued: a frame read here is answered here,
+  /// and the answer's write is posted from inside the loop (no wake-up).
+  /// With more I/O threads a posted handler may run on any of them, so the
+  /// actors go to the scheduler as before.
+  void run_io() {
+    pthread_setname_np(pthread_self(), "parley.io");
+    std::unique_ptr<runtime::actor_host> host;
+    runtime::actor_host* self = nullptr; // outlives every handler posted below
+    if (hosts && state->cfg.io_runs_actors && state->cfg.io_threads == 1) {
+      host = hosts([this, &self] {
+        // Jobs per turn before the ready I/O gets its turn again.
+        net::post(ioc, [&self] { self->run(64); });
+      });
+      self = host.get();
+    }
+    ioc.run();
+    // Stopped with actors still waiting here: run them before the host goes.
+    while (host && host->pending())
+      host->run(64);
   }
 
   /// Each socket's executor. With one I/O thread every handler already runs
@@ -336,14 +363,16 @@ struct listener::impl {
   tcp::endpoint admin_bound;
   std::shared_ptr<internal::shared_state> state;
   std::vector<std::thread> threads;
+  actor_host_factory hosts;
   tcp::endpoint bound;
   bool stopped = false;
 };
 
-listener::listener(gateway_config cfg, connection_factory factory, std::shared_ptr<metrics> m)
+listener::listener(gateway_config cfg, connection_factory factory, std::shared_ptr<metrics> m,
+                   actor_host_factory hosts)
   : impl_(std::make_unique<impl>(std::move(cfg), std::move(factory),
                                  m ? std::move(m) : std::make_shared<metrics>())) {
-  // nop
+  impl_->hosts = std::move(hosts);
 }
 
 listener::~listener() {
@@ -400,7 +429,7 @@ std::optional<std::string> listener::start() {
     impl_->do_admin_accept();
   }
   for (size_t i = 0; i < std::max<size_t>(1, cfg.io_threads); ++i)
-    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+    impl_->threads.emplace_back([this] { impl_->run_io(); });
   return std::nullopt;
 }
 

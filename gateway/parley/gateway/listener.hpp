@@ -10,11 +10,22 @@
 #include "parley/gateway/metrics.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
+namespace parley::runtime {
+class actor_host;
+} // namespace parley::runtime
+
 namespace parley::gateway {
+
+/// Called on the I/O thread as it starts: an actor host for that thread
+/// (runtime/scheduler.hpp) that calls the given function when its actors
+/// should run, or nullptr to leave actors to the scheduler.
+using actor_host_factory
+  = std::function<std::unique_ptr<runtime::actor_host>(std::function<void()> request_run)>;
 
 /// Owns the acceptor, the Asio threads and (through them) every session.
 /// Started by the gateway supervisor's child spec (on the thread that runs
@@ -25,7 +36,10 @@ class listener {
 public:
   /// `m` receives the gateway's counters and serves `/metrics` (a fresh
   /// registry if null).
-  listener(gateway_config cfg, connection_factory factory, std::shared_ptr<metrics> m = nullptr);
+  /// `hosts` makes each I/O thread run the actors it wakes (see
+  /// gateway_config::io_runs_actors); empty: none does.
+  listener(gateway_config cfg, connection_factory factory, std::shared_ptr<metrics> m = nullptr,
+           actor_host_factory hosts = {});
   ~listener(); // stops
 
   listener(const listener&) = delete;

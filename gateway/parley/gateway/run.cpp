@@ -182,6 +182,10 @@ int run(int argc, char** argv, const behavior_registry& behaviors, std::string_v
     ->envname("PARLEY_IO_THREADS")
     ->check(CLI::Range(size_t{1}, size_t{64}))
     ->capture_default_str();
+  app.add_option("--io-runs-actors", gcfg.io_runs_actors,
+                 "I/O threads run the actors their sockets wake (with --scheduler=affinity)")
+    ->envname("PARLEY_IO_RUNS_ACTORS")
+    ->capture_default_str();
   app.add_option("--max-connections", gcfg.max_connections,
                  "Open connections at most; more get HTTP 503")
     ->envname("PARLEY_MAX_CONNECTIONS")

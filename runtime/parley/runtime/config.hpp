@@ -29,11 +29,9 @@ struct node_config {
   size_t threads = 0;
   /// trace, debug, info, warn, error or off.
   std::string log_level = "info";
-  /// CAF scheduler policy: "sharing" (one shared queue) or "stealing" (work
-  /// stealing, CAF's default). Sharing is the default: a fan-out to 10,000
-  /// actors ran 23x faster with it, one ping-pong pair 0.7x as fast
-  /// (docs/benchmarks.md).
-  std::string scheduler = "sharing";
+  /// Scheduler policy: "affinity" (Parley's own, scheduler.hpp), or CAF's
+  /// "sharing" (one shared queue) or "stealing" (work stealing).
+  std::string scheduler = "affinity";
 
   /// `threads`, with 0 resolved to the number of cores.
   size_t scheduler_threads() const;

@@ -9,11 +9,13 @@
 #include <caf/resumable.hpp>
 #include <caf/scheduler/abstract_coordinator.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -69,6 +71,12 @@ public:
   }
 
   void enqueue(caf::resumable* job) override {
+    // A send from a host's thread (anon_send from an I/O callback) stays there.
+    if (current != nullptr && current->hosted && current->parent == this) {
+      push(*current, job);
+      request_run(*current);
+      return;
+    }
     auto n = workers_.size();
     auto& w = *workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % n];
     push(w, job);
@@ -105,18 +113,22 @@ public:
     for (auto& w : workers_)
       w->thread.join();
     stop_actors();
-    for (auto& w : workers_) {
-      if (w->next != nullptr)
-        cleanup_and_release(std::exchange(w->next, nullptr));
-      for (auto job : w->queue)
+    auto clean = [](worker& w) {
+      if (w.next != nullptr)
+        cleanup_and_release(std::exchange(w.next, nullptr));
+      for (auto job : w.queue)
         cleanup_and_release(job);
-      w->queue.clear();
-    }
+      w.queue.clear();
+    };
+    for (auto& w : workers_)
+      clean(*w);
+    std::lock_guard<std::mutex> guard{hosts_mtx_};
+    for (auto& h : host_store_)
+      clean(*h); // a host still in use when the system stops
     clock_.cancel_dispatch_loop();
     timer_.join();
   }
 
-private:
   struct worker final : caf::execution_unit {
     worker(affinity_scheduler* owner, size_t index)
       : caf::execution_unit(&owner->system()), parent(owner), id(index),
@@ -140,7 +152,13 @@ private:
     bool woken = false;  // guarded by sleep_mtx
     uint32_t rng;
     std::thread thread;
+    bool hosted = false;             // an actor_host's thread, not ours
+    std::atomic<bool> active{false}; // for a host: in use
+    std::function<void()> request_run; // for a host: see host_actors()
+    bool run_requested = false;        // for a host, on its thread
   };
+
+private:
 
   static thread_local worker* current;
 
@@ -149,34 +167,128 @@ private:
     pthread_setname_np(pthread_self(), "parley.worker");
     system().thread_started();
     current = &me;
-    auto throughput = max_throughput();
-    while (auto job = dequeue(me)) {
-      switch (job->resume(&me, throughput)) {
-        case caf::resumable::resume_later:
-          push(me, job);
-          notify();
-          break;
-        case caf::resumable::done:
-        case caf::resumable::awaiting_message:
-          intrusive_ptr_release(job);
-          break;
-        case caf::resumable::shutdown_execution_unit:
-          break; // nothing here asks for it
-      }
-    }
+    while (auto job = dequeue(me))
+      run_job(me, job);
     current = nullptr;
     system().thread_terminates();
   }
 
   void internal_enqueue(worker& me, job_ptr job) {
-    // Only the worker's own thread may use its run-next slot: an actor's
-    // context can be used from another thread (a callback that sends).
-    if (current == &me && me.next == nullptr && me.queued.load(std::memory_order_relaxed) == 0) {
-      me.next = job;
+    if (current == &me) {
+      if (me.next == nullptr && me.queued.load(std::memory_order_relaxed) == 0)
+        me.next = job;
+      else
+        push(me, job);
+      if (me.hosted)
+        request_run(me); // a host runs its queue itself
+      else if (me.next != job)
+        notify();
+      return;
+    }
+    // An actor's context used from another thread (a callback that sends):
+    // not the run-next slot, which only its owner touches, and not a host,
+    // which would not know.
+    if (me.hosted) {
+      enqueue(job);
       return;
     }
     push(me, job);
     notify();
+  }
+
+public:
+  // -- actor hosts (see actor_host in scheduler.hpp) ---------------------------
+
+  /// Jobs a host may have waiting before idle workers take half.
+  static constexpr size_t host_backlog = 8;
+  static constexpr size_t max_hosts = 16;
+
+  worker* add_host(std::function<void()> request) {
+    if (current != nullptr)
+      return nullptr;
+    std::lock_guard<std::mutex> guard{hosts_mtx_};
+    worker* host = nullptr;
+    for (size_t i = 0; i < host_count_.load() && host == nullptr; ++i)
+      if (!hosts_[i].load()->active.load())
+        host = hosts_[i].load();
+    if (host == nullptr) {
+      auto n = host_count_.load();
+      if (n == max_hosts)
+        return nullptr;
+      host_store_.emplace_back(std::make_unique<worker>(this, workers_.size() + n));
+      host = host_store_.back().get();
+      host->hosted = true;
+      hosts_[n].store(host);
+      host_count_.store(n + 1);
+    }
+    host->request_run = std::move(request);
+    host->run_requested = false;
+    host->active.store(true);
+    current = host;
+    return host;
+  }
+
+  void run_host(worker& me, size_t budget) {
+    me.run_requested = false;
+    for (size_t i = 0; i < budget; ++i) {
+      auto job = take_own(me);
+      if (job == nullptr)
+        return;
+      run_job(me, job);
+    }
+    if (!host_pending(me))
+      return;
+    request_run(me);
+    if (me.queued.load() >= host_backlog)
+      notify(); // behind: let a sleeping worker come and take half
+  }
+
+  static void request_run(worker& me) {
+    if (!me.run_requested) {
+      me.run_requested = true;
+      me.request_run();
+    }
+  }
+
+  void remove_host(worker& me) {
+    current = nullptr;
+    auto& heir = *workers_.front();
+    if (me.next != nullptr)
+      push(heir, std::exchange(me.next, nullptr));
+    {
+      std::scoped_lock guard{me.mtx, heir.mtx};
+      for (auto job : me.queue)
+        heir.queue.push_back(job);
+      heir.queued.fetch_add(me.queue.size());
+      me.queued.fetch_sub(me.queue.size());
+      me.queue.clear();
+    }
+    notify();
+    me.request_run = nullptr;
+    me.active.store(false);
+  }
+
+  static bool host_pending(const worker& me) noexcept {
+    return me.next != nullptr || me.queued.load(std::memory_order_relaxed) > 0;
+  }
+
+private:
+  void run_job(worker& me, job_ptr job) {
+    switch (job->resume(&me, max_throughput())) {
+      case caf::resumable::resume_later:
+        push(me, job);
+        if (me.hosted)
+          request_run(me);
+        else
+          notify();
+        break;
+      case caf::resumable::done:
+      case caf::resumable::awaiting_message:
+        intrusive_ptr_release(job);
+        break;
+      case caf::resumable::shutdown_execution_unit:
+        break; // nothing here asks for it
+    }
   }
 
   static void push(worker& w, job_ptr job) {
@@ -223,6 +335,25 @@ private:
         victim.queue.pop_front();
       }
       victim.queued.fetch_sub(take);
+      me.queued.fetch_add(take - 1);
+      return job;
+    }
+    // A host runs its own queue; take from it only when it falls behind.
+    for (size_t k = 0, hosts = host_count_.load(); k < hosts; ++k) {
+      auto& host = *hosts_[k].load();
+      if (host.queued.load(std::memory_order_relaxed) < host_backlog)
+        continue;
+      std::scoped_lock guard{host.mtx, me.mtx};
+      auto take = host.queue.size() / 2;
+      if (take == 0)
+        continue;
+      auto job = host.queue.front();
+      host.queue.pop_front();
+      for (size_t i = 1; i < take; ++i) {
+        me.queue.push_back(host.queue.front());
+        host.queue.pop_front();
+      }
+      host.queued.fetch_sub(take);
       me.queued.fetch_add(take - 1);
       return job;
     }
@@ -311,6 +442,10 @@ private:
   }
 
   std::vector<std::unique_ptr<worker>> workers_;
+  std::mutex hosts_mtx_;
+  std::vector<std::unique_ptr<worker>> host_store_; // guarded by hosts_mtx_
+  std::array<std::atomic<worker*>, max_hosts> hosts_{};
+  std::atomic<size_t> host_count_{0};
   std::atomic<size_t> next_wake_{0};
   std::atomic<int> spinners_{0};
   std::atomic<int> sleepers_{0};
@@ -321,10 +456,43 @@ private:
 
 thread_local affinity_scheduler::worker* affinity_scheduler::current = nullptr;
 
+class host_handle final : public actor_host {
+public:
+  host_handle(affinity_scheduler& sched, affinity_scheduler::worker& me) : sched_(sched), me_(me) {
+    // nop
+  }
+  ~host_handle() override {
+    sched_.remove_host(me_);
+  }
+  bool pending() const noexcept override {
+    return affinity_scheduler::host_pending(me_);
+  }
+  void run(size_t budget) override {
+    sched_.run_host(me_, budget);
+  }
+
+private:
+  affinity_scheduler& sched_;
+  affinity_scheduler::worker& me_;
+};
+
 } // namespace
 
+actor_host::~actor_host() = default;
+
+std::unique_ptr<actor_host> host_actors(caf::actor_system& sys,
+                                        std::function<void()> request_run) {
+  auto* sched = dynamic_cast<affinity_scheduler*>(&sys.scheduler());
+  if (sched == nullptr || !request_run)
+    return nullptr;
+  auto* me = sched->add_host(std::move(request_run));
+  if (me == nullptr)
+    return nullptr;
+  return std::make_unique<host_handle>(*sched, *me);
+}
+
 const std::vector<std::string>& scheduler_policies() {
-  static const std::vector<std::string> names{"sharing", "stealing", "affinity"};
+  static const std::vector<std::string> names{"affinity", "sharing", "stealing"};
   return names;
 }
 
