@@ -14,6 +14,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/sec.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/system_messages.hpp>
@@ -22,6 +23,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -313,6 +315,94 @@ TEST_P(SchedulerTest, TheSystemStopsWithMailStillQueued) {
     // waits for them before it stops its scheduler.
   }
   EXPECT_EQ(ended->load(), 50);
+}
+
+// -- actor hosts: a thread of the program's own that runs the actors it wakes -----
+
+struct host_config : caf::actor_system_config {
+  explicit host_config(const std::string& policy) {
+    set("scheduler.max-threads", size_t{2});
+    parley::runtime::use_scheduler(*this, policy);
+  }
+};
+
+uint64_t thread_tag(std::thread::id id = std::this_thread::get_id()) {
+  return std::hash<std::thread::id>{}(id);
+}
+
+// Answers with (a hash of) the thread it ran on.
+caf::behavior where(int) {
+  return {[](ping_atom, uint64_t n) {
+    return caf::make_message(pong_atom::value, n, thread_tag());
+  }};
+}
+
+TEST(ActorHost, ActorsWokenOnTheHostRunThereWhenItRunsThem) {
+  host_config cfg{"affinity"};
+  caf::actor_system sys{cfg};
+  auto target = sys.spawn(where, 0);
+  std::vector<uint64_t> ran_on;
+  uint64_t host_thread = 0;
+  std::thread io{[&] {
+    host_thread = thread_tag();
+    int requests = 0;
+    auto host = parley::runtime::host_actors(sys, [&] { ++requests; });
+    ASSERT_NE(host, nullptr);
+    // A second host on the same thread is refused.
+    EXPECT_EQ(parley::runtime::host_actors(sys, [] {}), nullptr);
+    caf::scoped_actor self{sys};
+    for (uint64_t i = 0; i < 3; ++i) {
+      EXPECT_FALSE(host->pending());
+      caf::send_as(self, target, ping_atom::value, i);
+      // Queued here, not run elsewhere: the run is asked for once.
+      EXPECT_TRUE(host->pending());
+      EXPECT_EQ(requests, static_cast<int>(i) + 1);
+      while (host->pending())
+        host->run(64);
+      self->receive(
+        [&](pong_atom, uint64_t n, uint64_t id) {
+          EXPECT_EQ(n, i);
+          ran_on.push_back(id);
+        },
+        caf::after(patience) >> [] { FAIL() << "no answer"; });
+    }
+  }};
+  io.join();
+  ASSERT_EQ(ran_on.size(), 3u);
+  for (auto& id : ran_on)
+    EXPECT_EQ(id, host_thread);
+  caf::anon_send_exit(target, caf::exit_reason::user_shutdown);
+}
+
+TEST(ActorHost, WhatAHostLeavesQueuedRunsOnTheWorkers) {
+  host_config cfg{"affinity"};
+  caf::actor_system sys{cfg};
+  auto target = sys.spawn(where, 0);
+  caf::scoped_actor self{sys};
+  std::thread io{[&] {
+    auto host = parley::runtime::host_actors(sys, [] {});
+    ASSERT_NE(host, nullptr);
+    for (uint64_t i = 0; i < 100; ++i)
+      caf::send_as(self, target, ping_atom::value, i);
+    EXPECT_TRUE(host->pending());
+    // Gone without running them: the workers must.
+  }};
+  auto io_id = thread_tag(io.get_id());
+  io.join();
+  uint64_t answers = 0;
+  self->receive_for(answers, uint64_t{100})(
+    [&](pong_atom, uint64_t, uint64_t id) { EXPECT_NE(id, io_id); },
+    caf::after(patience) >> [] { FAIL() << "an answer is missing"; });
+  EXPECT_EQ(answers, 100u);
+  caf::anon_send_exit(target, caf::exit_reason::user_shutdown);
+}
+
+TEST(ActorHost, OnlyTheAffinitySchedulerHasHosts) {
+  for (auto* policy : {"sharing", "stealing"}) {
+    host_config cfg{policy};
+    caf::actor_system sys{cfg};
+    EXPECT_EQ(parley::runtime::host_actors(sys, [] {}), nullptr) << policy;
+  }
 }
 
 std::string name_of(const ::testing::TestParamInfo<params>& info) {
