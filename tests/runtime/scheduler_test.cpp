@@ -340,7 +340,6 @@ caf::behavior where(int) {
 TEST(ActorHost, ActorsWokenOnTheHostRunThereWhenItRunsThem) {
   host_config cfg{"affinity"};
   caf::actor_system sys{cfg};
-  auto target = sys.spawn(where, 0);
   std::vector<uint64_t> ran_on;
   uint64_t host_thread = 0;
   std::thread io{[&] {
@@ -353,10 +352,14 @@ TEST(ActorHost, ActorsWokenOnTheHostRunThereWhenItRunsThem) {
     caf::scoped_actor self{sys};
     for (uint64_t i = 0; i < 3; ++i) {
       EXPECT_FALSE(host->pending());
+      // Spawned here, so its start is queued here too (an actor started or
+      // busy on a worker would take the ping there).
+      auto before = requests;
+      auto target = sys.spawn(where, 0);
       caf::send_as(self, target, ping_atom::value, i);
       // Queued here, not run elsewhere: the run is asked for once.
       EXPECT_TRUE(host->pending());
-      EXPECT_EQ(requests, static_cast<int>(i) + 1);
+      EXPECT_EQ(requests, before + 1);
       while (host->pending())
         host->run(64);
       self->receive(
@@ -365,23 +368,26 @@ TEST(ActorHost, ActorsWokenOnTheHostRunThereWhenItRunsThem) {
           ran_on.push_back(id);
         },
         caf::after(patience) >> [] { FAIL() << "no answer"; });
+      self->send_exit(target, caf::exit_reason::user_shutdown);
+      while (host->pending())
+        host->run(64);
     }
   }};
   io.join();
   ASSERT_EQ(ran_on.size(), 3u);
   for (auto& id : ran_on)
     EXPECT_EQ(id, host_thread);
-  caf::anon_send_exit(target, caf::exit_reason::user_shutdown);
 }
 
 TEST(ActorHost, WhatAHostLeavesQueuedRunsOnTheWorkers) {
   host_config cfg{"affinity"};
   caf::actor_system sys{cfg};
-  auto target = sys.spawn(where, 0);
   caf::scoped_actor self{sys};
+  caf::actor target;
   std::thread io{[&] {
     auto host = parley::runtime::host_actors(sys, [] {});
     ASSERT_NE(host, nullptr);
+    target = sys.spawn(where, 0); // its start is queued here
     for (uint64_t i = 0; i < 100; ++i)
       caf::send_as(self, target, ping_atom::value, i);
     EXPECT_TRUE(host->pending());
