@@ -18,6 +18,7 @@ namespace {
 const std::string ab_script = std::string{PARLEY_SOURCE_DIR} + "/scripts/bench-ab.sh";
 const std::string matrix_script = std::string{PARLEY_SOURCE_DIR} + "/scripts/bench-matrix.sh";
 const std::string soak_script = std::string{PARLEY_SOURCE_DIR} + "/scripts/churn-soak.sh";
+const std::string erlang_script = std::string{PARLEY_SOURCE_DIR} + "/scripts/bench-erlang.sh";
 
 size_t lines(const std::string& s) {
   size_t n = 0;
@@ -60,6 +61,25 @@ TEST(BenchScripts, BenchAbRefusesBadArgumentsInOneLine) {
   expect_refused(ab_script, {gw, gw, "--", "dance"}, prog);
   expect_refused(ab_script, {gw, gw, "--", "echo", "--url=ws://x/ws"}, prog);
   expect_refused(ab_script, {gw, gw, "--", "echo", "--binary"}, prog);
+}
+
+// Its arguments are checked before it looks for Erlang, so this runs
+// without Erlang installed.
+TEST(BenchScripts, BenchErlangRefusesBadArgumentsInOneLine) {
+  const std::string prog = "bench-erlang";
+  const std::string bench = std::string{"--bench="} + PARLEY_GATEWAY_BIN; // any executable
+  expect_refused(erlang_script, {"--frobnicate"}, prog);
+  expect_refused(erlang_script, {bench, "--runs=0"}, prog);
+  expect_refused(erlang_script, {bench, "--runs=x"}, prog);
+  expect_refused(erlang_script, {bench, "--seconds=0"}, prog);
+  expect_refused(erlang_script, {bench, "--seconds=soon"}, prog);
+  expect_refused(erlang_script, {bench, "--policies="}, prog);
+  expect_refused(erlang_script, {bench, "--policies=Fast!"}, prog);
+  expect_refused(erlang_script, {bench, "--only="}, prog);
+  expect_refused(erlang_script, {bench, "--only=pingpong,juggling"}, prog);
+  expect_refused(erlang_script, {bench, "--only=fanout_0"}, prog);
+  expect_refused(erlang_script, {"--bench=/nonexistent/actor_bench"}, prog);
+  expect_refused(erlang_script, {std::string{"--bench="} + PARLEY_SOURCE_DIR}, prog); // a directory
 }
 
 TEST(BenchScripts, BenchMatrixRefusesBadArgumentsInOneLine) {

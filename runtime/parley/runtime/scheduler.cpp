@@ -323,41 +323,36 @@ private:
       auto& victim = *workers_[(start + k) % n];
       if (&victim == &me || victim.queued.load(std::memory_order_relaxed) == 0)
         continue;
-      std::scoped_lock guard{victim.mtx, me.mtx};
-      auto size = victim.queue.size();
-      if (size == 0)
-        continue;
-      auto take = (size + 1) / 2;
-      auto job = victim.queue.front();
-      victim.queue.pop_front();
-      for (size_t i = 1; i < take; ++i) {
-        me.queue.push_back(victim.queue.front());
-        victim.queue.pop_front();
-      }
-      victim.queued.fetch_sub(take);
-      me.queued.fetch_add(take - 1);
-      return job;
+      if (auto job = take_half(victim, me, 1))
+        return job;
     }
     // A host runs its own queue; take from it only when it falls behind.
     for (size_t k = 0, hosts = host_count_.load(); k < hosts; ++k) {
       auto& host = *hosts_[k].load();
       if (host.queued.load(std::memory_order_relaxed) < host_backlog)
         continue;
-      std::scoped_lock guard{host.mtx, me.mtx};
-      auto take = host.queue.size() / 2;
-      if (take == 0)
-        continue;
-      auto job = host.queue.front();
-      host.queue.pop_front();
-      for (size_t i = 1; i < take; ++i) {
-        me.queue.push_back(host.queue.front());
-        host.queue.pop_front();
-      }
-      host.queued.fetch_sub(take);
-      me.queued.fetch_add(take - 1);
-      return job;
+      if (auto job = take_half(host, me, 0)) // leaves the host at least half
+        return job;
     }
     return nullptr;
+  }
+
+  // Moves (size + round_up) / 2 jobs from the front of `victim`'s queue:
+  // the first to return, the rest to the back of `me`'s.
+  static job_ptr take_half(worker& victim, worker& me, size_t round_up) {
+    std::scoped_lock guard{victim.mtx, me.mtx};
+    auto take = (victim.queue.size() + round_up) / 2;
+    if (take == 0)
+      return nullptr;
+    auto job = victim.queue.front();
+    victim.queue.pop_front();
+    for (size_t i = 1; i < take; ++i) {
+      me.queue.push_back(victim.queue.front());
+      victim.queue.pop_front();
+    }
+    victim.queued.fetch_sub(take);
+    me.queued.fetch_add(take - 1);
+    return job;
   }
 
   // The next job for `me`, or nullptr once the scheduler stops.
